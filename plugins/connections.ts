@@ -1,0 +1,22 @@
+import fp from 'fastify-plugin'
+import { createLifecycle, type Lifecycle } from '../src/connection/lifecycle.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { connections: Lifecycle }
+}
+
+/** The registry of live connections, heartbeats and the one cleanup path. */
+export default fp(async function connections (fastify) {
+  const c = fastify.config
+  const lifecycle = createLifecycle({
+    hub: fastify.hub,
+    canvases: fastify.canvases,
+    log: fastify.log,
+    heartbeatMs: c.HEARTBEAT_MS,
+    maxConnections: c.MAX_CONNECTIONS,
+    maxPerIp: c.MAX_CONNECTIONS_PER_IP,
+    maxPerUser: c.MAX_CONNECTIONS_PER_USER
+  })
+  lifecycle.start()
+  fastify.decorate('connections', lifecycle)
+}, { name: 'connections', dependencies: ['config', 'hub', 'canvases'] })

@@ -1,0 +1,104 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { Type, type Static } from 'typebox'
+import { tokenFromHandshake } from '../../src/auth/principal.js'
+import type { Canvas } from '../../src/canvas/canvas.js'
+import type { Principal, Transport } from '../../src/connection/connection.js'
+import { createMessageHandler } from '../../src/connection/session.js'
+import { HttpError } from '../../src/http-error.js'
+import { encodeJson } from '../../src/protocol/messages.js'
+
+const Query = Type.Object({
+  canvas: Type.String({ pattern: '^[a-z0-9-]{1,32}$', default: 'main' }),
+  since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  epoch: Type.Optional(Type.String({ maxLength: 64 })),
+  token: Type.Optional(Type.String({ maxLength: 8192 }))
+})
+type HandshakeQuery = Static<typeof Query>
+
+interface Handshake { user: Principal, canvas: Canvas, resume: 'replay' | 'snapshot' }
+
+declare module 'fastify' {
+  interface FastifyRequest { handshake: Handshake | null }
+}
+
+/** The one WebSocket endpoint, GET /ws (contract §1, §2). */
+const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
+  const c = fastify.config
+  const onClientMessage = createMessageHandler({
+    canvases: fastify.canvases,
+    log: fastify.log,
+    maxStrokePixels: c.MAX_STROKE_PIXELS,
+    maxRectPixels: c.MAX_RECT_PIXELS
+  })
+  fastify.decorateRequest('handshake', null)
+
+  /** Everything that can refuse a connection, as plain HTTP before the upgrade. */
+  function checkHandshake (request: FastifyRequest<{ Querystring: HandshakeQuery }>): Handshake {
+    const { connections, canvases } = fastify
+    if (connections.draining) throw new HttpError(503, 'UNAVAILABLE', 'server is draining', { 'retry-after': '5' })
+    const token = tokenFromHandshake(request.headers, request.query.token)
+    let user: Principal
+    if (token !== undefined) user = fastify.verifyToken(token)
+    else if (c.ANONYMOUS === 'read') user = { id: `anon:${request.ip}`, name: 'anonymous', role: 'viewer', exp: 0 }
+    else throw new HttpError(401, 'TOKEN_REQUIRED', 'a token is required')
+    const origin = request.headers.origin
+    if (origin !== undefined && !originAllowed(origin, request.headers.host)) {
+      throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')
+    }
+    const canvas = canvases.get(request.query.canvas)
+    if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${request.query.canvas}`)
+    const refusal = connections.registry.admit(request.ip, user.id)
+    if (refusal !== null) throw new HttpError(refusal.status, refusal.error, refusal.message, { 'retry-after': String(refusal.retryAfterSec) })
+    const { since, epoch } = request.query
+    return { user, canvas, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
+  }
+
+  function originAllowed (origin: string, host: string | undefined): boolean {
+    if (c.allowedOrigins.includes(origin)) return true
+    try {
+      return host !== undefined && new URL(origin).host === host
+    } catch {
+      return false
+    }
+  }
+
+  fastify.get<{ Querystring: HandshakeQuery }>('/', {
+    schema: { querystring: Query },
+    websocket: true,
+    preHandler: async function handshake (request) {
+      request.handshake = checkHandshake(request)
+    }
+  }, function onConnection (socket: WebSocket, request) {
+    const hs = request.handshake
+    if (hs === null) return socket.terminate()
+    const { connections, canvases } = fastify
+    const transport: Transport = socket
+    const conn = connections.open(transport, hs.user, hs.canvas.id, request.ip)
+    socket.on('message', (data: Buffer, isBinary: boolean) => onClientMessage(conn, data, isBinary))
+    socket.on('pong', () => connections.onPong(conn))
+    socket.on('error', (err) => request.log.debug({ err, conn: conn.id }, 'socket error'))
+    socket.on('close', (code: number) => connections.cleanup(conn, code))
+
+    const { canvas } = hs
+    conn.send(encodeJson({
+      type: 'hello',
+      connectionId: conn.id,
+      user: { id: hs.user.id, name: hs.user.name, role: hs.user.role },
+      canvas: { id: canvas.id, width: canvas.width, height: canvas.height, seq: canvas.seq, epoch: canvas.epoch },
+      resume: hs.resume,
+      limits: {
+        maxMessageBytes: c.MAX_MESSAGE_BYTES,
+        maxStrokePixels: c.MAX_STROKE_PIXELS,
+        maxRectPixels: c.MAX_RECT_PIXELS,
+        pixelRate: c.PIXEL_RATE,
+        pixelBurst: c.PIXEL_BURST,
+        tickMs: c.TICK_MS
+      },
+      heartbeatMs: c.HEARTBEAT_MS
+    }))
+    canvases.attach(conn, canvas, hs.resume === 'replay' ? request.query.since ?? null : null)
+  })
+}
+
+export default wsRoute

@@ -1,0 +1,34 @@
+// npm run token -- --sub alice [--role admin] [--name Alice] [--ttl 1h]
+// Prints a JWT that a server with the same JWT_SECRET / DATA_DIR accepts.
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { loadConfig } from '../src/config.js'
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+function parseTtl (ttl: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(ttl)
+  if (m === null) throw new Error(`--ttl must look like 3600, 30m, 1h or 7d, got ${ttl}`)
+  return Number(m[1]) * UNITS[m[2] === '' ? 's' : m[2]]
+}
+
+try {
+  const { values } = parseArgs({
+    options: {
+      sub: { type: 'string' },
+      role: { type: 'string', default: 'painter' },
+      name: { type: 'string' },
+      ttl: { type: 'string', default: '1h' }
+    }
+  })
+  if (values.sub === undefined) throw new Error('--sub is required')
+  if (!['viewer', 'painter', 'admin'].includes(values.role)) throw new Error('--role must be viewer, painter or admin')
+  const config = loadConfig()
+  const sign = createSigner({ key: config.JWT_SECRET, algorithm: 'HS256', expiresIn: parseTtl(values.ttl) * 1000 })
+  const claims: Record<string, string> = { sub: values.sub, role: values.role }
+  if (values.name !== undefined) claims.name = values.name
+  console.log(sign(claims))
+} catch (err) {
+  console.error(`token: ${(err as Error).message}`)
+  process.exit(1)
+}

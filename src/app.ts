@@ -1,0 +1,41 @@
+// The composition root: a plugin that autoloads plugins/ then routes/.
+import { join } from 'node:path'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import autoload from '@fastify/autoload'
+import type { Config } from './config.js'
+import { ROOT } from './paths.js'
+
+export interface AppOptions { config: Config }
+
+// Tokens may ride in the query string (?token=) for clients that cannot set
+// headers: the request serializer strips them before anything is logged.
+const TOKEN_IN_QUERY = /([?&]token=)[^&#]*/gi
+export function redactUrl (url: string): string {
+  return url.replace(TOKEN_IN_QUERY, '$1[redacted]')
+}
+
+/** Fastify's own options: logging (no token ever), limits, trust. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]', 'token'], censor: '[redacted]' },
+      serializers: {
+        req (req: { method: string, url: string, ip?: string, socket?: { remoteAddress?: string } }) {
+          return { method: req.method, url: redactUrl(req.url), remoteAddress: req.ip ?? req.socket?.remoteAddress }
+        }
+      }
+    },
+    // Upgrade requests are plain HTTP until the handshake passes: keep them small.
+    bodyLimit: 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    forceCloseConnections: true
+  }
+}
+
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  // When the code runs compiled, the plugins live under dist/ beside it.
+  const base = import.meta.url.endsWith('.ts') ? ROOT : join(ROOT, 'dist')
+  await fastify.register(autoload, { dir: join(base, 'plugins'), options: opts, forceESM: true })
+  await fastify.register(autoload, { dir: join(base, 'routes'), options: opts, forceESM: true, autoHooks: true, cascadeHooks: true })
+}

@@ -1,0 +1,273 @@
+// Canvases in one process: loading them from SQLite, queuing draws, the
+// per-tick group commit, and keeping every attached client in sync.
+//
+// Sync invariant: a client's `canvasSeq` is the seq of the last change it was
+// sent (null while its snapshot is being compressed). A tick's UPDATES frame
+// covers (from, to]; it goes, as one shared buffer, exactly to the clients at
+// `from`. Anyone else (behind, or over its send buffer) is caught up from the
+// change log, or with a snapshot, once its socket has drained. So every client
+// sees "snapshot, then every change in order", never a gap or a duplicate.
+import { promisify } from 'node:util'
+import { deflate, inflateSync } from 'node:zlib'
+import { encodeSnapshot, encodeUpdates, rectRecords, type DrawOp } from '../protocol/codec.js'
+import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
+import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
+import type { Hub, Subscriber } from '../hub/hub.js'
+import { Canvas, blankPixels, newEpoch } from './canvas.js'
+
+const deflateAsync = promisify(deflate)
+const RECORD = 7
+/** Largest UPDATES frame built for a catch-up, in records (~450 KiB). */
+const CATCH_UP_CHUNK = 65536
+
+export interface CanvasClient extends Subscriber {
+  canvasSeq: number | null
+  readonly bufferedBytes: number
+  send (data: Buffer | string): boolean
+}
+
+export interface Logger {
+  info (obj: object, msg?: string): void
+  warn (obj: object, msg?: string): void
+  error (obj: object, msg?: string): void
+}
+
+export interface CanvasServiceOptions<C extends CanvasClient> {
+  store: CanvasStore
+  hub: Hub<C>
+  log: Logger
+  tickMs: number
+  maxPendingPixels: number
+  maxReplay: number
+  sendBufferBytes: number
+  snapshotEvery: number
+  defaultCanvas: { id: CanvasId, width: number, height: number }
+}
+
+interface SnapshotEntry { seq: number, deflated: Buffer, frame: Buffer }
+
+export const canvasTopic = (id: CanvasId) => `canvas:${id}`
+
+export function createCanvasService<C extends CanvasClient> (opts: CanvasServiceOptions<C>) {
+  const { store, hub, log } = opts
+  const canvases = new Map<CanvasId, Canvas>()
+  /** one compression per canvas at a time; the newest result is kept */
+  const snapshots = new Map<CanvasId, { seq: number, done: boolean, promise: Promise<SnapshotEntry> }>()
+  /** clients that missed a frame; retried every tick until caught up */
+  const lagging = new Map<CanvasId, Set<C>>()
+  let timer: NodeJS.Timeout | null = null
+
+  function load (): void {
+    for (const row of store.list()) canvases.set(row.id, rebuild(row))
+    const d = opts.defaultCanvas
+    if (!canvases.has(d.id)) create(d.id, d.width, d.height)
+  }
+
+  /** Newest stored snapshot, then the log after it: boot cost is bounded by SNAPSHOT_EVERY. */
+  function rebuild (row: CanvasRow): Canvas {
+    const snap = store.latestSnapshot(row.id)
+    const pixels = snap !== undefined ? inflateSync(snap.pixels) : blankPixels(row.width, row.height)
+    const canvas = new Canvas({ ...row, seq: snap?.seq ?? 0 }, pixels, opts.maxPendingPixels, snap?.seq ?? 0)
+    for (;;) {
+      const records = store.changesAfter(row.id, canvas.seq, CATCH_UP_CHUNK)
+      if (records.length === 0) break
+      canvas.apply(records)
+      canvas.seq += records.length / RECORD
+    }
+    if (canvas.seq !== row.seq) throw new Error(`canvas ${row.id}: log ends at seq ${canvas.seq}, canvases.seq is ${row.seq}`)
+    return canvas
+  }
+
+  function create (id: CanvasId, width: number, height: number): Canvas {
+    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now() }
+    store.insert(row)
+    const canvas = new Canvas(row, blankPixels(width, height), opts.maxPendingPixels)
+    canvases.set(id, canvas)
+    log.info({ canvas: id, width, height }, 'canvas created')
+    return canvas
+  }
+
+  /** Queue a validated draw for the next tick. Returns an error to send, or null. */
+  function draw (canvas: Canvas, op: DrawOp, user: string, connId: number): ProtocolError | null {
+    const records = op.kind === 'pixels'
+      ? op.records
+      : op.kind === 'rect' ? rectRecords(op.x, op.y, op.w, op.h, op.color) : null
+    if (records === null || records.length === 0) return null
+    if (!canvas.enqueue(records, user, connId)) {
+      return protocolError('UNAVAILABLE', 'canvas is busy; the change was not applied', opts.tickMs)
+    }
+    return null
+  }
+
+  /** Decide before `hello` whether `since` can be served by an exact replay. */
+  function canReplay (canvas: Canvas, since: number | undefined, epoch: string | undefined): boolean {
+    return since !== undefined && epoch === canvas.epoch && since <= canvas.seq && canvas.seq - since <= opts.maxReplay
+  }
+
+  /** Subscribe a client and start its sync, by replay from `since` or by snapshot. */
+  function attach (client: C, canvas: Canvas, replayFrom: number | null): void {
+    if (!hub.subscribe(client, canvasTopic(canvas.id))) return
+    if (replayFrom !== null) {
+      client.canvasSeq = replayFrom
+      catchUp(client, canvas)
+    } else {
+      sendSnapshot(client, canvas)
+    }
+  }
+
+  function sendSnapshot (client: C, canvas: Canvas): void {
+    client.canvasSeq = null
+    snapshot(canvas).then((snap) => {
+      // re-check after the await: the client may have gone, or been resynced
+      if (client.closed || client.canvasSeq !== null) return
+      client.send(snap.frame)
+      client.canvasSeq = snap.seq
+      catchUp(client, canvas)
+    }, (err: Error) => {
+      log.error({ err, canvas: canvas.id }, 'snapshot failed')
+    })
+  }
+
+  /**
+   * Send everything from client.canvasSeq to canvas.seq out of the log, or a
+   * snapshot when that is more than maxReplay. Synchronous, so nothing can be
+   * committed in between; leaves the client at canvas.seq.
+   */
+  function catchUp (client: C, canvas: Canvas): void {
+    if (client.canvasSeq === null || client.closed) return
+    let at = client.canvasSeq
+    if (canvas.seq - at > opts.maxReplay) return sendSnapshot(client, canvas)
+    while (at < canvas.seq) {
+      const records = store.changesAfter(canvas.id, at, Math.min(CATCH_UP_CHUNK, canvas.seq - at))
+      if (records.length === 0) throw new Error(`canvas ${canvas.id}: log has no change after ${at}`)
+      at += records.length / RECORD
+      client.send(encodeUpdates(at, records))
+    }
+    client.canvasSeq = at
+  }
+
+  /**
+   * Deflate the canvas once per seq for every joiner. While a compression is
+   * running, joiners share it even if seq moved on: their catch-up replays
+   * the difference from the log.
+   */
+  function snapshot (canvas: Canvas): Promise<SnapshotEntry> {
+    const cached = snapshots.get(canvas.id)
+    if (cached !== undefined && (cached.seq === canvas.seq || !cached.done)) return cached.promise
+    const seq = canvas.seq
+    const copy = Buffer.from(canvas.pixels)
+    const entry = {
+      seq,
+      done: false,
+      promise: deflateAsync(copy).then((deflated) => ({
+        seq,
+        deflated,
+        frame: encodeSnapshot(seq, canvas.width, canvas.height, 1, deflated)
+      }))
+    }
+    entry.promise.then(() => { entry.done = true }, () => {
+      if (snapshots.get(canvas.id) === entry) snapshots.delete(canvas.id)
+    })
+    snapshots.set(canvas.id, entry)
+    return entry.promise
+  }
+
+  /** Commit every canvas's pending batch, then broadcast what committed. */
+  function flush (): void {
+    for (const canvas of canvases.values()) flushCanvas(canvas)
+  }
+
+  function flushCanvas (canvas: Canvas): void {
+    const batch = canvas.takeBatch()
+    const topic = canvasTopic(canvas.id)
+    const subs = hub.subscribers(topic)
+    if (batch !== null) {
+      const from = canvas.seq
+      try {
+        store.commit(canvas.id, from, batch.records, batch.runs)
+      } catch (err) {
+        // Never shown as applied: the painters hear it, nobody sees the pixels.
+        log.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
+        const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
+        for (const run of batch.runs) subs.get(run.connId)?.send(msg)
+        return
+      }
+      canvas.apply(batch.records)
+      canvas.seq = from + batch.records.length / RECORD
+      const frame = encodeUpdates(canvas.seq, batch.records)
+      for (const client of subs.values()) {
+        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes) {
+          client.send(frame)
+          client.canvasSeq = canvas.seq
+        } else if (client.canvasSeq !== null) {
+          markLagging(canvas.id, client)
+        }
+      }
+      maybeStoreSnapshot(canvas)
+    }
+    retryLagging(canvas)
+  }
+
+  function markLagging (id: CanvasId, client: C): void {
+    let set = lagging.get(id)
+    if (set === undefined) lagging.set(id, (set = new Set()))
+    set.add(client)
+  }
+
+  function retryLagging (canvas: Canvas): void {
+    const set = lagging.get(canvas.id)
+    if (set === undefined) return
+    for (const client of set) {
+      if (client.closed) { set.delete(client); continue }
+      if (client.bufferedBytes > opts.sendBufferBytes) continue
+      set.delete(client)
+      catchUp(client, canvas)
+    }
+    if (set.size === 0) lagging.delete(canvas.id)
+  }
+
+  function maybeStoreSnapshot (canvas: Canvas): void {
+    if (canvas.seq - canvas.storedSnapshotSeq < opts.snapshotEvery) return
+    canvas.storedSnapshotSeq = canvas.seq // claim it now so one tick starts one save
+    snapshot(canvas).then((snap) => {
+      store.saveSnapshot(canvas.id, snap.seq, snap.deflated)
+    }).catch((err: Error) => {
+      canvas.storedSnapshotSeq = 0
+      log.warn({ err, canvas: canvas.id }, 'storing snapshot failed; will retry')
+    })
+  }
+
+  function start (): void {
+    if (timer !== null) return
+    timer = setInterval(flush, opts.tickMs)
+  }
+
+  /** Stop ticking and commit what is pending: nothing accepted is dropped. */
+  function stop (): void {
+    if (timer !== null) clearInterval(timer)
+    timer = null
+    flush()
+  }
+
+  /** A client leaving: forget it everywhere this service holds it. */
+  function detach (client: C): void {
+    for (const set of lagging.values()) set.delete(client)
+  }
+
+  return {
+    load,
+    create,
+    get: (id: CanvasId) => canvases.get(id),
+    list: () => [...canvases.values()],
+    draw,
+    canReplay,
+    attach,
+    detach,
+    flush,
+    start,
+    stop,
+    snapshot
+  }
+}
+
+export type CanvasService<C extends CanvasClient = CanvasClient> = ReturnType<typeof createCanvasService<C>>

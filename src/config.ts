@@ -1,0 +1,87 @@
+// The one configuration schema. Every limit the server enforces is here, with
+// its default, so an operator can read (and the README can document) them all.
+// Domain classes receive plain option objects derived from this; nothing else
+// reads process.env.
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+
+export const ConfigSchema = Type.Object({
+  PORT: Int(3000, 0, 65535, 'listen port'),
+  HOST: Type.String({ default: '0.0.0.0', description: 'listen address' }),
+  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'SQLite database and generated dev secret' }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 secret (>= 32 chars); generated into DATA_DIR when unset' })),
+  ALLOWED_ORIGINS: Type.String({ default: '', description: 'comma-separated browser origins allowed to open /ws' }),
+  ANONYMOUS: Type.Union([Type.Literal('off'), Type.Literal('read')], { default: 'off', description: 'read: clients without a token watch as viewers' }),
+  TICK_MS: Int(50, 5, 10000, 'broadcast tick and group-commit interval'),
+  MAX_CONNECTIONS: Int(20000, 1, 1000000, 'global WebSocket connection cap'),
+  MAX_CONNECTIONS_PER_IP: Int(1000, 1, 1000000, 'WebSocket connections per client IP'),
+  MAX_CONNECTIONS_PER_USER: Int(20, 1, 1000000, 'WebSocket connections per JWT sub'),
+  HANDSHAKE_RATE: Int(50, 1, 1000000, 'new handshakes per IP per second'),
+  MAX_MESSAGE_BYTES: Int(16384, 64, 16777216, 'largest inbound WebSocket message (1009 beyond)'),
+  MAX_STROKE_PIXELS: Int(2048, 1, 9362, 'largest PIXELS op, in pixels'),
+  MAX_RECT_PIXELS: Int(65536, 1, 16777216, 'largest RECT op, in pixels'),
+  SEND_BUFFER_BYTES: Int(1048576, 16384, 1073741824, 'per-connection cap on pending output'),
+  HEARTBEAT_MS: Int(25000, 100, 3600000, 'server ping interval; two missed pongs terminate'),
+  PIXEL_RATE: Int(100, 1, 10000000, 'per-user pixels per second'),
+  PIXEL_BURST: Int(1000, 1, 100000000, 'per-user pixel bucket size'),
+  MAX_PENDING_PIXELS: Int(1000000, 1000, 100000000, 'pixels buffered per canvas between two commits'),
+  MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
+  SNAPSHOT_EVERY: Int(100000, 1, 1000000000, 'changes between stored canvas snapshots'),
+  DB_BUSY_TIMEOUT_MS: Int(2000, 0, 600000, 'SQLite busy timeout'),
+  SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
+  DEFAULT_CANVAS_WIDTH: Int(1024, 1, 4096, 'width of the canvas main created on first boot'),
+  DEFAULT_CANVAS_HEIGHT: Int(1024, 1, 4096, 'height of the canvas main created on first boot'),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  REDIS_URL: Type.Optional(Type.String({ description: 'when set, nodes share state through Redis' }))
+})
+
+export type EnvConfig = Static<typeof ConfigSchema>
+export interface Config extends EnvConfig {
+  JWT_SECRET: string
+  /** true when JWT_SECRET came from (or was just written to) DATA_DIR: a dev setup */
+  secretGenerated: boolean
+  allowedOrigins: string[]
+}
+
+/**
+ * Validate an environment (process.env or a test's overrides) into a Config.
+ * Throws an Error naming every bad variable; server.ts turns that into exit 1.
+ */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  let cfg: EnvConfig
+  try {
+    cfg = envSchema<EnvConfig>({ schema: ConfigSchema, data: { ...env }, env: false, dotenv: false })
+  } catch (err) {
+    throw new Error(`invalid configuration: ${(err as Error).message}`)
+  }
+  const dataDir = resolve(cfg.DATA_DIR)
+  let secretGenerated = false
+  let secret = cfg.JWT_SECRET
+  if (secret === undefined) {
+    secret = readOrCreateSecret(dataDir)
+    secretGenerated = true
+  }
+  const allowedOrigins = cfg.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins }
+}
+
+/** The dev secret lives beside the database so `npm run token` and the server agree. */
+export function readOrCreateSecret (dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret')
+  try {
+    const s = readFileSync(file, 'utf8').trim()
+    if (s.length >= 32) return s
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  mkdirSync(dataDir, { recursive: true })
+  const s = randomBytes(32).toString('hex')
+  writeFileSync(file, s + '\n', { mode: 0o600 })
+  return s
+}

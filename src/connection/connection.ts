@@ -1,0 +1,82 @@
+// A live WebSocket connection, independent of `ws`: it talks to a Transport.
+//
+// Lifecycle invariant: `closed` becomes true exactly once, before any cleanup
+// runs, and nothing is sent or subscribed after it. Whoever notices the end
+// first (our close(), the peer's close, an error, a terminate) calls
+// `markClosed()`; only the call that flips the flag returns true, and only
+// that caller runs cleanup.
+import type { CanvasClient } from '../canvas/canvas-service.js'
+import type { ConnId } from '../hub/hub.js'
+
+export type Role = 'viewer' | 'painter' | 'admin'
+
+export interface Principal {
+  /** JWT sub */
+  id: string
+  name: string
+  role: Role
+  /** token expiry, seconds since the epoch (0 for anonymous viewers) */
+  exp: number
+}
+
+export interface Transport {
+  send (data: Buffer | string): void
+  readonly bufferedAmount: number
+  close (code: number, reason: string): void
+  ping (): void
+  terminate (): void
+}
+
+export const canDraw = (role: Role) => role === 'painter' || role === 'admin'
+
+export class Connection implements CanvasClient {
+  readonly id: ConnId
+  readonly transport: Transport
+  user: Principal
+  readonly canvasId: string
+  readonly ip: string
+  readonly connectedAt = Date.now()
+  canvasSeq: number | null = null
+  messagesIn = 0
+  messagesOut = 0
+  bytesIn = 0
+  bytesOut = 0
+  /** heartbeats sent without a pong since */
+  missedPongs = 0
+  closeCode: number | null = null
+  private _closed = false
+
+  constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string) {
+    this.id = id
+    this.transport = transport
+    this.user = user
+    this.canvasId = canvasId
+    this.ip = ip
+  }
+
+  get closed (): boolean { return this._closed }
+  get bufferedBytes (): number { return this.transport.bufferedAmount }
+
+  send (data: Buffer | string): boolean {
+    if (this._closed) return false
+    this.transport.send(data)
+    this.messagesOut++
+    this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    return true
+  }
+
+  /** Start a close handshake with `code`; the transport's close event finishes it. */
+  close (code: number, reason: string): void {
+    if (this._closed) return
+    this.closeCode = code
+    this.transport.close(code, reason)
+  }
+
+  /** Returns true for the one caller that gets to run cleanup. */
+  markClosed (code: number): boolean {
+    if (this._closed) return false
+    this._closed = true
+    this.closeCode ??= code
+    return true
+  }
+}

@@ -1,0 +1,98 @@
+// Every SQL statement about canvases, prepared once. Synchronous by design
+// (better-sqlite3): a tick's commit is one short transaction on the event loop.
+import type { Db } from './db.js'
+
+export type CanvasId = string
+
+export interface CanvasRow {
+  id: CanvasId
+  width: number
+  height: number
+  epoch: string
+  seq: number
+  createdAt: number
+}
+
+/** Who drew a run of consecutive records in a batch: `count` records by `user`. */
+export interface Authorship { user: string, count: number }
+
+export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, at: number }
+
+const RECORD = 7
+
+export function createCanvasStore (db: Db) {
+  const stmts = {
+    list: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases ORDER BY id'),
+    get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
+    insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (@id, @width, @height, @epoch, @seq, @createdAt)'),
+    setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
+    log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
+    latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
+    saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
+    pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
+    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1')
+  }
+
+  /**
+   * Append `records` (packed x u16, y u16, r, g, b) as seq fromSeq+1.. and move
+   * canvases.seq, all in one IMMEDIATE transaction. The seq guard makes a
+   * commit against a stale seq fail loudly instead of forking the history.
+   */
+  const commit = db.transaction((canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at: number) => {
+    const count = records.length / RECORD
+    let seq = fromSeq
+    let off = 0
+    for (const { user, count: n } of authors) {
+      for (let i = 0; i < n; i++, off += RECORD) {
+        seq++
+        const color = (records[off + 4] << 16) | (records[off + 5] << 8) | records[off + 6]
+        stmts.log.run(canvas, seq, records.readUInt16BE(off), records.readUInt16BE(off + 2), color, user, at)
+      }
+    }
+    if (seq !== fromSeq + count) throw new Error(`authorship covers ${seq - fromSeq} of ${count} records`)
+    const res = stmts.setSeq.run(seq, canvas, fromSeq)
+    if (res.changes !== 1) throw new Error(`canvas ${canvas} is not at seq ${fromSeq}`)
+  })
+
+  const saveSnapshot = db.transaction((canvas: CanvasId, seq: number, deflated: Buffer, at: number) => {
+    stmts.saveSnapshot.run(canvas, seq, deflated, at)
+    stmts.pruneSnapshots.run(canvas, seq)
+  })
+
+  return {
+    list: () => stmts.list.all() as CanvasRow[],
+    get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
+    insert (row: CanvasRow): void { stmts.insert.run(row) },
+    commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
+      commit.immediate(canvas, fromSeq, records, authors, at)
+    },
+    /**
+     * Up to `limit` changes after `afterSeq`, packed as UPDATES records, in seq
+     * order. The log has no holes, so the caller knows the last seq covered is
+     * afterSeq + records.length / 7.
+     */
+    changesAfter (canvas: CanvasId, afterSeq: number, limit: number): Buffer {
+      const rows = stmts.after.all(canvas, afterSeq, limit) as Array<[number, number, number]>
+      const out = Buffer.allocUnsafe(rows.length * RECORD)
+      let off = 0
+      for (const [x, y, color] of rows) {
+        out.writeUInt16BE(x, off)
+        out.writeUInt16BE(y, off + 2)
+        out[off + 4] = color >>> 16
+        out[off + 5] = (color >>> 8) & 0xff
+        out[off + 6] = color & 0xff
+        off += RECORD
+      }
+      return out
+    },
+    latestSnapshot: (canvas: CanvasId) => stmts.latestSnapshot.get(canvas) as { seq: number, pixels: Buffer } | undefined,
+    /** Store a deflated snapshot and drop the older ones: the newest is all boot needs. */
+    saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
+      saveSnapshot.immediate(canvas, seq, deflated, at)
+    },
+    pixelAt: (canvas: CanvasId, x: number, y: number) => stmts.pixelAt.get(canvas, x, y) as PixelChangeRow | undefined
+  }
+}
+
+export type CanvasStore = ReturnType<typeof createCanvasStore>

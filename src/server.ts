@@ -1,0 +1,29 @@
+// Builds Fastify, wires graceful shutdown and listens. Nothing else.
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import { loadConfig, type Config } from './config.js'
+import app, { serverOptions } from './app.js'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  console.error((err as Error).message)
+  process.exit(1)
+}
+
+const server = Fastify(serverOptions(config))
+await server.register(app, { config })
+
+closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async function onSignal ({ signal, err }) {
+  if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
+  else server.log.info({ signal }, 'shutting down')
+  await server.close()
+})
+
+try {
+  await server.listen({ port: config.PORT, host: config.HOST })
+} catch (err) {
+  server.log.error({ err }, 'could not listen')
+  process.exit(1)
+}

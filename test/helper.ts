@@ -1,0 +1,195 @@
+// One way to get a server in a test: build(t, env) returns a ready app on a
+// temp DATA_DIR with a fixed secret, closed in teardown. listen() puts it on
+// an ephemeral port for tests that need real sockets.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { createSigner } from 'fast-jwt'
+import { inflateSync } from 'node:zlib'
+import WebSocket from 'ws'
+import app, { serverOptions } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+
+export const SECRET = 'test-secret-test-secret-test-secret-0123'
+
+type Tap = { teardown (fn: () => unknown): void }
+
+export function tempDir (t: Tap, prefix = 'pixelwire-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface Built { app: FastifyInstance, config: Config, dataDir: string }
+
+export async function build (t: Tap, env: Record<string, string> = {}, logStream?: NodeJS.WritableStream): Promise<Built> {
+  const dataDir = env.DATA_DIR ?? tempDir(t)
+  const config = loadConfig({ JWT_SECRET: SECRET, LOG_LEVEL: 'silent', HEARTBEAT_MS: '60000', ...env, DATA_DIR: dataDir })
+  const opts = serverOptions(config)
+  if (logStream !== undefined) opts.logger = { ...(opts.logger as object), level: 'trace', stream: logStream }
+  const server = Fastify(opts)
+  await server.register(app, { config })
+  await server.ready()
+  t.teardown(() => server.close())
+  return { app: server, config, dataDir }
+}
+
+export interface Listening extends Built { port: number, url: string, wsUrl: string }
+
+export async function listen (t: Tap, env: Record<string, string> = {}, logStream?: NodeJS.WritableStream): Promise<Listening> {
+  const built = await build(t, env, logStream)
+  await built.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = built.app.server.address() as { port: number }
+  return { ...built, port, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` }
+}
+
+export function token (claims: Record<string, unknown> = {}, opts: { secret?: string, ttlSec?: number } = {}): string {
+  const sign = createSigner({ key: opts.secret ?? SECRET, algorithm: 'HS256', expiresIn: (opts.ttlSec ?? 3600) * 1000 })
+  return sign({ sub: 'alice', role: 'painter', ...claims })
+}
+
+export type Msg = { bin: Buffer, json?: undefined } | { json: any, bin?: undefined }
+
+/** A real ws client that records every message; next() waits for one matching. */
+export class TestClient {
+  readonly ws: WebSocket
+  readonly msgs: Msg[] = []
+  readonly opened: Promise<void>
+  readonly closed: Promise<{ code: number, reason: string }>
+  private waiters: Array<{ pred: (m: Msg) => boolean, resolve: (m: Msg) => void }> = []
+
+  constructor (url: string, opts: { token?: string, protocols?: string[], headers?: Record<string, string> } = {}) {
+    const headers = { ...opts.headers }
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    this.ws = new WebSocket(url, opts.protocols, { headers })
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const m: Msg = isBinary ? { bin: Buffer.from(data) } : { json: JSON.parse(data.toString()) }
+      const w = this.waiters.find((w) => w.pred(m))
+      if (w !== undefined) {
+        this.waiters.splice(this.waiters.indexOf(w), 1)
+        w.resolve(m)
+      } else {
+        this.msgs.push(m)
+      }
+    })
+    this.ws.on('error', () => {})
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve())
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+      this.ws.once('close', () => reject(new Error('closed')))
+    })
+    this.opened.catch(() => {})
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  }
+
+  next (pred: (m: Msg) => boolean, ms = 3000): Promise<Msg> {
+    const i = this.msgs.findIndex(pred)
+    if (i >= 0) return Promise.resolve(this.msgs.splice(i, 1)[0])
+    return new Promise((resolve, reject) => {
+      const w = {
+        pred,
+        resolve: (m: Msg) => { clearTimeout(timer); resolve(m) }
+      }
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1)
+        reject(new Error(`no matching message within ${ms} ms`))
+      }, ms)
+      this.waiters.push(w)
+    })
+  }
+
+  /** Resolves true if a matching message arrives within ms, false otherwise. */
+  async nothing (pred: (m: Msg) => boolean, ms = 300): Promise<boolean> {
+    try {
+      await this.next(pred, ms)
+      return false
+    } catch {
+      return true
+    }
+  }
+
+  send (data: Buffer | string): void { this.ws.send(data) }
+  close (): void { this.ws.close() }
+}
+
+export const isHello = (m: Msg) => m.json?.type === 'hello'
+export const isSnapshot = (m: Msg) => m.bin?.[0] === 0x10
+export const isUpdates = (m: Msg) => m.bin?.[0] === 0x11
+export const isError = (code: string) => (m: Msg) => m.json?.type === 'error' && m.json.code === code
+
+/** HTTP status and body of a handshake the server refuses (or 101). */
+export function handshake (url: string, opts: { headers?: Record<string, string>, protocols?: string[] } = {}): Promise<{ status: number, body: string, headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, opts.protocols, { headers: opts.headers })
+    ws.on('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
+    })
+    ws.on('open', () => { ws.close(); resolve({ status: 101, body: '', headers: {} }) })
+    ws.on('error', (err) => { if (!/Unexpected server response/.test(err.message)) reject(err) })
+  })
+}
+
+// Independent decoders of server frames (not the codec under test).
+export function parseUpdates (b: Buffer): { seq: number, px: Array<[number, number, number, number, number]> } {
+  const seq = Number(b.readBigUInt64BE(1))
+  const count = b.readUInt32BE(9)
+  if (b.length !== 13 + 7 * count) throw new Error(`UPDATES length ${b.length} does not match count ${count}`)
+  const px: Array<[number, number, number, number, number]> = []
+  for (let i = 0; i < count; i++) {
+    const o = 13 + i * 7
+    px.push([b.readUInt16BE(o), b.readUInt16BE(o + 2), b[o + 4], b[o + 5], b[o + 6]])
+  }
+  return { seq, px }
+}
+
+export function parseSnapshot (b: Buffer): { seq: number, w: number, h: number, enc: number, px: Buffer, at (x: number, y: number): number[] } {
+  const seq = Number(b.readBigUInt64BE(1))
+  const w = b.readUInt16BE(9)
+  const h = b.readUInt16BE(11)
+  const enc = b[13]
+  const px = enc === 1 ? inflateSync(b.subarray(14)) : b.subarray(14)
+  return { seq, w, h, enc, px, at: (x, y) => [...px.subarray((y * w + x) * 3, (y * w + x) * 3 + 3)] }
+}
+
+export const pixel = (x: number, y: number, r: number, g: number, b: number): Buffer => {
+  const m = Buffer.alloc(8)
+  m.writeUInt16BE(x, 1); m.writeUInt16BE(y, 3); m[5] = r; m[6] = g; m[7] = b
+  return m
+}
+
+export const stroke = (pts: Array<[number, number, number, number, number]>): Buffer => {
+  const m = Buffer.alloc(3 + 7 * pts.length)
+  m[0] = 1
+  m.writeUInt16BE(pts.length, 1)
+  pts.forEach(([x, y, r, g, b], i) => {
+    const o = 3 + 7 * i
+    m.writeUInt16BE(x, o); m.writeUInt16BE(y, o + 2); m[o + 4] = r; m[o + 5] = g; m[o + 6] = b
+  })
+  return m
+}
+
+export const rect = (x: number, y: number, w: number, h: number, r: number, g: number, b: number): Buffer => {
+  const m = Buffer.alloc(12)
+  m[0] = 2
+  m.writeUInt16BE(x, 1); m.writeUInt16BE(y, 3); m.writeUInt16BE(w, 5); m.writeUInt16BE(h, 7); m[9] = r; m[10] = g; m[11] = b
+  return m
+}
+
+/** Collect UPDATES until n pixels arrived; returns them with the last seq. */
+export async function collect (c: TestClient, n: number, ms = 3000): Promise<{ px: Array<[number, number, number, number, number]>, seq: number, frames: Buffer[] }> {
+  const px: Array<[number, number, number, number, number]> = []
+  const frames: Buffer[] = []
+  let seq = -1
+  const end = Date.now() + ms
+  while (px.length < n) {
+    const m = await c.next(isUpdates, Math.max(1, end - Date.now()))
+    const u = parseUpdates(m.bin as Buffer)
+    frames.push(m.bin as Buffer)
+    px.push(...u.px)
+    seq = u.seq
+  }
+  return { px, seq, frames }
+}

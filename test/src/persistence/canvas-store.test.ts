@@ -1,0 +1,55 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { openDatabase } from '../../../src/persistence/db.js'
+import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { MIGRATIONS_DIR } from '../../../src/paths.js'
+import { tempDir } from '../../helper.js'
+
+function records (...px: Array<[number, number, number]>): Buffer {
+  const b = Buffer.alloc(px.length * 7)
+  px.forEach(([x, y, c], i) => {
+    b.writeUInt16BE(x, i * 7); b.writeUInt16BE(y, i * 7 + 2)
+    b[i * 7 + 4] = c >> 16; b[i * 7 + 5] = (c >> 8) & 255; b[i * 7 + 6] = c & 255
+  })
+  return b
+}
+
+function setup (t: Tap) {
+  const db = openDatabase({ file: join(tempDir(t), 'c.db'), migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => db.close())
+  const store = createCanvasStore(db)
+  store.insert({ id: 'c', width: 10, height: 10, epoch: 'e1', seq: 0, createdAt: 1 })
+  return { db, store }
+}
+type Tap = { teardown (fn: () => unknown): void }
+
+t.test('commit appends the log and moves seq in one transaction', async (t) => {
+  const { store } = setup(t)
+  store.commit('c', 0, records([1, 2, 0xff0000], [3, 4, 0x00ff00], [1, 2, 0x0000ff]), [{ user: 'a', count: 2 }, { user: 'b', count: 1 }], 1000)
+  t.equal(store.get('c')?.seq, 3)
+  t.same(store.changesAfter('c', 0, 10), records([1, 2, 0xff0000], [3, 4, 0x00ff00], [1, 2, 0x0000ff]))
+  t.same(store.changesAfter('c', 2, 10), records([1, 2, 0x0000ff]))
+  t.same(store.changesAfter('c', 1, 1), records([3, 4, 0x00ff00]), 'limit')
+  t.equal(store.changesAfter('c', 3, 10).length, 0)
+  t.same(store.pixelAt('c', 1, 2), { seq: 3, x: 1, y: 2, color: 0x0000ff, user: 'b', at: 1000 }, 'last change at a coordinate')
+  t.equal(store.pixelAt('c', 9, 9), undefined)
+})
+
+t.test('a commit against a stale seq fails and writes nothing', async (t) => {
+  const { store } = setup(t)
+  store.commit('c', 0, records([1, 1, 1]), [{ user: 'a', count: 1 }])
+  t.throws(() => store.commit('c', 0, records([2, 2, 2]), [{ user: 'a', count: 1 }]))
+  t.throws(() => store.commit('c', 5, records([2, 2, 2]), [{ user: 'a', count: 1 }]), /not at seq 5/)
+  t.throws(() => store.commit('c', 1, records([2, 2, 2], [3, 3, 3]), [{ user: 'a', count: 1 }]), /authorship/)
+  t.equal(store.get('c')?.seq, 1)
+  t.same(store.changesAfter('c', 0, 10), records([1, 1, 1]), 'rolled back')
+})
+
+t.test('snapshots: the newest is kept', async (t) => {
+  const { store } = setup(t)
+  t.equal(store.latestSnapshot('c'), undefined)
+  store.saveSnapshot('c', 5, Buffer.from('five'))
+  store.saveSnapshot('c', 9, Buffer.from('nine'))
+  t.same(store.latestSnapshot('c'), { seq: 9, pixels: Buffer.from('nine') })
+  t.same(store.list().map((r) => r.id), ['c'])
+})
