@@ -2,6 +2,7 @@
 import { join } from 'node:path'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import autoload from '@fastify/autoload'
+import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import { ROOT } from './paths.js'
 
@@ -33,9 +34,13 @@ export function serverOptions (config: Config): FastifyServerOptions {
   }
 }
 
-export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // When the code runs compiled, the plugins live under dist/ beside it.
   const base = import.meta.url.endsWith('.ts') ? ROOT : join(ROOT, 'dist')
   await fastify.register(autoload, { dir: join(base, 'plugins'), options: opts, forceESM: true })
   await fastify.register(autoload, { dir: join(base, 'routes'), options: opts, forceESM: true, autoHooks: true, cascadeHooks: true })
 }
+
+// Not encapsulated: the decorators (config, canvases, connections...) are
+// visible on the instance that registers the app, e.g. in tests.
+export default fp(app, { name: 'app' })

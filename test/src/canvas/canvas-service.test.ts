@@ -1,0 +1,175 @@
+// The canvas service with a real SQLite file and fake clients: commit before
+// broadcast, one frame for all, and catch-up for whoever fell behind.
+import { join } from 'node:path'
+import t from 'tap'
+import { createCanvasService, canvasTopic, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { createHub } from '../../../src/hub/hub.js'
+import { openDatabase } from '../../../src/persistence/db.js'
+import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { MIGRATIONS_DIR } from '../../../src/paths.js'
+import { tempDir, parseUpdates, parseSnapshot } from '../../helper.js'
+
+class FakeClient implements CanvasClient {
+  canvasSeq: number | null = null
+  closed = false
+  bufferedBytes = 0
+  sent: Array<Buffer | string> = []
+  constructor (readonly id: number) {}
+  send (data: Buffer | string): boolean { this.sent.push(data); return true }
+  frames (op: number) { return this.sent.filter((d): d is Buffer => Buffer.isBuffer(d) && d[0] === op) }
+}
+
+const silent = { info () {}, warn () {}, error () {} }
+type Tap = { teardown (fn: () => unknown): void }
+
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number } = {}) {
+  const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => { if (db.open) db.close() })
+  const store = createCanvasStore(db)
+  const hub = createHub<FakeClient>()
+  const svc = createCanvasService<FakeClient>({
+    store,
+    hub,
+    log: silent,
+    tickMs: 50,
+    maxPendingPixels: 100,
+    maxReplay: 1000,
+    sendBufferBytes: 1000,
+    snapshotEvery: 1000,
+    defaultCanvas: { id: 'main', width: 8, height: 4 },
+    ...over
+  })
+  svc.load()
+  return { db, store, hub, svc, canvas: svc.get('main')! }
+}
+
+const rec = (x: number, y: number, c: number) => Buffer.from([0, x, 0, y, c >> 16, (c >> 8) & 255, c & 255])
+const px = (records: Buffer) => ({ kind: 'pixels' as const, records })
+
+t.test('a tick commits, then sends one shared frame to clients in sync', async (t) => {
+  const { svc, canvas, store } = setup(t)
+  t.equal(canvas.width, 8)
+  const a = new FakeClient(1)
+  const b = new FakeClient(2)
+  svc.attach(a, canvas, 0)
+  svc.attach(b, canvas, 0)
+  t.equal(a.canvasSeq, 0, 'replay of nothing leaves the client live at seq 0')
+  t.equal(svc.draw(canvas, px(Buffer.concat([rec(1, 1, 0xff0000), rec(2, 1, 0x00ff00)])), 'u', 1), null)
+  t.equal(canvas.seq, 0, 'not applied before the commit')
+  t.equal(canvas.colorAt(1, 1), 0xffffff)
+  t.equal(a.frames(0x11).length, 0, 'nothing sent before the tick')
+  svc.flush()
+  t.equal(canvas.seq, 2)
+  t.equal(store.get('main')?.seq, 2, 'committed')
+  t.equal(canvas.colorAt(1, 1), 0xff0000)
+  t.equal(a.frames(0x11)[0], b.frames(0x11)[0], 'the very same buffer for both')
+  t.same(parseUpdates(a.frames(0x11)[0]).px, [[1, 1, 255, 0, 0], [2, 1, 0, 255, 0]])
+  t.equal(a.canvasSeq, 2)
+  svc.flush()
+  t.equal(a.frames(0x11).length, 1, 'an empty tick sends nothing')
+})
+
+t.test('a rect becomes its pixels, row by row', async (t) => {
+  const { svc, canvas } = setup(t)
+  const a = new FakeClient(1)
+  svc.attach(a, canvas, 0)
+  svc.draw(canvas, { kind: 'rect', x: 6, y: 2, w: 2, h: 2, color: 0x010203 }, 'u', 1)
+  svc.flush()
+  t.same(parseUpdates(a.frames(0x11)[0]).px, [[6, 2, 1, 2, 3], [7, 2, 1, 2, 3], [6, 3, 1, 2, 3], [7, 3, 1, 2, 3]])
+})
+
+t.test('a full batch rejects the op whole with UNAVAILABLE', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { maxPendingPixels: 3 })
+  t.equal(svc.draw(canvas, px(Buffer.concat([rec(0, 0, 1), rec(1, 0, 1)])), 'u', 1), null)
+  const err = svc.draw(canvas, px(Buffer.concat([rec(2, 0, 1), rec(3, 0, 1)])), 'u', 1)
+  t.match(err, { code: 'UNAVAILABLE', retryAfterMs: 50 })
+  svc.flush()
+  t.equal(canvas.seq, 2, 'only the accepted op committed')
+})
+
+t.test('a client over its send buffer skips frames, then catches up from the log', async (t) => {
+  const { svc, canvas } = setup(t)
+  const fast = new FakeClient(1)
+  const slow = new FakeClient(2)
+  svc.attach(fast, canvas, 0)
+  svc.attach(slow, canvas, 0)
+  slow.bufferedBytes = 5000
+  svc.draw(canvas, px(rec(0, 0, 1)), 'u', 1); svc.flush()
+  svc.draw(canvas, px(rec(1, 0, 2)), 'u', 1); svc.flush()
+  t.equal(fast.frames(0x11).length, 2)
+  t.equal(slow.frames(0x11).length, 0, 'no live frames while over the cap')
+  t.equal(slow.canvasSeq, 0)
+  slow.bufferedBytes = 0
+  svc.flush() // drained: caught up on the next tick even without new changes
+  const caught = slow.frames(0x11)
+  t.equal(caught.length, 1)
+  t.same(parseUpdates(caught[0]), { seq: 2, px: [[0, 0, 0, 0, 1], [1, 0, 0, 0, 2]] })
+  svc.draw(canvas, px(rec(2, 0, 3)), 'u', 1); svc.flush()
+  t.same(parseUpdates(slow.frames(0x11)[1]).seq, 3, 'live again after the catch-up')
+})
+
+t.test('a snapshot joiner gets the snapshot, then exactly what committed since', async (t) => {
+  const { svc, canvas } = setup(t)
+  svc.draw(canvas, px(rec(0, 0, 0x111111)), 'u', 1); svc.flush()
+  const c = new FakeClient(3)
+  svc.attach(c, canvas, null)
+  t.equal(c.canvasSeq, null, 'syncing while the snapshot compresses')
+  // A tick during the compression: the client is skipped, not sent a gap.
+  svc.draw(canvas, px(rec(1, 0, 0x222222)), 'u', 1); svc.flush()
+  t.equal(c.frames(0x11).length, 0)
+  await svc.snapshot(canvas)
+  await new Promise((resolve) => setImmediate(resolve))
+  const snap = parseSnapshot(c.frames(0x10)[0])
+  t.equal(snap.seq, 1, 'the snapshot compressed at join time')
+  t.same(snap.at(0, 0), [0x11, 0x11, 0x11])
+  t.same(parseUpdates(c.frames(0x11)[0]), { seq: 2, px: [[1, 0, 0x22, 0x22, 0x22]] }, 'then the change it missed')
+  t.equal(c.canvasSeq, 2)
+})
+
+t.test('joiners share one compression per seq', async (t) => {
+  const { svc, canvas } = setup(t)
+  const p1 = svc.snapshot(canvas)
+  const p2 = svc.snapshot(canvas)
+  t.equal(p1, p2, 'in flight: shared')
+  await p1
+  t.equal(svc.snapshot(canvas), p1, 'same seq: cached')
+  svc.draw(canvas, px(rec(0, 0, 1)), 'u', 1); svc.flush()
+  t.not(svc.snapshot(canvas), p1, 'new seq: recompressed')
+})
+
+t.test('a failed commit is never shown and the painters hear it', async (t) => {
+  const { svc, canvas, db } = setup(t)
+  const painter = new FakeClient(7)
+  const other = new FakeClient(8)
+  svc.attach(painter, canvas, 0)
+  svc.attach(other, canvas, 0)
+  svc.draw(canvas, px(rec(0, 0, 1)), 'u', 7)
+  db.exec('CREATE TRIGGER fail BEFORE INSERT ON change_log BEGIN SELECT RAISE(ABORT, \'disk full\'); END')
+  svc.flush()
+  t.equal(canvas.seq, 0)
+  t.equal(canvas.colorAt(0, 0), 0xffffff, 'not applied')
+  t.equal(other.frames(0x11).length, 0, 'not broadcast')
+  t.match(JSON.parse(painter.sent.find((m) => typeof m === 'string') as string), { type: 'error', code: 'UNAVAILABLE' })
+  db.exec('DROP TRIGGER fail')
+  svc.draw(canvas, px(rec(0, 0, 2)), 'u', 7); svc.flush()
+  t.equal(canvas.seq, 1, 'recovers when storage does')
+  t.equal(parseUpdates(other.frames(0x11)[0]).seq, 1)
+})
+
+t.test('boot rebuilds from the newest snapshot plus the log after it', async (t) => {
+  const file = join(tempDir(t), 'boot.db')
+  const first = setup(t, file, { snapshotEvery: 2 })
+  for (let i = 0; i < 5; i++) { first.svc.draw(first.canvas, px(rec(i, 1, 0x0a0000 + i)), 'u', 1); first.svc.flush() }
+  await first.svc.snapshot(first.canvas)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const stored = first.store.latestSnapshot('main')
+  t.ok(stored !== undefined && stored.seq >= 2 && stored.seq < 5, `a snapshot was stored at seq ${stored?.seq}`)
+  const pixels = Buffer.from(first.canvas.pixels)
+  const epoch = first.canvas.epoch
+  first.db.close()
+  const second = setup(t, file)
+  t.equal(second.canvas.seq, 5)
+  t.equal(second.canvas.epoch, epoch)
+  t.ok(second.canvas.pixels.equals(pixels), 'same pixels after reboot')
+  t.equal(canvasTopic('main'), 'canvas:main')
+})

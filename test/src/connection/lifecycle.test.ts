@@ -1,0 +1,119 @@
+// Cleanup runs once however a connection ends; heartbeats end dead peers.
+import { join } from 'node:path'
+import t from 'tap'
+import { createLifecycle } from '../../../src/connection/lifecycle.js'
+import type { Transport } from '../../../src/connection/connection.js'
+import { createCanvasService } from '../../../src/canvas/canvas-service.js'
+import { createHub } from '../../../src/hub/hub.js'
+import type { Connection } from '../../../src/connection/connection.js'
+import { openDatabase } from '../../../src/persistence/db.js'
+import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { MIGRATIONS_DIR } from '../../../src/paths.js'
+import { tempDir } from '../../helper.js'
+
+class FakeTransport implements Transport {
+  bufferedAmount = 0
+  sent: Array<Buffer | string> = []
+  closes: Array<[number, string]> = []
+  pings = 0
+  terminated = 0
+  send (d: Buffer | string) { this.sent.push(d) }
+  close (code: number, reason: string) { this.closes.push([code, reason]) }
+  ping () { this.pings++ }
+  terminate () { this.terminated++ }
+}
+
+const silent = { info () {}, warn () {}, error () {} }
+
+function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }) {
+  const db = openDatabase({ file: join(tempDir(t), 'l.db'), migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => db.close())
+  const hub = createHub<Connection>()
+  const canvases = createCanvasService<Connection>({
+    store: createCanvasStore(db), hub, log: silent, tickMs: 50, maxPendingPixels: 100, maxReplay: 100, sendBufferBytes: 100, snapshotEvery: 100, defaultCanvas: { id: 'main', width: 4, height: 4 }
+  })
+  canvases.load()
+  const lc = createLifecycle({ hub, canvases, log: silent, heartbeatMs: 60000, ...limits })
+  return { hub, canvases, lc }
+}
+
+const user = (id: string) => ({ id, name: id, role: 'painter' as const, exp: 0 })
+
+t.test('cleanup runs exactly once, whichever end comes first', async (t) => {
+  const { hub, canvases, lc } = setup(t)
+  const tr = new FakeTransport()
+  const conn = lc.open(tr, user('a'), 'main', '1.2.3.4')
+  canvases.attach(conn, canvases.get('main')!, 0)
+  hub.subscribe(conn, 'chat:x')
+  t.equal(lc.registry.size, 1)
+  t.equal(hub.topicsOf(conn.id).size, 2)
+  conn.close(4403, 'kicked')
+  t.same(tr.closes, [[4403, 'kicked']])
+  t.equal(conn.closed, false, 'closing is not closed: the close event finishes it')
+  lc.cleanup(conn, 1006) // e.g. error first
+  lc.cleanup(conn, 1000) // then the close event
+  lc.cleanup(conn, 1000)
+  t.equal(conn.closed, true)
+  t.equal(conn.closeCode, 4403, 'the code we closed with is kept')
+  t.equal(lc.registry.size, 0)
+  t.same(hub.size(), { topics: 0, connections: 0 })
+  t.equal(conn.send('late'), false, 'nothing is sent after close')
+  t.equal(hub.subscribe(conn, 'chat:y'), false, 'a closed connection cannot subscribe')
+  conn.close(1000, 'again')
+  t.equal(tr.closes.length, 1, 'close after closed is a no-op')
+})
+
+t.test('the peer\'s close code is kept when it closed first', async (t) => {
+  const { lc } = setup(t)
+  const conn = lc.open(new FakeTransport(), user('a'), 'main', 'ip')
+  lc.cleanup(conn, 4001)
+  t.equal(conn.closeCode, 4001)
+})
+
+t.test('admission caps', async (t) => {
+  const { lc } = setup(t, { maxConnections: 3, maxPerIp: 2, maxPerUser: 1 })
+  t.equal(lc.registry.admit('ip1', 'u1'), null)
+  const c1 = lc.open(new FakeTransport(), user('u1'), 'main', 'ip1')
+  t.match(lc.registry.admit('ip2', 'u1'), { status: 429, message: /user/ })
+  lc.open(new FakeTransport(), user('u2'), 'main', 'ip1')
+  t.match(lc.registry.admit('ip1', 'u3'), { status: 429, message: /address/ })
+  lc.open(new FakeTransport(), user('u3'), 'main', 'ip2')
+  t.match(lc.registry.admit('ip3', 'u4'), { status: 503 })
+  lc.cleanup(c1, 1000)
+  t.equal(lc.registry.admit('ip3', 'u1'), null, 'a slot frees on cleanup')
+})
+
+t.test('closeAll closes with the code, then terminates stragglers at the deadline', async (t) => {
+  const { lc } = setup(t)
+  const polite = new FakeTransport()
+  const deaf = new FakeTransport()
+  const a = lc.open(polite, user('a'), 'main', 'ip')
+  lc.open(deaf, user('b'), 'main', 'ip')
+  polite.close = (code, reason) => { polite.closes.push([code, reason]); setImmediate(() => lc.cleanup(a, code)) }
+  const started = Date.now()
+  await lc.closeAll(1001, 100)
+  t.ok(Date.now() - started >= 90, 'waited for the deaf one')
+  t.same(polite.closes, [[1001, 'going away']])
+  t.same(deaf.closes, [[1001, 'going away']])
+  t.equal(deaf.terminated, 1)
+  t.equal(lc.registry.size, 0)
+})
+
+t.test('closeAll with everyone polite resolves as soon as the last one is gone', async (t) => {
+  const { lc } = setup(t)
+  const tr = new FakeTransport()
+  const a = lc.open(tr, user('a'), 'main', 'ip')
+  tr.close = (code) => { setImmediate(() => lc.cleanup(a, code)) }
+  const started = Date.now()
+  await lc.closeAll(1001, 5000)
+  t.ok(Date.now() - started < 1000)
+  t.equal(tr.terminated, 0)
+})
+
+t.test('connection ids are u32 and skip live ones', async (t) => {
+  const { lc } = setup(t)
+  const ids = new Set<number>()
+  for (let i = 0; i < 5; i++) ids.add(lc.open(new FakeTransport(), user(`u${i}`), 'main', `ip${i}`).id)
+  t.equal(ids.size, 5)
+  for (const id of ids) t.ok(id >= 1 && id <= 0xffffffff)
+})
