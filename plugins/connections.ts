@@ -13,10 +13,17 @@ export default fp(async function connections (fastify) {
     canvases: fastify.canvases,
     log: fastify.log,
     heartbeatMs: c.HEARTBEAT_MS,
+    sendBufferBytes: c.SEND_BUFFER_BYTES,
+    slowClientTimeoutMs: c.SLOW_CLIENT_TIMEOUT_MS,
+    tokenGraceMs: c.TOKEN_GRACE_MS,
+    badMessageWindowMs: c.BAD_MESSAGE_WINDOW_MS,
+    rateAbuseWindowMs: c.RATE_ABUSE_WINDOW_MS,
     maxConnections: c.MAX_CONNECTIONS,
     maxPerIp: c.MAX_CONNECTIONS_PER_IP,
     maxPerUser: c.MAX_CONNECTIONS_PER_USER
   })
   lifecycle.start()
   fastify.decorate('connections', lifecycle)
+  // Normally closeAll() in the websocket drain stopped them already.
+  fastify.addHook('onClose', function stopLifecycle () { lifecycle.stopTimers() })
 }, { name: 'connections', dependencies: ['config', 'hub', 'canvases'] })

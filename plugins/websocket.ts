@@ -1,8 +1,15 @@
 import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import { CloseCode } from '../src/protocol/errors.js'
 
 export const SUBPROTOCOL = 'pixelwire.v1'
+
+/** ws 8.23 options that @types/ws does not know yet. */
+type HardenedServerOptions = NonNullable<WebsocketPluginOptions['options']> & {
+  maxFragments: number
+  maxBufferedChunks: number
+  maxPendingAutoPongs: number
+}
 
 /**
  * @fastify/websocket with limits sized to the protocol, and a drain at
@@ -11,13 +18,20 @@ export const SUBPROTOCOL = 'pixelwire.v1'
  */
 export default fp(async function ws (fastify) {
   const c = fastify.config
+  const options: HardenedServerOptions = {
+    maxPayload: c.MAX_MESSAGE_BYTES,
+    // Bounds on what a hostile peer can make us buffer (ws >= 8.23).
+    maxFragments: c.WS_MAX_FRAGMENTS,
+    maxBufferedChunks: c.WS_MAX_BUFFERED_CHUNKS,
+    maxPendingAutoPongs: c.WS_MAX_PENDING_AUTO_PONGS,
+    // Compression costs CPU and memory per socket and invites zip bombs;
+    // snapshots are deflated once by the server instead.
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (protocols: Set<string>) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
+  }
   await fastify.register(websocket, {
-    options: {
-      maxPayload: c.MAX_MESSAGE_BYTES,
-      perMessageDeflate: false,
-      clientTracking: false,
-      handleProtocols: (protocols: Set<string>) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
-    },
+    options,
     preClose: async function drain () {
       fastify.connections.startDraining()
       fastify.canvases.flush()

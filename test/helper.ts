@@ -188,7 +188,7 @@ export async function collect (c: TestClient, n: number, ms = 3000): Promise<{ p
     const m = await c.next(isUpdates, Math.max(1, end - Date.now()))
     const u = parseUpdates(m.bin as Buffer)
     frames.push(m.bin as Buffer)
-    px.push(...u.px)
+    for (const p of u.px) px.push(p) // not push(...): frames can hold 100k+ pixels
     seq = u.seq
   }
   return { px, seq, frames }

@@ -1,33 +1,15 @@
 // The server as a child process, killed with SIGKILL right after clients saw
 // their UPDATES: after a restart on the same DATA_DIR every pixel any client
 // was shown is there, and seq continues.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { createInterface } from 'node:readline'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { tempDir, token, TestClient, isHello, isSnapshot, isUpdates, parseSnapshot, parseUpdates, SECRET, pixel, collect } from './helper.js'
-
-async function startServer (t: Test, dataDir: string): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, FASTIFY_AUTOLOAD_TYPESCRIPT: '1', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, JWT_SECRET: SECRET, TICK_MS: '20', LOG_LEVEL: 'info', SNAPSHOT_EVERY: '300' },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const lines = createInterface({ input: child.stdout! })
-  for await (const line of lines) {
-    const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
-    if (m !== null) {
-      lines.on('line', () => {}) // keep draining stdout
-      return { child, port: Number(m[1]) }
-    }
-  }
-  throw new Error('server exited before listening')
-}
+import { startServer, stop } from './process.js'
 
 t.test('kill -9 loses nothing a client was shown', async (t) => {
   const dataDir = tempDir(t)
-  const first = await startServer(t, dataDir)
-  const ws = `ws://127.0.0.1:${first.port}/ws`
+  const env = { DATA_DIR: dataDir, JWT_SECRET: SECRET, TICK_MS: '20', SNAPSHOT_EVERY: '300' }
+  const first = await startServer(t, env)
+  const ws = first.ws
   const painter = new TestClient(ws, { token: token({ sub: 'p' }) })
   const watcher = new TestClient(ws, { token: token({ sub: 'w', role: 'viewer' }) })
   await Promise.all([painter.opened, watcher.opened])
@@ -48,12 +30,12 @@ t.test('kill -9 loses nothing a client was shown', async (t) => {
     for (const [x, y, r, g, b] of u.px) shown.set(`${x},${y}`, [r, g, b])
     lastSeq = u.seq
   }
-  first.child.kill('SIGKILL')
+  const killed = await stop(first, 'SIGKILL')
   clearInterval(paint)
-  await once(first.child, 'exit')
+  t.equal(killed.signal, 'SIGKILL')
 
-  const second = await startServer(t, dataDir)
-  const ws2 = `ws://127.0.0.1:${second.port}/ws`
+  const second = await startServer(t, env)
+  const ws2 = second.ws
   const late = new TestClient(ws2, { token: token({ sub: 'late', role: 'viewer' }) })
   await late.opened
   const hello = (await late.next(isHello)).json

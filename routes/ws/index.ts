@@ -4,7 +4,9 @@ import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import type { Principal, Transport } from '../../src/connection/connection.js'
+import type { Reservation } from '../../src/connection/registry.js'
 import { createMessageHandler } from '../../src/connection/session.js'
+import { createTokenBuckets } from '../../src/rate/token-bucket.js'
 import { HttpError } from '../../src/http-error.js'
 import { encodeJson } from '../../src/protocol/messages.js'
 
@@ -16,7 +18,7 @@ const Query = Type.Object({
 })
 type HandshakeQuery = Static<typeof Query>
 
-interface Handshake { user: Principal, canvas: Canvas, resume: 'replay' | 'snapshot' }
+interface Handshake { user: Principal, canvas: Canvas, resume: 'replay' | 'snapshot', slot: Reservation }
 
 declare module 'fastify' {
   interface FastifyRequest { handshake: Handshake | null }
@@ -25,11 +27,18 @@ declare module 'fastify' {
 /** The one WebSocket endpoint, GET /ws (contract §1, §2). */
 const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
   const c = fastify.config
+  const pixels = createTokenBuckets({ rate: c.PIXEL_RATE, burst: c.PIXEL_BURST })
+  const sweep = setInterval(() => pixels.sweep(), 10_000)
+  fastify.addHook('onClose', function stopSweep () { clearInterval(sweep) })
   const onClientMessage = createMessageHandler({
     canvases: fastify.canvases,
     log: fastify.log,
+    pixels,
+    verifyToken: fastify.verifyToken,
     maxStrokePixels: c.MAX_STROKE_PIXELS,
-    maxRectPixels: c.MAX_RECT_PIXELS
+    maxRectPixels: c.MAX_RECT_PIXELS,
+    badMessageLimit: c.BAD_MESSAGE_LIMIT,
+    rateAbuseLimit: c.RATE_ABUSE_LIMIT
   })
   fastify.decorateRequest('handshake', null)
 
@@ -48,10 +57,16 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     }
     const canvas = canvases.get(request.query.canvas)
     if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${request.query.canvas}`)
-    const refusal = connections.registry.admit(request.ip, user.id)
-    if (refusal !== null) throw new HttpError(refusal.status, refusal.error, refusal.message, { 'retry-after': String(refusal.retryAfterSec) })
+    // Last check: nothing may refuse after the slot is taken.
+    const socket = request.raw.socket
+    if (socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')
+    const slot = connections.registry.reserve(request.ip, user.id)
+    if ('status' in slot) throw new HttpError(slot.status, slot.error, slot.message, { 'retry-after': String(slot.retryAfterSec) })
+    // A peer that resets before the upgrade completes gives its slot back
+    // (the socket was open just above, so its 'close' is still to come).
+    socket.once('close', () => slot.release())
     const { since, epoch } = request.query
-    return { user, canvas, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
+    return { user, canvas, slot, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
   }
 
   function originAllowed (origin: string, host: string | undefined): boolean {
@@ -65,6 +80,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
 
   fastify.get<{ Querystring: HandshakeQuery }>('/', {
     schema: { querystring: Query },
+    // Per IP; runs in onRequest, before anything else costs us work.
+    config: { rateLimit: { max: c.HANDSHAKE_RATE, timeWindow: 1000 } },
     websocket: true,
     preHandler: async function handshake (request) {
       request.handshake = checkHandshake(request)
@@ -74,7 +91,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     if (hs === null) return socket.terminate()
     const { connections, canvases } = fastify
     const transport: Transport = socket
-    const conn = connections.open(transport, hs.user, hs.canvas.id, request.ip)
+    const conn = connections.open(transport, hs.user, hs.canvas.id, hs.slot)
     socket.on('message', (data: Buffer, isBinary: boolean) => onClientMessage(conn, data, isBinary))
     socket.on('pong', () => connections.onPong(conn))
     socket.on('error', (err) => request.log.debug({ err, conn: conn.id }, 'socket error'))

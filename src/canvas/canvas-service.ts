@@ -17,8 +17,6 @@ import { Canvas, blankPixels, newEpoch } from './canvas.js'
 
 const deflateAsync = promisify(deflate)
 const RECORD = 7
-/** Largest UPDATES frame built for a catch-up, in records (~450 KiB). */
-const CATCH_UP_CHUNK = 65536
 
 export interface CanvasClient extends Subscriber {
   canvasSeq: number | null
@@ -53,9 +51,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const canvases = new Map<CanvasId, Canvas>()
   /** one compression per canvas at a time; the newest result is kept */
   const snapshots = new Map<CanvasId, { seq: number, done: boolean, promise: Promise<SnapshotEntry> }>()
-  /** clients that missed a frame; retried every tick until caught up */
+  /** clients whose snapshot is being compressed (their canvasSeq is null) */
+  const syncing = new Set<C>()
+  /** clients that missed a frame or a snapshot; retried every tick until caught up */
   const lagging = new Map<CanvasId, Set<C>>()
   let timer: NodeJS.Timeout | null = null
+  // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
+  // so one frame can never carry a connection far past its cap. A tick with
+  // more pending commits this much and leaves the rest for the next tick:
+  // still one frame per canvas per tick (contract §4).
+  const frameRecords = Math.max(1, Math.floor(opts.sendBufferBytes / 2 / RECORD))
+  /** counters for metrics and tests */
+  const stats = { lagged: 0, catchUpFrames: 0, snapshotsSent: 0, commitFailures: 0 }
+  /** the last commit's failure, until a commit succeeds again (readiness reads it) */
+  let storageError: string | null = null
 
   function load (): void {
     for (const row of store.list()) canvases.set(row.id, rebuild(row))
@@ -69,7 +78,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     const pixels = snap !== undefined ? inflateSync(snap.pixels) : blankPixels(row.width, row.height)
     const canvas = new Canvas({ ...row, seq: snap?.seq ?? 0 }, pixels, opts.maxPendingPixels, snap?.seq ?? 0)
     for (;;) {
-      const records = store.changesAfter(row.id, canvas.seq, CATCH_UP_CHUNK)
+      const records = store.changesAfter(row.id, canvas.seq, frameRecords)
       if (records.length === 0) break
       canvas.apply(records)
       canvas.seq += records.length / RECORD
@@ -117,31 +126,42 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function sendSnapshot (client: C, canvas: Canvas): void {
     client.canvasSeq = null
+    syncing.add(client)
     snapshot(canvas).then((snap) => {
-      // re-check after the await: the client may have gone, or been resynced
-      if (client.closed || client.canvasSeq !== null) return
-      client.send(snap.frame)
+      syncing.delete(client)
+      // re-check after the await: the client may have gone meanwhile
+      if (client.closed) return
+      if (!client.send(snap.frame)) return markLagging(canvas.id, client) // still null: retried with a snapshot
+      stats.snapshotsSent++
       client.canvasSeq = snap.seq
       catchUp(client, canvas)
     }, (err: Error) => {
+      syncing.delete(client)
       log.error({ err, canvas: canvas.id }, 'snapshot failed')
+      markLagging(canvas.id, client)
     })
   }
 
   /**
    * Send everything from client.canvasSeq to canvas.seq out of the log, or a
    * snapshot when that is more than maxReplay. Synchronous, so nothing can be
-   * committed in between; leaves the client at canvas.seq.
+   * committed in between. Leaves the client at canvas.seq, or, when its send
+   * buffer filled up on the way, at the last frame it was sent and lagging.
    */
   function catchUp (client: C, canvas: Canvas): void {
     if (client.canvasSeq === null || client.closed) return
     let at = client.canvasSeq
     if (canvas.seq - at > opts.maxReplay) return sendSnapshot(client, canvas)
     while (at < canvas.seq) {
-      const records = store.changesAfter(canvas.id, at, Math.min(CATCH_UP_CHUNK, canvas.seq - at))
+      const records = store.changesAfter(canvas.id, at, Math.min(frameRecords, canvas.seq - at))
       if (records.length === 0) throw new Error(`canvas ${canvas.id}: log has no change after ${at}`)
-      at += records.length / RECORD
-      client.send(encodeUpdates(at, records))
+      const next = at + records.length / RECORD
+      if (!client.send(encodeUpdates(next, records))) {
+        markLagging(canvas.id, client)
+        break
+      }
+      stats.catchUpFrames++
+      at = next
     }
     client.canvasSeq = at
   }
@@ -178,7 +198,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   function flushCanvas (canvas: Canvas): void {
-    const batch = canvas.takeBatch()
+    const batch = canvas.takeBatch(frameRecords)
     const topic = canvasTopic(canvas.id)
     const subs = hub.subscribers(topic)
     if (batch !== null) {
@@ -186,20 +206,22 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       try {
         store.commit(canvas.id, from, batch.records, batch.runs)
       } catch (err) {
+        storageError = (err as Error).message
+        stats.commitFailures++
         // Never shown as applied: the painters hear it, nobody sees the pixels.
         log.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
         const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
         for (const run of batch.runs) subs.get(run.connId)?.send(msg)
         return
       }
+      storageError = null
       canvas.apply(batch.records)
       canvas.seq = from + batch.records.length / RECORD
       const frame = encodeUpdates(canvas.seq, batch.records)
       for (const client of subs.values()) {
-        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes) {
-          client.send(frame)
+        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes && client.send(frame)) {
           client.canvasSeq = canvas.seq
-        } else if (client.canvasSeq !== null) {
+        } else if (!syncing.has(client)) {
           markLagging(canvas.id, client)
         }
       }
@@ -211,6 +233,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function markLagging (id: CanvasId, client: C): void {
     let set = lagging.get(id)
     if (set === undefined) lagging.set(id, (set = new Set()))
+    if (!set.has(client)) stats.lagged++
     set.add(client)
   }
 
@@ -221,7 +244,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       if (client.closed) { set.delete(client); continue }
       if (client.bufferedBytes > opts.sendBufferBytes) continue
       set.delete(client)
-      catchUp(client, canvas)
+      if (client.canvasSeq === null) sendSnapshot(client, canvas)
+      else catchUp(client, canvas)
     }
     if (set.size === 0) lagging.delete(canvas.id)
   }
@@ -251,6 +275,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** A client leaving: forget it everywhere this service holds it. */
   function detach (client: C): void {
+    syncing.delete(client)
     for (const set of lagging.values()) set.delete(client)
   }
 
@@ -264,6 +289,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     attach,
     detach,
     flush,
+    /** null while commits succeed; the last failure's message otherwise */
+    get storageError () { return storageError },
+    stats,
     start,
     stop,
     snapshot

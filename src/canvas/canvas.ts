@@ -74,13 +74,31 @@ export class Canvas {
     return true
   }
 
-  /** Hand over the pending batch (a copy) and start a new, empty one. */
-  takeBatch (): Batch | null {
+  /**
+   * Hand over (a copy of) the first `max` pending records, oldest first; the
+   * rest stay pending, in order, for the next tick.
+   */
+  takeBatch (max = Infinity): Batch | null {
     if (this.pendingBytes === 0) return null
-    const batch = { records: Buffer.from(this.pending.subarray(0, this.pendingBytes)), runs: this.runs }
-    this.pendingBytes = 0
-    this.runs = []
-    return batch
+    const count = Math.min(this.pendingBytes / RECORD, max)
+    const bytes = count * RECORD
+    const records = Buffer.from(this.pending.subarray(0, bytes))
+    const runs: PendingRun[] = []
+    let left = count
+    while (left > 0) {
+      const run = this.runs[0]
+      if (run.count <= left) {
+        runs.push(this.runs.shift() as PendingRun)
+        left -= run.count
+      } else {
+        runs.push({ ...run, count: left })
+        run.count -= left
+        left = 0
+      }
+    }
+    this.pending.copyWithin(0, bytes, this.pendingBytes)
+    this.pendingBytes -= bytes
+    return { records, runs }
   }
 
   /** Paint committed records into the pixel buffer, in order (last writer wins). */

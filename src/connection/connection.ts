@@ -7,6 +7,7 @@
 // that caller runs cleanup.
 import type { CanvasClient } from '../canvas/canvas-service.js'
 import type { ConnId } from '../hub/hub.js'
+import { WindowCounter } from '../rate/token-bucket.js'
 
 export type Role = 'viewer' | 'painter' | 'admin'
 
@@ -29,6 +30,13 @@ export interface Transport {
 
 export const canDraw = (role: Role) => role === 'painter' || role === 'admin'
 
+export interface ConnectionLimits {
+  /** over this many pending output bytes nothing more is queued */
+  sendBufferBytes: number
+  badMessageWindowMs: number
+  rateAbuseWindowMs: number
+}
+
 export class Connection implements CanvasClient {
   readonly id: ConnId
   readonly transport: Transport
@@ -44,21 +52,40 @@ export class Connection implements CanvasClient {
   /** heartbeats sent without a pong since */
   missedPongs = 0
   closeCode: number | null = null
+  /** since when pending output has been over the cap (null: it is not) */
+  overSince: number | null = null
+  /** sends refused because the buffer was over the cap */
+  dropped = 0
+  readonly badMessages: WindowCounter
+  readonly rateLimited: WindowCounter
+  private readonly sendBufferBytes: number
   private _closed = false
 
-  constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string) {
+  constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string, limits: ConnectionLimits) {
     this.id = id
     this.transport = transport
     this.user = user
     this.canvasId = canvasId
     this.ip = ip
+    this.sendBufferBytes = limits.sendBufferBytes
+    this.badMessages = new WindowCounter(limits.badMessageWindowMs)
+    this.rateLimited = new WindowCounter(limits.rateAbuseWindowMs)
   }
 
   get closed (): boolean { return this._closed }
   get bufferedBytes (): number { return this.transport.bufferedAmount }
 
+  /**
+   * Queue data unless closed or over the send buffer cap: memory per
+   * connection stays bounded by the cap plus one message. Returns false when
+   * not sent; the caller decides whether that needs a resync or a close.
+   */
   send (data: Buffer | string): boolean {
     if (this._closed) return false
+    if (this.transport.bufferedAmount > this.sendBufferBytes) {
+      this.dropped++
+      return false
+    }
     this.transport.send(data)
     this.messagesOut++
     this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.length

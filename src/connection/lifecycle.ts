@@ -3,14 +3,18 @@
 import type { Hub } from '../hub/hub.js'
 import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { CloseCode, CloseReason } from '../protocol/errors.js'
-import { Connection, type Principal, type Transport } from './connection.js'
-import { createRegistry, type RegistryLimits } from './registry.js'
+import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
+import { createRegistry, type RegistryLimits, type Reservation } from './registry.js'
 
-export interface LifecycleOptions extends RegistryLimits {
+export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   hub: Hub<Connection>
   canvases: CanvasService<Connection>
   log: Logger
   heartbeatMs: number
+  /** how long a connection may stay over sendBufferBytes before 4008 */
+  slowClientTimeoutMs: number
+  /** tolerance after a token's exp before 4401 */
+  tokenGraceMs: number
 }
 
 export function createLifecycle (opts: LifecycleOptions) {
@@ -18,11 +22,14 @@ export function createLifecycle (opts: LifecycleOptions) {
   const registry = createRegistry(opts)
   let draining = false
   let heartbeat: NodeJS.Timeout | null = null
+  let sweeper: NodeJS.Timeout | null = null
+  // Fine enough to honour the slow-client deadline, coarse enough to cost nothing.
+  const sweepMs = Math.max(50, Math.min(1000, Math.floor(opts.slowClientTimeoutMs / 4)))
   const idleWaiters = new Set<() => void>()
 
-  function open (transport: Transport, user: Principal, canvasId: string, ip: string): Connection {
-    const conn = new Connection(registry.nextId(), transport, user, canvasId, ip)
-    registry.add(conn)
+  function open (transport: Transport, user: Principal, canvasId: string, reservation: Reservation): Connection {
+    const conn = new Connection(registry.nextId(), transport, user, canvasId, reservation.ip, opts)
+    registry.add(conn, reservation)
     return conn
   }
 
@@ -55,14 +62,43 @@ export function createLifecycle (opts: LifecycleOptions) {
     }
   }
 
+  /**
+   * Deadlines that are not tied to a message: a send buffer over the cap
+   * for too long (4008), a token past exp that was not replaced (4401).
+   */
+  function sweep (now = Date.now()): void {
+    for (const conn of registry.all()) {
+      if (conn.user.exp > 0 && now > conn.user.exp * 1000 + opts.tokenGraceMs) {
+        conn.close(CloseCode.TOKEN_EXPIRED, CloseReason[CloseCode.TOKEN_EXPIRED])
+        continue
+      }
+      if (conn.bufferedBytes <= opts.sendBufferBytes) {
+        conn.overSince = null
+      } else if (conn.overSince === null) {
+        conn.overSince = now
+      } else if (now - conn.overSince >= opts.slowClientTimeoutMs) {
+        log.warn({ conn: conn.id, user: conn.user.id, bufferedBytes: conn.bufferedBytes }, 'slow consumer closed')
+        conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER])
+        // It is not reading, so it will not answer the close either: free its buffers now.
+        conn.transport.terminate()
+      }
+    }
+  }
+
   function start (): void {
     heartbeat ??= setInterval(beat, opts.heartbeatMs)
+    sweeper ??= setInterval(sweep, sweepMs)
+  }
+
+  function stopTimers (): void {
+    if (heartbeat !== null) clearInterval(heartbeat)
+    if (sweeper !== null) clearInterval(sweeper)
+    heartbeat = sweeper = null
   }
 
   /** Close every connection with `code`; resolve once all are gone or at the deadline, terminating the rest. */
   async function closeAll (code: number, deadlineMs: number): Promise<void> {
-    if (heartbeat !== null) clearInterval(heartbeat)
-    heartbeat = null
+    stopTimers()
     for (const conn of registry.all()) conn.close(code, CloseReason[code as keyof typeof CloseReason] ?? 'closing')
     if (registry.size > 0) {
       await new Promise<void>((resolve) => {
@@ -82,6 +118,8 @@ export function createLifecycle (opts: LifecycleOptions) {
     cleanup,
     onPong,
     start,
+    stopTimers,
+    sweep,
     closeAll,
     get draining () { return draining },
     startDraining () { draining = true }

@@ -10,11 +10,21 @@ export interface RegistryLimits {
 
 export type Refusal = { status: 503 | 429, error: string, message: string, retryAfterSec: number }
 
+/**
+ * A slot held between the handshake check and the upgrade, so a burst of
+ * concurrent handshakes cannot all pass the same check. Consumed by add(),
+ * or given back by release() (idempotent) when the upgrade never happens.
+ */
+export interface Reservation { readonly ip: string, readonly user: string, release (): void }
+
 export function createRegistry (limits: RegistryLimits) {
+  // perIp and perUser count live connections plus reservations.
   const byId = new Map<ConnId, Connection>()
   const perIp = new Map<string, number>()
   const perUser = new Map<string, number>()
   let lastId = 0
+  let reserved = 0
+  const consumed = new WeakSet<Reservation>()
 
   const bump = (m: Map<string, number>, k: string, d: number) => {
     const n = (m.get(k) ?? 0) + d
@@ -29,17 +39,34 @@ export function createRegistry (limits: RegistryLimits) {
       while (byId.has(lastId))
       return lastId
     },
-    /** Checked before the upgrade. */
-    admit (ip: string, user: string): Refusal | null {
-      if (byId.size >= limits.maxConnections) return { status: 503, error: 'UNAVAILABLE', message: 'connection limit reached', retryAfterSec: 5 }
+    /** Checked before the upgrade; on success the slot is held until add() or release(). */
+    reserve (ip: string, user: string): Refusal | Reservation {
+      if (byId.size + reserved >= limits.maxConnections) return { status: 503, error: 'UNAVAILABLE', message: 'connection limit reached', retryAfterSec: 5 }
       if ((perIp.get(ip) ?? 0) >= limits.maxPerIp) return { status: 429, error: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address', retryAfterSec: 10 }
       if ((perUser.get(user) ?? 0) >= limits.maxPerUser) return { status: 429, error: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user', retryAfterSec: 10 }
-      return null
+      reserved++
+      bump(perIp, ip, 1)
+      bump(perUser, user, 1)
+      const r: Reservation = {
+        ip,
+        user,
+        release () {
+          if (consumed.has(r)) return
+          consumed.add(r)
+          reserved--
+          bump(perIp, ip, -1)
+          bump(perUser, user, -1)
+        }
+      }
+      return r
     },
-    add (conn: Connection): void {
+    /** Register an upgraded connection in the slot its handshake reserved. */
+    add (conn: Connection, r: Reservation): void {
+      if (consumed.has(r)) throw new Error('reservation already used or released')
+      if (r.ip !== conn.ip || r.user !== conn.user.id) throw new Error('reservation is for another ip or user')
+      consumed.add(r)
+      reserved--
       byId.set(conn.id, conn)
-      bump(perIp, conn.ip, 1)
-      bump(perUser, conn.user.id, 1)
     },
     /** True only the first time for a given connection. */
     remove (conn: Connection): boolean {
@@ -51,7 +78,8 @@ export function createRegistry (limits: RegistryLimits) {
     },
     get: (id: ConnId) => byId.get(id),
     all: () => byId.values(),
-    get size () { return byId.size }
+    get size () { return byId.size },
+    get reserved () { return reserved }
   }
 }
 

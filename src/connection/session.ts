@@ -1,23 +1,46 @@
 // What a connection's inbound messages do. Bad input gets a JSON `error` and
-// the connection lives on; nothing here throws on any input.
+// the connection lives on, until it spends its budget of bad messages (4400)
+// or of rate-limited ones (4429). Nothing here throws on any input.
 import type { CanvasService, Logger } from '../canvas/canvas-service.js'
-import { decodeClientBinary, type Bounds } from '../protocol/codec.js'
+import { decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
-import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
-import { canDraw, type Connection } from './connection.js'
+import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
+import type { TokenBuckets } from '../rate/token-bucket.js'
+import { canDraw, type Connection, type Principal } from './connection.js'
 
 export interface SessionOptions {
   canvases: CanvasService<Connection>
   log: Logger
+  /** per-user pixel budget, shared by all of a user's connections */
+  pixels: TokenBuckets
+  /** verifies a replacement token; throws when it is not valid */
+  verifyToken: (token: string) => Principal
   maxStrokePixels: number
   maxRectPixels: number
+  badMessageLimit: number
+  rateAbuseLimit: number
 }
 
 export function createMessageHandler (opts: SessionOptions) {
-  const { canvases } = opts
+  const { canvases, pixels } = opts
 
+  /** Every refusal goes through here, so the budgets see all of them. */
   function reject (conn: Connection, err: ProtocolError): void {
     conn.send(encodeError(err))
+    if (err.code === 'RATE_LIMITED') {
+      if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(CloseCode.RATE_ABUSE, CloseReason[CloseCode.RATE_ABUSE])
+    } else if (err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
+      if (conn.badMessages.hit() > opts.badMessageLimit) conn.close(CloseCode.BAD_MESSAGES, CloseReason[CloseCode.BAD_MESSAGES])
+    }
+  }
+
+  /** The pixel budget: admins are exempt; an op larger than the bucket can never pass. */
+  function budget (conn: Connection, op: DrawOp): ProtocolError | null {
+    if (conn.user.role === 'admin') return null
+    const n = pixelCount(op)
+    if (n > pixels.burst) return protocolError('TOO_LARGE', `${n} pixels exceed the pixel budget of ${pixels.burst}`)
+    const take = pixels.take(conn.user.id, n)
+    return take.ok ? null : protocolError('RATE_LIMITED', 'pixel budget exhausted', take.retryAfterMs)
   }
 
   function onBinary (conn: Connection, data: Buffer): void {
@@ -29,8 +52,22 @@ export function createMessageHandler (opts: SessionOptions) {
     const op = res.value
     if (op.kind === 'cursor') return // relayed as CURSORS once presence lands; never an error
     if (!canDraw(conn.user.role)) return reject(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`))
-    const err = canvases.draw(canvas, op, conn.user.id, conn.id)
+    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id)
     if (err !== null) reject(conn, err)
+  }
+
+  /** Replace the token before it expires: same sub, later exp (contract §5). */
+  function onAuth (conn: Connection, token: string): void {
+    let next: Principal
+    try {
+      next = opts.verifyToken(token)
+    } catch {
+      return reject(conn, protocolError('FORBIDDEN', 'replacement token is not valid'))
+    }
+    if (next.id !== conn.user.id) return reject(conn, protocolError('FORBIDDEN', 'replacement token has another sub'))
+    if (next.exp <= conn.user.exp) return reject(conn, protocolError('FORBIDDEN', 'replacement token must expire later'))
+    conn.user = next
+    conn.send(encodeJson({ type: 'authenticated', exp: next.exp, role: next.role }))
   }
 
   function onText (conn: Connection, text: string): void {
@@ -41,12 +78,12 @@ export function createMessageHandler (opts: SessionOptions) {
       case 'ping':
         conn.send(encodeJson(msg.id === undefined ? { type: 'pong' } : { type: 'pong', id: msg.id }))
         return
+      case 'auth':
+        return onAuth(conn, msg.token)
       case 'subscribe':
       case 'unsubscribe':
       case 'publish':
         return reject(conn, protocolError('UNKNOWN_STREAM', `no stream ${msg.stream}`))
-      case 'auth':
-        return reject(conn, protocolError('BAD_MESSAGE', 'token replacement is not supported yet'))
     }
   }
 

@@ -129,6 +129,9 @@ t.test('a resume further behind than MAX_REPLAY gets a snapshot', async (t) => {
   t.teardown(() => a.close())
   await a.opened
   const { epoch } = (await a.next(isHello)).json.canvas
+  // Wait for the snapshot first: drawn earlier, these 4 changes (> MAX_REPLAY)
+  // would rightly reach `a` as a second snapshot instead of as UPDATES.
+  await a.next(isSnapshot)
   a.send(rect(0, 0, 2, 2, 5, 5, 5))
   await collect(a, 4)
   const b = new TestClient(`${srv.wsUrl}?since=1&epoch=${epoch}`, { token: token({ sub: 'b' }) })

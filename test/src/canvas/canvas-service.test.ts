@@ -22,7 +22,7 @@ class FakeClient implements CanvasClient {
 const silent = { info () {}, warn () {}, error () {} }
 type Tap = { teardown (fn: () => unknown): void }
 
-function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number } = {}) {
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number } = {}) {
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
@@ -172,4 +172,48 @@ t.test('boot rebuilds from the newest snapshot plus the log after it', async (t)
   t.equal(second.canvas.epoch, epoch)
   t.ok(second.canvas.pixels.equals(pixels), 'same pixels after reboot')
   t.equal(canvasTopic('main'), 'canvas:main')
+})
+
+t.test('a tick commits at most half a send buffer; the rest waits, one frame per tick', async (t) => {
+  // sendBufferBytes 1000 → at most 71 records (497 bytes) per frame
+  const { svc, canvas, store } = setup(t, undefined, { maxPendingPixels: 1000 })
+  const a = new FakeClient(1)
+  svc.attach(a, canvas, 0)
+  const all: Buffer[] = []
+  for (let i = 0; i < 32; i++) all.push(rec(i % 8, i % 4, i))
+  svc.draw(canvas, px(Buffer.concat(all.slice(0, 20))), 'u1', 1)
+  svc.draw(canvas, px(Buffer.concat(all.slice(20))), 'u2', 2)
+  for (let i = 0; i < 4; i++) svc.draw(canvas, { kind: 'rect', x: 0, y: 0, w: 8, h: 4, color: i }, 'u3', 3)
+  // 32 + 4 × 32 = 160 pending: three ticks of 71, 71, 18
+  svc.flush()
+  t.equal(canvas.seq, 71)
+  t.equal(canvas.pendingCount, 89)
+  svc.flush()
+  svc.flush()
+  t.equal(canvas.seq, 160)
+  const frames = a.frames(0x11)
+  t.same(frames.map((f) => parseUpdates(f).px.length), [71, 71, 18], 'one frame per tick, none over half the buffer')
+  t.ok(frames.every((f) => f.length <= 13 + 500), 'header + at most half the buffer')
+  t.same(parseUpdates(frames[0]).px.slice(0, 20).map((p) => p[4]), Array.from({ length: 20 }, (_, i) => i), 'order kept')
+  t.equal(store.pixelAt('main', 4, 0)?.user, 'u3', 'authorship follows the split')
+  t.same(store.changesAfter('main', 20, 1), rec(20 % 8, 20 % 4, 20), 'u2\'s first pixel is seq 21')
+  t.same([store.pixelAt('main', 4, 0)?.color, store.pixelAt('main', 4, 0)?.seq], [3, 160 - 32 + 5])
+})
+
+t.test('a client further behind than maxReplay when it drains gets a fresh snapshot', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { maxReplay: 2 })
+  const slow = new FakeClient(1)
+  svc.attach(slow, canvas, 0)
+  slow.bufferedBytes = 5000
+  for (let i = 0; i < 3; i++) { svc.draw(canvas, px(rec(i, 0, 9)), 'u', 1); svc.flush() }
+  slow.bufferedBytes = 0
+  svc.flush()
+  t.equal(slow.canvasSeq, null, 'resyncing by snapshot, not by a 3-change replay')
+  await svc.snapshot(canvas)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(slow.frames(0x11).length, 0)
+  t.equal(parseSnapshot(slow.frames(0x10)[0]).seq, 3)
+  t.equal(slow.canvasSeq, 3)
+  svc.draw(canvas, px(rec(7, 0, 9)), 'u', 1); svc.flush()
+  t.equal(parseUpdates(slow.frames(0x11)[0]).seq, 4, 'then live')
 })

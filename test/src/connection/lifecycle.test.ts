@@ -33,16 +33,25 @@ function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnect
     store: createCanvasStore(db), hub, log: silent, tickMs: 50, maxPendingPixels: 100, maxReplay: 100, sendBufferBytes: 100, snapshotEvery: 100, defaultCanvas: { id: 'main', width: 4, height: 4 }
   })
   canvases.load()
-  const lc = createLifecycle({ hub, canvases, log: silent, heartbeatMs: 60000, ...limits })
+  const lc = createLifecycle({
+    hub, canvases, log: silent, heartbeatMs: 60000, sendBufferBytes: 1000, slowClientTimeoutMs: 500, tokenGraceMs: 2000, badMessageWindowMs: 1000, rateAbuseWindowMs: 1000, ...limits
+  })
   return { hub, canvases, lc }
 }
 
 const user = (id: string) => ({ id, name: id, role: 'painter' as const, exp: 0 })
 
+/** Reserve a slot as the handshake does, then open in it. */
+function open (lc: ReturnType<typeof setup>['lc'], tr: Transport, u: ReturnType<typeof user>, ip: string) {
+  const slot = lc.registry.reserve(ip, u.id)
+  if ('status' in slot) throw new Error(slot.message)
+  return lc.open(tr, u, 'main', slot)
+}
+
 t.test('cleanup runs exactly once, whichever end comes first', async (t) => {
   const { hub, canvases, lc } = setup(t)
   const tr = new FakeTransport()
-  const conn = lc.open(tr, user('a'), 'main', '1.2.3.4')
+  const conn = open(lc, tr, user('a'), '1.2.3.4')
   canvases.attach(conn, canvases.get('main')!, 0)
   hub.subscribe(conn, 'chat:x')
   t.equal(lc.registry.size, 1)
@@ -65,30 +74,40 @@ t.test('cleanup runs exactly once, whichever end comes first', async (t) => {
 
 t.test('the peer\'s close code is kept when it closed first', async (t) => {
   const { lc } = setup(t)
-  const conn = lc.open(new FakeTransport(), user('a'), 'main', 'ip')
+  const conn = open(lc, new FakeTransport(), user('a'), 'ip')
   lc.cleanup(conn, 4001)
   t.equal(conn.closeCode, 4001)
 })
 
-t.test('admission caps', async (t) => {
+t.test('admission caps count reservations, so a burst cannot overshoot', async (t) => {
   const { lc } = setup(t, { maxConnections: 3, maxPerIp: 2, maxPerUser: 1 })
-  t.equal(lc.registry.admit('ip1', 'u1'), null)
-  const c1 = lc.open(new FakeTransport(), user('u1'), 'main', 'ip1')
-  t.match(lc.registry.admit('ip2', 'u1'), { status: 429, message: /user/ })
-  lc.open(new FakeTransport(), user('u2'), 'main', 'ip1')
-  t.match(lc.registry.admit('ip1', 'u3'), { status: 429, message: /address/ })
-  lc.open(new FakeTransport(), user('u3'), 'main', 'ip2')
-  t.match(lc.registry.admit('ip3', 'u4'), { status: 503 })
+  const r1 = lc.registry.reserve('ip1', 'u1')
+  t.notOk('status' in r1)
+  t.match(lc.registry.reserve('ip2', 'u1'), { status: 429, message: /user/ }, 'a reservation counts for its user')
+  const r2 = lc.registry.reserve('ip1', 'u2')
+  t.match(lc.registry.reserve('ip1', 'u3'), { status: 429, message: /address/ }, 'and for its address')
+  t.notOk('status' in lc.registry.reserve('ip2', 'u3'))
+  t.match(lc.registry.reserve('ip3', 'u4'), { status: 503 }, 'and globally')
+  t.equal(lc.registry.reserved, 3)
+  if ('status' in r1 || 'status' in r2) throw new Error('unreachable')
+  const c1 = lc.open(new FakeTransport(), user('u1'), 'main', r1)
+  r1.release()
+  t.equal(lc.registry.size, 1, 'release after use is a no-op')
+  t.throws(() => lc.open(new FakeTransport(), user('u1'), 'main', r1), /already used/)
+  r2.release()
+  r2.release()
+  t.equal(lc.registry.reserved, 1, 'released once')
+  t.notOk('status' in lc.registry.reserve('ip1', 'u5'), 'a released slot is free again')
   lc.cleanup(c1, 1000)
-  t.equal(lc.registry.admit('ip3', 'u1'), null, 'a slot frees on cleanup')
+  t.notOk('status' in lc.registry.reserve('ip3', 'u1'), 'a slot frees on cleanup')
 })
 
 t.test('closeAll closes with the code, then terminates stragglers at the deadline', async (t) => {
   const { lc } = setup(t)
   const polite = new FakeTransport()
   const deaf = new FakeTransport()
-  const a = lc.open(polite, user('a'), 'main', 'ip')
-  lc.open(deaf, user('b'), 'main', 'ip')
+  const a = open(lc, polite, user('a'), 'ip')
+  open(lc, deaf, user('b'), 'ip')
   polite.close = (code, reason) => { polite.closes.push([code, reason]); setImmediate(() => lc.cleanup(a, code)) }
   const started = Date.now()
   await lc.closeAll(1001, 100)
@@ -102,7 +121,7 @@ t.test('closeAll closes with the code, then terminates stragglers at the deadlin
 t.test('closeAll with everyone polite resolves as soon as the last one is gone', async (t) => {
   const { lc } = setup(t)
   const tr = new FakeTransport()
-  const a = lc.open(tr, user('a'), 'main', 'ip')
+  const a = open(lc, tr, user('a'), 'ip')
   tr.close = (code) => { setImmediate(() => lc.cleanup(a, code)) }
   const started = Date.now()
   await lc.closeAll(1001, 5000)
@@ -113,7 +132,45 @@ t.test('closeAll with everyone polite resolves as soon as the last one is gone',
 t.test('connection ids are u32 and skip live ones', async (t) => {
   const { lc } = setup(t)
   const ids = new Set<number>()
-  for (let i = 0; i < 5; i++) ids.add(lc.open(new FakeTransport(), user(`u${i}`), 'main', `ip${i}`).id)
+  for (let i = 0; i < 5; i++) ids.add(open(lc, new FakeTransport(), user(`u${i}`), `ip${i}`).id)
   t.equal(ids.size, 5)
   for (const id of ids) t.ok(id >= 1 && id <= 0xffffffff)
+})
+
+t.test('sweep: a token past exp plus grace is closed with 4401', async (t) => {
+  const { lc } = setup(t)
+  const now = 1_000_000_000_000
+  const tr = new FakeTransport()
+  const conn = open(lc, tr, { ...user('a'), exp: now / 1000 }, 'ip')
+  const anon = new FakeTransport()
+  open(lc, anon, { ...user('anon'), exp: 0 }, 'ip')
+  lc.sweep(now + 2000)
+  t.same(tr.closes, [], 'within the grace')
+  lc.sweep(now + 2001)
+  t.same(tr.closes, [[4401, 'token expired']])
+  t.same(anon.closes, [], 'exp 0 (anonymous) never expires')
+  conn.user = { ...conn.user, exp: now / 1000 + 3600 }
+})
+
+t.test('sweep: over the send buffer past the deadline is 4008 and terminated', async (t) => {
+  const { lc } = setup(t)
+  const slow = new FakeTransport()
+  const conn = open(lc, slow, user('s'), 'ip')
+  slow.bufferedAmount = 1001
+  lc.sweep(10_000)
+  t.equal(conn.overSince, 10_000)
+  lc.sweep(10_499)
+  t.same(slow.closes, [], 'not yet')
+  slow.bufferedAmount = 10
+  lc.sweep(10_600)
+  t.equal(conn.overSince, null, 'drained: the clock restarts')
+  slow.bufferedAmount = 5000
+  lc.sweep(11_000)
+  lc.sweep(11_499)
+  t.same(slow.closes, [])
+  lc.sweep(11_500)
+  t.same(slow.closes, [[4008, 'slow consumer']])
+  t.equal(slow.terminated, 1)
+  t.equal(conn.send('x'), false, 'nothing is queued over the cap')
+  t.equal(conn.dropped, 1)
 })

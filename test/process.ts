@@ -1,0 +1,93 @@
+// Helpers for tests that run src/server.ts or scripts/*.ts as real child
+// processes (under tsx), with bounded waits and SIGKILL in teardown.
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Test } from 'tap'
+import { ConfigSchema } from '../src/config.js'
+
+const BOOT_MS = 20000
+
+/**
+ * The parent's environment without any variable the server reads, so the
+ * host cannot leak into a test. Children record no coverage: they run under
+ * tsx, and their coverage of the same files, transpiled differently, would be
+ * merged offset-wise with the tests' own and garble the report. (tap's
+ * processinfo re-adds its hooks to every spawn; this is its off switch.)
+ */
+function baseEnv (): Record<string, string> {
+  const env: Record<string, string> = {}
+  const ours = new Set(Object.keys(ConfigSchema.properties))
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !ours.has(k)) env[k] = v
+  env._TAPJS_PROCESSINFO_COVERAGE_ = '0'
+  return env
+}
+
+export interface Proc {
+  child: ChildProcess
+  /** everything written so far */
+  out: () => string
+  err: () => string
+  /** resolves once, when the process has exited */
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/** Spawn a node script under tsx; killed with SIGKILL in teardown if still running. */
+export function run (t: Test, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { ...baseEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }))
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  return { child, out: () => out, err: () => err, exited }
+}
+
+/** Race a promise against a timer; rejects with `what` when the timer wins. */
+export async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([p, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export interface Server extends Proc { port: number, ws: string }
+
+/** src/server.ts as a child process, resolved once it logs its listening address. */
+export async function startServer (t: Test, env: Record<string, string>): Promise<Server> {
+  const proc = run(t, ['src/server.ts'], {
+    FASTIFY_AUTOLOAD_TYPESCRIPT: '1', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env
+  })
+  const port = await within(new Promise<number>((resolve, reject) => {
+    const check = () => {
+      const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.out())
+      if (m !== null) {
+        proc.child.stdout!.off('data', check)
+        resolve(Number(m[1]))
+      }
+    }
+    proc.child.stdout!.on('data', check)
+    proc.exited.then(({ code }) => reject(new Error(`server exited (${code}) before listening: ${proc.err()}`)))
+  }), BOOT_MS, 'server listening')
+  return { ...proc, port, ws: `ws://127.0.0.1:${port}/ws` }
+}
+
+/** The pino JSON lines a server wrote on stdout. */
+export function logLines (out: string): Array<Record<string, any>> {
+  return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+}
+
+/** Signal a server and wait (bounded) for it to exit. */
+export async function stop (s: Proc, signal: NodeJS.Signals = 'SIGTERM', ms = 10000) {
+  s.child.kill(signal)
+  return within(s.exited, ms, `exit after ${signal}`)
+}

@@ -1,0 +1,42 @@
+import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+import { tempDir } from '../helper.js'
+
+t.test('defaults, coercion and derived values', async (t) => {
+  const dir = tempDir(t)
+  const c = loadConfig({ DATA_DIR: dir, JWT_SECRET: 'x'.repeat(32), TICK_MS: '20', ALLOWED_ORIGINS: ' https://a.example ,,https://b.example ' })
+  t.equal(c.PORT, 3000)
+  t.equal(c.HOST, '0.0.0.0')
+  t.equal(c.TICK_MS, 20)
+  t.equal(c.SEND_BUFFER_BYTES, 1048576)
+  t.equal(c.ANONYMOUS, 'off')
+  t.same(c.allowedOrigins, ['https://a.example', 'https://b.example'])
+  t.equal(c.secretGenerated, false)
+})
+
+t.test('every bad value is named', async (t) => {
+  t.throws(() => loadConfig({ TICK_MS: 'abc', PORT: '70000', JWT_SECRET: 'short' }), /invalid configuration: .*PORT.*TICK_MS|invalid configuration: .*TICK_MS/)
+  t.throws(() => loadConfig({ ANONYMOUS: 'maybe', JWT_SECRET: 'x'.repeat(32) }), /ANONYMOUS/)
+  t.throws(() => loadConfig({ LOG_LEVEL: 'loud', JWT_SECRET: 'x'.repeat(32) }), /LOG_LEVEL/)
+})
+
+t.test('without JWT_SECRET a dev secret is generated once into DATA_DIR, mode 0600', async (t) => {
+  const dir = join(tempDir(t), 'nested')
+  const first = loadConfig({ DATA_DIR: dir })
+  t.equal(first.secretGenerated, true)
+  t.match(first.JWT_SECRET, /^[0-9a-f]{64}$/)
+  t.equal(statSync(join(dir, 'jwt-secret')).mode & 0o777, 0o600)
+  t.equal(loadConfig({ DATA_DIR: dir }).JWT_SECRET, first.JWT_SECRET, 'reused')
+  writeFileSync(join(dir, 'jwt-secret'), 'too-short\n')
+  const again = loadConfig({ DATA_DIR: dir })
+  t.not(again.JWT_SECRET, first.JWT_SECRET, 'a damaged file is replaced')
+  t.equal(readFileSync(join(dir, 'jwt-secret'), 'utf8').trim(), again.JWT_SECRET)
+})
+
+t.test('an unreadable secret path is an error, not a silent new secret', async (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'jwt-secret'))
+  t.throws(() => loadConfig({ DATA_DIR: dir }), /EISDIR/)
+})
