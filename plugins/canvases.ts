@@ -1,14 +1,19 @@
 import fp from 'fastify-plugin'
 import { createCanvasService, type CanvasService } from '../src/canvas/canvas-service.js'
+import { createPresence, type Presence } from '../src/canvas/presence.js'
 import type { Connection } from '../src/connection/connection.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { canvases: CanvasService<Connection> }
+  interface FastifyInstance {
+    canvases: CanvasService<Connection>
+    presence: Presence<Connection>
+  }
 }
 
-/** Canvases in memory, the per-tick group commit and broadcast. */
+/** Canvases in memory, the per-tick group commit and broadcast, presence and cursors. */
 export default fp(async function canvases (fastify) {
   const c = fastify.config
+  const presence = createPresence<Connection>({ hub: fastify.hub, maxList: c.PRESENCE_MAX_LIST })
   const service = createCanvasService({
     store: fastify.canvasStore,
     hub: fastify.hub,
@@ -18,11 +23,14 @@ export default fp(async function canvases (fastify) {
     maxReplay: c.MAX_REPLAY,
     sendBufferBytes: c.SEND_BUFFER_BYTES,
     snapshotEvery: c.SNAPSHOT_EVERY,
-    defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT }
+    defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
+    afterFlush: presence.flush,
+    onSynced: presence.sendRoster
   })
   service.load()
   service.start()
   fastify.decorate('canvases', service)
+  fastify.decorate('presence', presence)
   // Commit whatever is still pending; sockets are already closed by then.
   fastify.addHook('onClose', function stopCanvases () { service.stop() })
 }, { name: 'canvases', dependencies: ['config', 'sqlite', 'hub'] })

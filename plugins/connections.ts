@@ -10,7 +10,6 @@ export default fp(async function connections (fastify) {
   const c = fastify.config
   const lifecycle = createLifecycle({
     hub: fastify.hub,
-    canvases: fastify.canvases,
     log: fastify.log,
     heartbeatMs: c.HEARTBEAT_MS,
     sendBufferBytes: c.SEND_BUFFER_BYTES,
@@ -22,6 +21,8 @@ export default fp(async function connections (fastify) {
     maxPerIp: c.MAX_CONNECTIONS_PER_IP,
     maxPerUser: c.MAX_CONNECTIONS_PER_USER
   })
+  lifecycle.onCleanup((conn) => fastify.canvases.detach(conn))
+  lifecycle.onCleanup((conn) => fastify.presence.leave(conn))
   lifecycle.start()
   fastify.decorate('connections', lifecycle)
   // Normally closeAll() in the websocket drain stopped them already.

@@ -7,6 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+import { DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
 
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
@@ -46,6 +48,10 @@ export const ConfigSchema = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
   DEFAULT_CANVAS_WIDTH: Int(1024, 1, 4096, 'width of the canvas main created on first boot'),
   DEFAULT_CANVAS_HEIGHT: Int(1024, 1, 4096, 'height of the canvas main created on first boot'),
+  MAX_SUBSCRIPTIONS: Int(32, 1, 10000, 'stream subscriptions per connection'),
+  MAX_STREAMS: Int(10000, 1, 10000000, 'streams held in memory (least recently used idle ones are dropped)'),
+  STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat)' }),
+  PRESENCE_MAX_LIST: Int(1000, 1, 100000, 'most connections listed in one presence message'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'when set, nodes share state through Redis' }))
 })
@@ -56,6 +62,34 @@ export interface Config extends EnvConfig {
   /** true when JWT_SECRET came from (or was just written to) DATA_DIR: a dev setup */
   secretGenerated: boolean
   allowedOrigins: string[]
+  namespaces: Record<string, NamespaceRules>
+}
+
+const Role = Type.Union([Type.Literal('viewer'), Type.Literal('painter'), Type.Literal('admin')])
+const NamespaceSchema = Type.Object({
+  subscribe: Type.Array(Role),
+  publish: Type.Array(Role),
+  maxBytes: Type.Integer({ minimum: 1, maximum: 1048576 }),
+  rate: Type.Number({ exclusiveMinimum: 0 }),
+  burst: Type.Integer({ minimum: 1 }),
+  history: Type.Integer({ minimum: 0, maximum: 100000 })
+}, { additionalProperties: false })
+const NamespacesSchema = Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }), NamespaceSchema)
+
+/** STREAM_NAMESPACES: each entry replaces (or adds) one namespace's rules. */
+function parseNamespaces (json: string): Record<string, NamespaceRules> {
+  if (json.trim() === '') return { ...DEFAULT_NAMESPACES }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch (err) {
+    throw new Error(`invalid configuration: STREAM_NAMESPACES is not JSON (${(err as Error).message})`)
+  }
+  if (!Value.Check(NamespacesSchema, parsed)) {
+    const first = [...Value.Errors(NamespacesSchema, parsed)][0]
+    throw new Error(`invalid configuration: STREAM_NAMESPACES${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`)
+  }
+  return { ...DEFAULT_NAMESPACES, ...(parsed as Record<string, NamespaceRules>) }
 }
 
 /**
@@ -77,7 +111,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     secretGenerated = true
   }
   const allowedOrigins = cfg.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
-  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins }
+  const namespaces = parseNamespaces(cfg.STREAM_NAMESPACES)
+  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces }
 }
 
 /** The dev secret lives beside the database so `npm run token` and the server agree. */

@@ -32,6 +32,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
   fastify.addHook('onClose', function stopSweep () { clearInterval(sweep) })
   const onClientMessage = createMessageHandler({
     canvases: fastify.canvases,
+    streams: fastify.streams,
+    presence: fastify.presence,
     log: fastify.log,
     pixels,
     verifyToken: fastify.verifyToken,
@@ -115,6 +117,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       heartbeatMs: c.HEARTBEAT_MS
     }))
     canvases.attach(conn, canvas, hs.resume === 'replay' ? request.query.since ?? null : null)
+    fastify.presence.join(conn)
   })
 }
 

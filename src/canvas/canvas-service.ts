@@ -40,6 +40,10 @@ export interface CanvasServiceOptions<C extends CanvasClient> {
   sendBufferBytes: number
   snapshotEvery: number
   defaultCanvas: { id: CanvasId, width: number, height: number }
+  /** runs at the end of every tick (presence and cursors ride the same tick) */
+  afterFlush?: () => void
+  /** runs once per attach, right after the client's snapshot or replay was sent */
+  onSynced?: (client: C) => void
 }
 
 interface SnapshotEntry { seq: number, deflated: Buffer, frame: Buffer }
@@ -51,6 +55,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const canvases = new Map<CanvasId, Canvas>()
   /** one compression per canvas at a time; the newest result is kept */
   const snapshots = new Map<CanvasId, { seq: number, done: boolean, promise: Promise<SnapshotEntry> }>()
+  /** attached by snapshot and not yet sent it (onSynced pending) */
+  const firstSync = new WeakSet<C>()
   /** clients whose snapshot is being compressed (their canvasSeq is null) */
   const syncing = new Set<C>()
   /** clients that missed a frame or a snapshot; retried every tick until caught up */
@@ -119,7 +125,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (replayFrom !== null) {
       client.canvasSeq = replayFrom
       catchUp(client, canvas)
+      opts.onSynced?.(client)
     } else {
+      firstSync.add(client)
       sendSnapshot(client, canvas)
     }
   }
@@ -135,6 +143,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       stats.snapshotsSent++
       client.canvasSeq = snap.seq
       catchUp(client, canvas)
+      if (firstSync.delete(client)) opts.onSynced?.(client)
     }, (err: Error) => {
       syncing.delete(client)
       log.error({ err, canvas: canvas.id }, 'snapshot failed')
@@ -195,6 +204,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   /** Commit every canvas's pending batch, then broadcast what committed. */
   function flush (): void {
     for (const canvas of canvases.values()) flushCanvas(canvas)
+    opts.afterFlush?.()
   }
 
   function flushCanvas (canvas: Canvas): void {

@@ -77,12 +77,14 @@ export class Connection implements CanvasClient {
 
   /**
    * Queue data unless closed or over the send buffer cap: memory per
-   * connection stays bounded by the cap plus one message. Returns false when
-   * not sent; the caller decides whether that needs a resync or a close.
+   * connection stays bounded by the cap plus one message. `must` (stream
+   * messages, which cannot be skipped and resynced like canvas frames) may
+   * use up to twice the cap. Returns false when not sent; the caller decides
+   * whether that needs a resync or a close.
    */
-  send (data: Buffer | string): boolean {
+  send (data: Buffer | string, must = false): boolean {
     if (this._closed) return false
-    if (this.transport.bufferedAmount > this.sendBufferBytes) {
+    if (this.transport.bufferedAmount > (must ? 2 * this.sendBufferBytes : this.sendBufferBytes)) {
       this.dropped++
       return false
     }

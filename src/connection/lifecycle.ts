@@ -1,14 +1,13 @@
 // Connection lifecycle, independent of Fastify: registration, the one cleanup,
 // heartbeats and the drain at shutdown.
 import type { Hub } from '../hub/hub.js'
-import type { CanvasService, Logger } from '../canvas/canvas-service.js'
+import type { Logger } from '../canvas/canvas-service.js'
 import { CloseCode, CloseReason } from '../protocol/errors.js'
 import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
 import { createRegistry, type RegistryLimits, type Reservation } from './registry.js'
 
 export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   hub: Hub<Connection>
-  canvases: CanvasService<Connection>
   log: Logger
   heartbeatMs: number
   /** how long a connection may stay over sendBufferBytes before 4008 */
@@ -18,7 +17,9 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
 }
 
 export function createLifecycle (opts: LifecycleOptions) {
-  const { hub, canvases, log } = opts
+  const { hub, log } = opts
+  /** what other services forget about a connection when it ends; run before the hub lets go */
+  const cleanupHooks: Array<(conn: Connection) => void> = []
   const registry = createRegistry(opts)
   let draining = false
   let heartbeat: NodeJS.Timeout | null = null
@@ -40,8 +41,14 @@ export function createLifecycle (opts: LifecycleOptions) {
   function cleanup (conn: Connection, code: number): void {
     if (!conn.markClosed(code)) return
     registry.remove(conn)
+    for (const hook of cleanupHooks) {
+      try {
+        hook(conn)
+      } catch (err) {
+        log.error({ err, conn: conn.id }, 'cleanup hook failed')
+      }
+    }
     hub.unsubscribeAll(conn)
-    canvases.detach(conn)
     log.info({ conn: conn.id, user: conn.user.id, code: conn.closeCode, durationMs: Date.now() - conn.connectedAt, messagesIn: conn.messagesIn, messagesOut: conn.messagesOut }, 'connection closed')
     if (registry.size === 0) for (const resolve of idleWaiters) resolve()
   }
@@ -116,6 +123,8 @@ export function createLifecycle (opts: LifecycleOptions) {
     registry,
     open,
     cleanup,
+    /** Register what must happen once when any connection ends. */
+    onCleanup (hook: (conn: Connection) => void): void { cleanupHooks.push(hook) },
     onPong,
     start,
     stopTimers,

@@ -6,10 +6,14 @@ import { decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../pro
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import type { TokenBuckets } from '../rate/token-bucket.js'
+import type { Presence } from '../canvas/presence.js'
+import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
 
 export interface SessionOptions {
   canvases: CanvasService<Connection>
+  streams: Streams<Connection>
+  presence: Presence<Connection>
   log: Logger
   /** per-user pixel budget, shared by all of a user's connections */
   pixels: TokenBuckets
@@ -22,7 +26,7 @@ export interface SessionOptions {
 }
 
 export function createMessageHandler (opts: SessionOptions) {
-  const { canvases, pixels } = opts
+  const { canvases, pixels, streams, presence } = opts
 
   /** Every refusal goes through here, so the budgets see all of them. */
   function reject (conn: Connection, err: ProtocolError): void {
@@ -50,7 +54,11 @@ export function createMessageHandler (opts: SessionOptions) {
     const res = decodeClientBinary(data, bounds)
     if (!res.ok) return reject(conn, res.error)
     const op = res.value
-    if (op.kind === 'cursor') return // relayed as CURSORS once presence lands; never an error
+    if (op.kind === 'cursor') {
+      // Relayed for those who draw; a viewer's cursor is ignored, never an error.
+      if (canDraw(conn.user.role)) presence.cursor(conn, op.x, op.y)
+      return
+    }
     if (!canDraw(conn.user.role)) return reject(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`))
     const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id)
     if (err !== null) reject(conn, err)
@@ -80,10 +88,23 @@ export function createMessageHandler (opts: SessionOptions) {
         return
       case 'auth':
         return onAuth(conn, msg.token)
-      case 'subscribe':
+      case 'subscribe': {
+        const res = streams.subscribe(conn, msg.stream, msg.since)
+        if (!res.ok) return reject(conn, res.error)
+        conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
+        for (const frame of res.replay) conn.send(frame, true)
+        return
+      }
       case 'unsubscribe':
-      case 'publish':
-        return reject(conn, protocolError('UNKNOWN_STREAM', `no stream ${msg.stream}`))
+        // Idempotent: leaving a stream one is not in is still "unsubscribed".
+        streams.unsubscribe(conn, msg.stream)
+        conn.send(encodeJson({ type: 'unsubscribed', stream: msg.stream }))
+        return
+      case 'publish': {
+        const res = streams.publish(conn, msg.stream, msg.data)
+        if ('code' in res) return reject(conn, res)
+        conn.send(encodeJson({ type: 'published', stream: msg.stream, offset: res.offset }))
+      }
     }
   }
 

@@ -34,8 +34,9 @@ function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnect
   })
   canvases.load()
   const lc = createLifecycle({
-    hub, canvases, log: silent, heartbeatMs: 60000, sendBufferBytes: 1000, slowClientTimeoutMs: 500, tokenGraceMs: 2000, badMessageWindowMs: 1000, rateAbuseWindowMs: 1000, ...limits
+    hub, log: silent, heartbeatMs: 60000, sendBufferBytes: 1000, slowClientTimeoutMs: 500, tokenGraceMs: 2000, badMessageWindowMs: 1000, rateAbuseWindowMs: 1000, ...limits
   })
+  lc.onCleanup((conn) => canvases.detach(conn))
   return { hub, canvases, lc }
 }
 
@@ -70,6 +71,18 @@ t.test('cleanup runs exactly once, whichever end comes first', async (t) => {
   t.equal(hub.subscribe(conn, 'chat:y'), false, 'a closed connection cannot subscribe')
   conn.close(1000, 'again')
   t.equal(tr.closes.length, 1, 'close after closed is a no-op')
+})
+
+t.test('cleanup hooks run once, and a failing hook does not stop the others', async (t) => {
+  const { lc } = setup(t)
+  const seen: string[] = []
+  lc.onCleanup(() => { throw new Error('broken hook') })
+  lc.onCleanup((conn) => seen.push(conn.user.id))
+  const conn = open(lc, new FakeTransport(), user('h'), 'ip')
+  lc.cleanup(conn, 1000)
+  lc.cleanup(conn, 1000)
+  t.same(seen, ['h'])
+  t.equal(lc.registry.size, 0)
 })
 
 t.test('the peer\'s close code is kept when it closed first', async (t) => {

@@ -1,0 +1,25 @@
+import fp from 'fastify-plugin'
+import { createStreams, type Streams } from '../src/streams/streams.js'
+import type { Connection } from '../src/connection/connection.js'
+import { CloseCode, CloseReason } from '../src/protocol/errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { streams: Streams<Connection> }
+}
+
+/** Named JSON streams (alerts, chat, ...) over the shared subscription hub. */
+export default fp(async function streams (fastify) {
+  const c = fastify.config
+  const streams = createStreams<Connection>({
+    hub: fastify.hub,
+    namespaces: c.namespaces,
+    maxSubscriptions: c.MAX_SUBSCRIPTIONS,
+    maxStreams: c.MAX_STREAMS,
+    // A subscriber whose buffer is full cannot skip a stream message: it
+    // reconnects and resumes with `since`.
+    onSlow: (conn) => conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER])
+  })
+  const sweep = setInterval(() => streams.sweep(), 10_000)
+  fastify.addHook('onClose', function stopStreams () { clearInterval(sweep) })
+  fastify.decorate('streams', streams)
+}, { name: 'streams', dependencies: ['config', 'hub'] })
