@@ -1,7 +1,7 @@
 // src/server.ts and scripts/token.ts as real processes: configuration errors,
 // the generated development secret, `npm run token`, and the graceful
 // shutdown on SIGTERM / SIGINT. Plus the 503 a draining server answers.
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import {
@@ -163,6 +163,8 @@ t.test('SIGTERM: the pending batch is committed and shown, clients get 1001, exi
   t.ok(ms < 5000, `exited within SHUTDOWN_TIMEOUT_MS (${ms} ms)`)
   t.ok(logLines(server.out()).some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'), 'logged the signal')
   t.equal(server.err(), '', 'nothing on stderr')
+  const wal = join(dataDir, 'pixelwire.db-wal')
+  t.ok(!existsSync(wal) || statSync(wal).size === 0, 'the WAL was checkpointed into the database')
 
   const again = await startServer(t, env)
   const late = new TestClient(again.ws, { token: token({ sub: 'late', role: 'viewer' }) })
