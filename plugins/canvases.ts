@@ -25,7 +25,8 @@ export default fp(async function canvases (fastify) {
     snapshotEvery: c.SNAPSHOT_EVERY,
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
     afterFlush: presence.flush,
-    onSynced: presence.sendRoster
+    onSynced: presence.sendRoster,
+    meter: fastify.meter
   })
   service.load()
   service.start()
@@ -33,4 +34,4 @@ export default fp(async function canvases (fastify) {
   fastify.decorate('presence', presence)
   // Commit whatever is still pending; sockets are already closed by then.
   fastify.addHook('onClose', function stopCanvases () { service.stop() })
-}, { name: 'canvases', dependencies: ['config', 'sqlite', 'hub'] })
+}, { name: 'canvases', dependencies: ['config', 'sqlite', 'hub', 'metrics'] })

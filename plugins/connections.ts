@@ -19,7 +19,8 @@ export default fp(async function connections (fastify) {
     rateAbuseWindowMs: c.RATE_ABUSE_WINDOW_MS,
     maxConnections: c.MAX_CONNECTIONS,
     maxPerIp: c.MAX_CONNECTIONS_PER_IP,
-    maxPerUser: c.MAX_CONNECTIONS_PER_USER
+    maxPerUser: c.MAX_CONNECTIONS_PER_USER,
+    meter: fastify.meter
   })
   lifecycle.onCleanup((conn) => fastify.canvases.detach(conn))
   lifecycle.onCleanup((conn) => fastify.presence.leave(conn))
@@ -27,4 +28,4 @@ export default fp(async function connections (fastify) {
   fastify.decorate('connections', lifecycle)
   // Normally closeAll() in the websocket drain stopped them already.
   fastify.addHook('onClose', function stopLifecycle () { lifecycle.stopTimers() })
-}, { name: 'connections', dependencies: ['config', 'hub', 'canvases'] })
+}, { name: 'connections', dependencies: ['config', 'hub', 'canvases', 'metrics'] })

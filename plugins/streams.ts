@@ -17,9 +17,10 @@ export default fp(async function streams (fastify) {
     maxStreams: c.MAX_STREAMS,
     // A subscriber whose buffer is full cannot skip a stream message: it
     // reconnects and resumes with `since`.
-    onSlow: (conn) => conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER])
+    onSlow: (conn) => conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER]),
+    meter: fastify.meter
   })
   const sweep = setInterval(() => streams.sweep(), 10_000)
   fastify.addHook('onClose', function stopStreams () { clearInterval(sweep) })
   fastify.decorate('streams', streams)
-}, { name: 'streams', dependencies: ['config', 'hub'] })
+}, { name: 'streams', dependencies: ['config', 'hub', 'metrics'] })

@@ -14,6 +14,8 @@ const health: FastifyPluginAsync = async function health (fastify) {
     const checks: Record<string, Check> = {
       database: databaseCheck(),
       storage: fastify.canvases.storageError ?? 'ok',
+      eventLoopDelay: eventLoopCheck(),
+      memory: memoryCheck(),
       draining: fastify.connections.draining ? 'server is draining' : 'ok'
     }
     const failing = Object.keys(checks).filter((k) => checks[k] !== 'ok')
@@ -24,6 +26,21 @@ const health: FastifyPluginAsync = async function health (fastify) {
       checks
     })
   })
+
+  // Sampled once a second by @fastify/under-pressure (plugins/under-pressure.ts); 0 disables a limit.
+  function eventLoopCheck (): Check {
+    const max = fastify.config.MAX_EVENT_LOOP_DELAY_MS
+    const delay = fastify.memoryUsage().eventLoopDelay
+    return max > 0 && delay > max ? `event loop delay ${Math.round(delay)} ms over ${max} ms` : 'ok'
+  }
+
+  function memoryCheck (): Check {
+    const { heapUsed, rssBytes } = fastify.memoryUsage()
+    const { MAX_HEAP_USED_BYTES: maxHeap, MAX_RSS_BYTES: maxRss } = fastify.config
+    if (maxHeap > 0 && heapUsed > maxHeap) return `heap used ${heapUsed} bytes over ${maxHeap}`
+    if (maxRss > 0 && rssBytes > maxRss) return `rss ${rssBytes} bytes over ${maxRss}`
+    return 'ok'
+  }
 
   function databaseCheck (): Check {
     try {

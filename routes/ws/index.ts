@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
@@ -7,7 +7,8 @@ import type { Principal, Transport } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { createMessageHandler } from '../../src/connection/session.js'
 import { createTokenBuckets } from '../../src/rate/token-bucket.js'
-import { HttpError } from '../../src/http-error.js'
+import { HttpError, codeForStatus } from '../../src/http-error.js'
+import { bump } from '../../src/metrics.js'
 import { encodeJson } from '../../src/protocol/messages.js'
 
 const Query = Type.Object({
@@ -40,7 +41,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     maxStrokePixels: c.MAX_STROKE_PIXELS,
     maxRectPixels: c.MAX_RECT_PIXELS,
     badMessageLimit: c.BAD_MESSAGE_LIMIT,
-    rateAbuseLimit: c.RATE_ABUSE_LIMIT
+    rateAbuseLimit: c.RATE_ABUSE_LIMIT,
+    meter: fastify.meter
   })
   fastify.decorateRequest('handshake', null)
 
@@ -87,6 +89,11 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     websocket: true,
     preHandler: async function handshake (request) {
       request.handshake = checkHandshake(request)
+    },
+    // Every refusal (rate, schema, the checks above) is an error reply: count it by its code.
+    onError: async function countRefusal (_request, reply, err: FastifyError | HttpError) {
+      const reason = err instanceof HttpError ? err.error : codeForStatus(err.statusCode ?? reply.statusCode)
+      bump(fastify.meter.counts.connectionsRejected, reason)
     }
   }, function onConnection (socket: WebSocket, request) {
     const hs = request.handshake

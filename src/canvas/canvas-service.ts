@@ -14,6 +14,7 @@ import { encodeError, protocolError, type ProtocolError } from '../protocol/erro
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import type { Hub, Subscriber } from '../hub/hub.js'
 import { Canvas, blankPixels, newEpoch } from './canvas.js'
+import { ArrivalQueue, bump, noopMeter, type Meter } from '../metrics.js'
 
 const deflateAsync = promisify(deflate)
 const RECORD = 7
@@ -44,6 +45,8 @@ export interface CanvasServiceOptions<C extends CanvasClient> {
   afterFlush?: () => void
   /** runs once per attach, right after the client's snapshot or replay was sent */
   onSynced?: (client: C) => void
+  /** counts and timings for metrics (default: none) */
+  meter?: Meter
 }
 
 interface SnapshotEntry { seq: number, deflated: Buffer, frame: Buffer }
@@ -52,6 +55,10 @@ export const canvasTopic = (id: CanvasId) => `canvas:${id}`
 
 export function createCanvasService<C extends CanvasClient> (opts: CanvasServiceOptions<C>) {
   const { store, hub, log } = opts
+  const meter = opts.meter ?? noopMeter
+  const counts = meter.counts
+  /** per canvas, when each queued draw op arrived (pixel delay histogram) */
+  const arrivals = new Map<CanvasId, ArrivalQueue>()
   const canvases = new Map<CanvasId, Canvas>()
   /** one compression per canvas at a time; the newest result is kept */
   const snapshots = new Map<CanvasId, { seq: number, done: boolean, promise: Promise<SnapshotEntry> }>()
@@ -71,6 +78,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const stats = { lagged: 0, catchUpFrames: 0, snapshotsSent: 0, commitFailures: 0 }
   /** the last commit's failure, until a commit succeeds again (readiness reads it) */
   let storageError: string | null = null
+  /** when the current tick's frame was written (observeDelay reads it) */
+  let written = 0
 
   function load (): void {
     for (const row of store.list()) canvases.set(row.id, rebuild(row))
@@ -111,6 +120,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (!canvas.enqueue(records, user, connId)) {
       return protocolError('UNAVAILABLE', 'canvas is busy; the change was not applied', opts.tickMs)
     }
+    let queue = arrivals.get(canvas.id)
+    if (queue === undefined) arrivals.set(canvas.id, (queue = new ArrivalQueue()))
+    queue.push(performance.now(), records.length / RECORD)
     return null
   }
 
@@ -122,6 +134,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   /** Subscribe a client and start its sync, by replay from `since` or by snapshot. */
   function attach (client: C, canvas: Canvas, replayFrom: number | null): void {
     if (!hub.subscribe(client, canvasTopic(canvas.id))) return
+    counts.resumes[replayFrom !== null ? 'replay' : 'snapshot']++
     if (replayFrom !== null) {
       client.canvasSeq = replayFrom
       catchUp(client, canvas)
@@ -203,8 +216,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Commit every canvas's pending batch, then broadcast what committed. */
   function flush (): void {
+    const start = performance.now()
     for (const canvas of canvases.values()) flushCanvas(canvas)
     opts.afterFlush?.()
+    meter.observe('tick', (performance.now() - start) / 1000)
   }
 
   function flushCanvas (canvas: Canvas): void {
@@ -213,11 +228,16 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     const subs = hub.subscribers(topic)
     if (batch !== null) {
       const from = canvas.seq
+      const pixels = batch.records.length / RECORD
       try {
+        const start = performance.now()
         store.commit(canvas.id, from, batch.records, batch.runs)
+        meter.observe('commit', (performance.now() - start) / 1000)
       } catch (err) {
         storageError = (err as Error).message
         stats.commitFailures++
+        bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
+        arrivals.get(canvas.id)?.take(pixels)
         // Never shown as applied: the painters hear it, nobody sees the pixels.
         log.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
         const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
@@ -235,9 +255,17 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
           markLagging(canvas.id, client)
         }
       }
+      counts.pixelsApplied += pixels
+      written = performance.now()
+      arrivals.get(canvas.id)?.take(pixels, observeDelay)
       maybeStoreSnapshot(canvas)
     }
     retryLagging(canvas)
+  }
+
+  /** A draw op's delay from arrival until the frame with its last pixel was written. */
+  function observeDelay (arrivedAt: number): void {
+    meter.observe('pixelDelay', (written - arrivedAt) / 1000)
   }
 
   function markLagging (id: CanvasId, client: C): void {

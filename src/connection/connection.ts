@@ -8,6 +8,7 @@
 import type { CanvasClient } from '../canvas/canvas-service.js'
 import type { ConnId } from '../hub/hub.js'
 import { WindowCounter } from '../rate/token-bucket.js'
+import { noopMeter, outKind, type Meter, type MeterCounts } from '../metrics.js'
 
 export type Role = 'viewer' | 'painter' | 'admin'
 
@@ -35,6 +36,8 @@ export interface ConnectionLimits {
   sendBufferBytes: number
   badMessageWindowMs: number
   rateAbuseWindowMs: number
+  /** messages and bytes sent, by kind, are counted here (default: nowhere) */
+  meter?: Meter
 }
 
 export class Connection implements CanvasClient {
@@ -59,6 +62,7 @@ export class Connection implements CanvasClient {
   readonly badMessages: WindowCounter
   readonly rateLimited: WindowCounter
   private readonly sendBufferBytes: number
+  private readonly counts: MeterCounts
   private _closed = false
 
   constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string, limits: ConnectionLimits) {
@@ -68,6 +72,7 @@ export class Connection implements CanvasClient {
     this.canvasId = canvasId
     this.ip = ip
     this.sendBufferBytes = limits.sendBufferBytes
+    this.counts = (limits.meter ?? noopMeter).counts
     this.badMessages = new WindowCounter(limits.badMessageWindowMs)
     this.rateLimited = new WindowCounter(limits.rateAbuseWindowMs)
   }
@@ -89,8 +94,12 @@ export class Connection implements CanvasClient {
       return false
     }
     this.transport.send(data)
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    const kind = outKind(data)
     this.messagesOut++
-    this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    this.bytesOut += bytes
+    this.counts.messagesOut[kind]++
+    this.counts.bytesOut[kind] += bytes
     return true
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../canvas/canvas-service.js'
 import { CloseCode, CloseReason } from '../protocol/errors.js'
 import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
 import { createRegistry, type RegistryLimits, type Reservation } from './registry.js'
+import { bump, closeLabel, noopMeter } from '../metrics.js'
 
 export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   hub: Hub<Connection>
@@ -18,6 +19,7 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
 
 export function createLifecycle (opts: LifecycleOptions) {
   const { hub, log } = opts
+  const counts = (opts.meter ?? noopMeter).counts
   /** what other services forget about a connection when it ends; run before the hub lets go */
   const cleanupHooks: Array<(conn: Connection) => void> = []
   const registry = createRegistry(opts)
@@ -31,6 +33,7 @@ export function createLifecycle (opts: LifecycleOptions) {
   function open (transport: Transport, user: Principal, canvasId: string, reservation: Reservation): Connection {
     const conn = new Connection(registry.nextId(), transport, user, canvasId, reservation.ip, opts)
     registry.add(conn, reservation)
+    counts.connectionsAccepted++
     return conn
   }
 
@@ -49,6 +52,7 @@ export function createLifecycle (opts: LifecycleOptions) {
       }
     }
     hub.unsubscribeAll(conn)
+    bump(counts.closes, closeLabel(conn.closeCode ?? code))
     log.info({ conn: conn.id, user: conn.user.id, code: conn.closeCode, durationMs: Date.now() - conn.connectedAt, messagesIn: conn.messagesIn, messagesOut: conn.messagesOut }, 'connection closed')
     if (registry.size === 0) for (const resolve of idleWaiters) resolve()
   }
@@ -85,6 +89,7 @@ export function createLifecycle (opts: LifecycleOptions) {
         conn.overSince = now
       } else if (now - conn.overSince >= opts.slowClientTimeoutMs) {
         log.warn({ conn: conn.id, user: conn.user.id, bufferedBytes: conn.bufferedBytes }, 'slow consumer closed')
+        counts.slowConsumerCloses++
         conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER])
         // It is not reading, so it will not answer the close either: free its buffers now.
         conn.transport.terminate()

@@ -2,13 +2,14 @@
 // the connection lives on, until it spends its budget of bad messages (4400)
 // or of rate-limited ones (4429). Nothing here throws on any input.
 import type { CanvasService, Logger } from '../canvas/canvas-service.js'
-import { decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
+import { Op, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import type { TokenBuckets } from '../rate/token-bucket.js'
 import type { Presence } from '../canvas/presence.js'
 import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
+import { bump, inKind, noopMeter, type Meter } from '../metrics.js'
 
 export interface SessionOptions {
   canvases: CanvasService<Connection>
@@ -23,10 +24,13 @@ export interface SessionOptions {
   maxRectPixels: number
   badMessageLimit: number
   rateAbuseLimit: number
+  /** messages and bytes received, and refused pixels, are counted here (default: nowhere) */
+  meter?: Meter
 }
 
 export function createMessageHandler (opts: SessionOptions) {
   const { canvases, pixels, streams, presence } = opts
+  const counts = (opts.meter ?? noopMeter).counts
 
   /** Every refusal goes through here, so the budgets see all of them. */
   function reject (conn: Connection, err: ProtocolError): void {
@@ -47,21 +51,31 @@ export function createMessageHandler (opts: SessionOptions) {
     return take.ok ? null : protocolError('RATE_LIMITED', 'pixel budget exhausted', take.retryAfterMs)
   }
 
+  /** A refused draw op: its pixels are counted under the error code. */
+  function rejectDraw (conn: Connection, err: ProtocolError, pixels: number): void {
+    if (pixels > 0) bump(counts.pixelsRejected, err.code, pixels)
+    reject(conn, err)
+  }
+
   function onBinary (conn: Connection, data: Buffer): void {
     const canvas = canvases.get(conn.canvasId)
-    if (canvas === undefined) return reject(conn, protocolError('UNAVAILABLE', 'canvas no longer exists'))
+    if (canvas === undefined) return rejectDraw(conn, protocolError('UNAVAILABLE', 'canvas no longer exists'), claimedPixels(data))
     const bounds: Bounds = { width: canvas.width, height: canvas.height, maxStrokePixels: opts.maxStrokePixels, maxRectPixels: opts.maxRectPixels }
     const res = decodeClientBinary(data, bounds)
-    if (!res.ok) return reject(conn, res.error)
+    if (!res.ok) {
+      // A malformed message paints nothing: it is no refused pixel.
+      if (res.error.code === 'BAD_MESSAGE') return reject(conn, res.error)
+      return rejectDraw(conn, res.error, claimedPixels(data))
+    }
     const op = res.value
     if (op.kind === 'cursor') {
       // Relayed for those who draw; a viewer's cursor is ignored, never an error.
       if (canDraw(conn.user.role)) presence.cursor(conn, op.x, op.y)
       return
     }
-    if (!canDraw(conn.user.role)) return reject(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`))
+    if (!canDraw(conn.user.role)) return rejectDraw(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`), pixelCount(op))
     const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id)
-    if (err !== null) reject(conn, err)
+    if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
 
   /** Replace the token before it expires: same sub, later exp (contract §5). */
@@ -112,6 +126,9 @@ export function createMessageHandler (opts: SessionOptions) {
     if (conn.closed) return
     conn.messagesIn++
     conn.bytesIn += data.length
+    const kind = inKind(data, isBinary)
+    counts.messagesIn[kind]++
+    counts.bytesIn[kind] += data.length
     try {
       if (isBinary) onBinary(conn, data)
       else onText(conn, data.toString('utf8'))
@@ -120,5 +137,18 @@ export function createMessageHandler (opts: SessionOptions) {
       opts.log.error({ err, conn: conn.id }, 'message handler failed')
       reject(conn, protocolError('INTERNAL', 'internal error'))
     }
+  }
+}
+
+/**
+ * Pixels a well-formed but refused draw message asked for, read from its
+ * header: 1 for PIXEL, the count of PIXELS, w·h of RECT, 0 for anything else.
+ */
+function claimedPixels (data: Buffer): number {
+  switch (data[0]) {
+    case Op.PIXEL: return 1
+    case Op.PIXELS: return data.length >= 3 ? data.readUInt16BE(1) : 0
+    case Op.RECT: return data.length >= 9 ? data.readUInt16BE(5) * data.readUInt16BE(7) : 0
+    default: return 0
   }
 }

@@ -14,6 +14,7 @@ import { protocolError, type ProtocolError } from '../protocol/errors.js'
 import { STREAM_NAME } from '../protocol/messages.js'
 import type { Role } from '../connection/connection.js'
 import { createTokenBuckets, type TokenBuckets } from '../rate/token-bucket.js'
+import { noopMeter, type Meter } from '../metrics.js'
 
 export interface NamespaceRules {
   /** roles that may subscribe */
@@ -50,6 +51,8 @@ export interface StreamsOptions<C extends StreamClient> {
   /** called when a subscriber cannot take a message (its buffer is full) */
   onSlow: (client: C) => void
   now?: () => number
+  /** slow subscribers handed to onSlow are counted here (default: nowhere) */
+  meter?: Meter
 }
 
 interface Held { offset: number, frame: string }
@@ -64,6 +67,7 @@ export type SubscribeResult =
 export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) {
   const { hub } = opts
   const now = opts.now ?? Date.now
+  const counts = (opts.meter ?? noopMeter).counts
   const base = now() * 1000
   // A stream created again after its eviction starts above every offset an
   // evicted stream reached, so it never hands out an offset twice.
@@ -130,7 +134,10 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     let delivered = 0
     for (const client of hub.subscribers(streamTopic(name)).values()) {
       if (client.send(frame, true)) delivered++
-      else if (!client.closed) opts.onSlow(client) // a stream message cannot be skipped silently
+      else if (!client.closed) { // a stream message cannot be skipped silently
+        counts.slowConsumerCloses++
+        opts.onSlow(client)
+      }
     }
     return { offset: s.offset, delivered }
   }

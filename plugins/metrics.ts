@@ -1,0 +1,179 @@
+import fp from 'fastify-plugin'
+import fastifyMetrics from 'fastify-metrics'
+import type { FastifyInstance } from 'fastify'
+import { CLOSE_LABEL_VALUES, IN_KINDS, OUT_KINDS, createMeter, type HistogramName, type Meter } from '../src/metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where the domain counts and times things; exported at GET /metrics. */
+    meter: Meter
+  }
+}
+
+type Client = FastifyInstance['metrics']['client']
+type Labelled = Iterable<readonly [string, number]>
+
+// Seconds. A tick is 50 ms by default: its work should be a small part of it.
+const TICK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]
+// Arrival to frame written: up to one tick plus the tick's own work.
+const DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5]
+
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
+
+/** Documented handshake refusals (docs/protocol.md), present from the first scrape. */
+const HANDSHAKE_REFUSALS = ['BAD_REQUEST', 'RATE_LIMITED', 'UNAVAILABLE', 'TOKEN_REQUIRED', 'INVALID_TOKEN', 'TOKEN_EXPIRED', 'ORIGIN_FORBIDDEN', 'CANVAS_NOT_FOUND', 'TOO_MANY_CONNECTIONS']
+const DRAW_REFUSALS = ['OUT_OF_BOUNDS', 'TOO_LARGE', 'FORBIDDEN', 'RATE_LIMITED', 'UNAVAILABLE']
+
+function seeded (seeds: readonly string[], counts: ReadonlyMap<string, number>): Labelled {
+  const all = new Map(seeds.map((s) => [s, 0]))
+  for (const [k, n] of counts) all.set(k, n)
+  return all
+}
+
+const byIndex = (labels: readonly string[], values: number[]): Labelled => labels.map((l, i) => [l, values[i]] as const)
+
+/**
+ * GET /metrics: fastify-metrics (process defaults and per-route HTTP
+ * timings) plus the pixelwire_ metrics. Counters mirror the plain numbers
+ * the domain keeps in `fastify.meter.counts` and gauges read live state,
+ * both at scrape time; only the histograms are fed as things happen.
+ */
+export default fp(async function metrics (fastify) {
+  // CommonJS with `exports.default`: the plugin is the default import's `default`.
+  await fastify.register(fastifyMetrics.default, {
+    endpoint: '/metrics',
+    // One registry per process: a server built again in the same process
+    // (tests) starts from a clean one instead of failing on duplicates.
+    clearRegisterOnInit: true,
+    defaultMetrics: { enabled: true },
+    routeMetrics: {
+      routeBlacklist: ['/metrics'],
+      // The default name, http_request_summary_seconds, names its type: promtool refuses it.
+      overrides: { summary: { name: 'http_request_duration_quantiles_seconds' } }
+    }
+  })
+  const client = fastify.metrics.client
+  // prom-client's gauges named like counters (promtool: "non-counter metrics
+  // should not have _total suffix"); nodejs_active_{handles,requests,resources}
+  // by type carry the same numbers.
+  for (const name of MISNAMED_DEFAULTS) client.register.removeSingleMetric(name)
+  const histograms = defineHistograms(client)
+  const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name].observe(seconds) })
+  const ours = [...Object.values(histograms), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
+  fastify.decorate('meter', meter)
+
+  fastify.addHook('onClose', function unregister () {
+    // Leave the registry to whoever registered these names after us.
+    for (const m of ours) {
+      const name = (m as unknown as { name: string }).name
+      if (client.register.getSingleMetric(name) === m) client.register.removeSingleMetric(name)
+    }
+  })
+}, { name: 'metrics' })
+
+function defineHistograms (client: Client) {
+  const h = (name: string, help: string, buckets: number[]) => new client.Histogram({ name, help, buckets })
+  return {
+    tick: h('pixelwire_tick_duration_seconds', 'Duration of one broadcast tick: commit, broadcast, catch-up, presence', TICK_BUCKETS),
+    commit: h('pixelwire_commit_duration_seconds', 'Duration of one canvas batch commit (one SQLite transaction)', COMMIT_BUCKETS),
+    pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frame with its last pixel was written', DELAY_BUCKETS)
+  } satisfies Record<HistogramName, unknown>
+}
+
+function defineCounters (client: Client, meter: Meter) {
+  const c = meter.counts
+  const plain = (name: string, help: string, read: () => number) => new client.Counter({
+    name,
+    help,
+    collect () { this.reset(); this.inc(read()) }
+  })
+  const labelled = (name: string, help: string, label: string, read: () => Labelled) => new client.Counter({
+    name,
+    help,
+    labelNames: [label],
+    collect () {
+      this.reset()
+      for (const [value, n] of read()) this.inc({ [label]: value }, n)
+    }
+  })
+  return [
+    plain('pixelwire_connections_accepted_total', 'WebSocket connections accepted', () => c.connectionsAccepted),
+    labelled('pixelwire_connections_rejected_total', 'WebSocket handshakes refused, by error code', 'reason', () => seeded(HANDSHAKE_REFUSALS, c.connectionsRejected)),
+    labelled('pixelwire_connections_closed_total', 'WebSocket connections ended, by close code (undocumented codes as other)', 'code', () => seeded(CLOSE_LABEL_VALUES, c.closes)),
+    labelled('pixelwire_messages_received_total', 'WebSocket messages received, by kind', 'kind', () => byIndex(IN_KINDS, c.messagesIn)),
+    labelled('pixelwire_received_bytes_total', 'WebSocket message bytes received, by kind', 'kind', () => byIndex(IN_KINDS, c.bytesIn)),
+    labelled('pixelwire_messages_sent_total', 'WebSocket messages sent, by kind', 'kind', () => byIndex(OUT_KINDS, c.messagesOut)),
+    labelled('pixelwire_sent_bytes_total', 'WebSocket message bytes sent, by kind', 'kind', () => byIndex(OUT_KINDS, c.bytesOut)),
+    plain('pixelwire_pixels_applied_total', 'Pixels committed and broadcast', () => c.pixelsApplied),
+    labelled('pixelwire_pixels_rejected_total', 'Pixels of refused draw ops, by error code', 'reason', () => seeded(DRAW_REFUSALS, c.pixelsRejected)),
+    plain('pixelwire_slow_consumer_closes_total', 'Connections closed with 4008 for not keeping up', () => c.slowConsumerCloses),
+    labelled('pixelwire_resumes_total', 'Canvas joins, by how the client was brought up to date', 'mode', () => Object.entries(c.resumes))
+  ]
+}
+
+/** The canvas service's own counters (CanvasService.stats). */
+const SERVICE_STATS = {
+  snapshotsSent: ['pixelwire_snapshots_sent_total', 'SNAPSHOT frames sent'],
+  catchUpFrames: ['pixelwire_catchup_frames_total', 'UPDATES frames sent to one client to catch it up from the log'],
+  lagged: ['pixelwire_lagging_clients_total', 'Times a client missed live frames (behind or over its send buffer) and was queued for catch-up'],
+  commitFailures: ['pixelwire_commit_failures_total', 'Canvas batch commits that failed; their pixels were not applied']
+} as const
+
+/** Live state, read at scrape time; a source not registered (a bare plugin test) reads as nothing. */
+function defineGauges (client: Client, fastify: FastifyInstance) {
+  const has = (name: 'connections' | 'canvases' | 'hub' | 'config') => fastify.hasDecorator(name)
+  return [
+    new client.Gauge({
+      name: 'pixelwire_connections',
+      help: 'Live WebSocket connections, by canvas',
+      labelNames: ['canvas'],
+      collect () {
+        this.reset()
+        if (!has('canvases') || !has('connections')) return
+        const by = new Map(fastify.canvases.list().map((cv) => [cv.id, 0]))
+        for (const conn of fastify.connections.registry.all()) by.set(conn.canvasId, (by.get(conn.canvasId) ?? 0) + 1)
+        for (const [canvas, n] of by) this.set({ canvas }, n)
+      }
+    }),
+    new client.Gauge({
+      name: 'pixelwire_pending_send_bytes',
+      help: 'Bytes queued in WebSocket send buffers, summed over connections',
+      collect () {
+        let sum = 0
+        if (has('connections')) for (const conn of fastify.connections.registry.all()) sum += conn.bufferedBytes
+        this.set(sum)
+      }
+    }),
+    new client.Gauge({
+      name: 'pixelwire_pending_pixels',
+      help: 'Pixels accepted and not yet committed, by canvas',
+      labelNames: ['canvas'],
+      collect () {
+        this.reset()
+        if (has('canvases')) for (const cv of fastify.canvases.list()) this.set({ canvas: cv.id }, cv.pendingCount)
+      }
+    }),
+    ...(['snapshotsSent', 'catchUpFrames', 'lagged', 'commitFailures'] as const).map((key) => new client.Counter({
+      name: SERVICE_STATS[key][0],
+      help: SERVICE_STATS[key][1],
+      collect () { this.reset(); this.inc(has('canvases') ? fastify.canvases.stats[key] : 0) }
+    })),
+    new client.Gauge({
+      name: 'pixelwire_stream_subscriptions',
+      help: 'Stream subscriptions, by namespace',
+      labelNames: ['namespace'],
+      collect () {
+        this.reset()
+        if (!has('hub') || !has('config')) return
+        const by = new Map(Object.keys(fastify.config.namespaces).map((ns) => [ns, 0]))
+        for (const topic of fastify.hub.topics()) {
+          if (topic.startsWith('canvas:')) continue
+          const ns = topic.slice(0, topic.indexOf(':'))
+          by.set(ns, (by.get(ns) ?? 0) + fastify.hub.count(topic))
+        }
+        for (const [namespace, n] of by) this.set({ namespace }, n)
+      }
+    })
+  ]
+}

@@ -1,0 +1,71 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { CANVAS_ID_PATTERN } from '../../../../src/canvas/admin.js'
+import { canvasTopic } from '../../../../src/canvas/canvas-service.js'
+import type { Connection } from '../../../../src/connection/connection.js'
+import { HttpError } from '../../../../src/http-error.js'
+
+const WRITES = { max: 120, timeWindow: '1 minute' }
+/** largest `data`, as JSON */
+export const MAX_BROADCAST_BYTES = 64 * 1024
+
+const Body = Type.Object({
+  stream: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'a stream, namespace:name' })),
+  canvas: Type.Optional(Type.String({ pattern: CANVAS_ID_PATTERN, description: 'every client on this canvas' })),
+  user: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'every connection of this user (JWT sub)' })),
+  data: Type.Unknown({ description: `any JSON, at most ${MAX_BROADCAST_BYTES} bytes` })
+}, { description: 'exactly one of stream, canvas, user' })
+const Delivered = Type.Object({
+  delivered: Type.Integer({ description: 'sends that were queued (a connection over its send buffer is skipped)' }),
+  offset: Type.Optional(Type.Integer({ description: 'the stream offset of the message (stream broadcasts)' }))
+})
+
+/**
+ * One message to a stream's subscribers (as a stream `message`), or to a
+ * canvas's clients or a user's connections (as `{"type":"broadcast",...}`),
+ * serialized once (contract §7).
+ */
+const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (instance) {
+  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
+
+  /** Same string to each; like stream messages, may use twice the send buffer. */
+  function sendAll (conns: Iterable<Connection>, message: string): number {
+    let delivered = 0
+    for (const conn of conns) if (conn.send(message, true)) delivered++
+    return delivered
+  }
+
+  function * connectionsOf (user: string): Iterable<Connection> {
+    for (const conn of fastify.connections.registry.all()) if (conn.user.id === user) yield conn
+  }
+
+  fastify.post('/', {
+    schema: { tags: ['admin'], security: [{ bearer: [] }], summary: 'Deliver a message', body: Body, response: { 200: Delivered } },
+    // The body may hold `data` up to the cap plus the envelope; beyond is 413 before parsing.
+    bodyLimit: 2 * MAX_BROADCAST_BYTES,
+    config: { rateLimit: WRITES }
+  }, function broadcast (request) {
+    const { stream, canvas, user, data } = request.body
+    const targets = [stream, canvas, user].filter((t) => t !== undefined).length
+    if (targets !== 1) throw new HttpError(400, 'BAD_REQUEST', 'give exactly one of stream, canvas, user')
+    const bytes = Buffer.byteLength(JSON.stringify(data) ?? '')
+    if (bytes > MAX_BROADCAST_BYTES) throw new HttpError(413, 'TOO_LARGE', `data is ${bytes} bytes of JSON, at most ${MAX_BROADCAST_BYTES}`)
+    request.log.info({ stream, canvas, user, bytes, by: request.admin?.id }, 'admin broadcast')
+
+    if (stream !== undefined) {
+      const res = fastify.streams.publishAsAdmin(stream, data)
+      if ('code' in res) throw new HttpError(res.code === 'UNKNOWN_STREAM' ? 404 : 400, res.code, res.message)
+      return res
+    }
+    if (canvas !== undefined) {
+      if (fastify.canvases.get(canvas) === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${canvas}`)
+      const message = JSON.stringify({ type: 'broadcast', canvas, data })
+      return { delivered: sendAll(fastify.hub.subscribers(canvasTopic(canvas)).values(), message) }
+    }
+    const message = JSON.stringify({ type: 'broadcast', user, data })
+    return { delivered: sendAll(connectionsOf(user as string), message) }
+  })
+}
+
+export default broadcastRoutes

@@ -1,0 +1,23 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { Type } from 'typebox'
+
+const READS = { max: 600, timeWindow: '1 minute' }
+
+const StreamSchema = Type.Object({
+  stream: Type.String(),
+  subscribers: Type.Integer(),
+  offset: Type.Integer({ description: 'the latest offset' }),
+  held: Type.Integer({ description: 'messages kept for since replays' })
+})
+
+/** The streams held in memory, with subscriber counts (contract §7). */
+const streamRoutes: FastifyPluginAsync = async function streamRoutes (fastify) {
+  fastify.get('/', {
+    schema: { tags: ['admin'], security: [{ bearer: [] }], summary: 'Streams with subscriber counts', response: { 200: Type.Array(StreamSchema) } },
+    config: { rateLimit: READS }
+  }, function listStreams () {
+    return fastify.streams.list()
+  })
+}
+
+export default streamRoutes

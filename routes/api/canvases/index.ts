@@ -1,0 +1,109 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Canvas } from '../../../src/canvas/canvas.js'
+import {
+  CANVAS_ID_PATTERN, canvasDetail, canvasSummary, etagMatches, rectOutOfBounds, toHexColor
+} from '../../../src/canvas/admin.js'
+import { HttpError } from '../../../src/http-error.js'
+import { createPngCache } from '../../../src/png.js'
+
+// Per IP and per route (contract §7: every REST route is rate-limited).
+const READS = { max: 600, timeWindow: '1 minute' }
+/** a PNG costs a compression whenever the canvas changed */
+const SNAPSHOTS = { max: 120, timeWindow: '1 minute' }
+
+const CanvasId = Type.String({ pattern: CANVAS_ID_PATTERN, description: 'canvas id' })
+const Coordinate = Type.Integer({ minimum: 0, maximum: 65535 })
+const IdParams = Type.Object({ id: CanvasId })
+const PixelParams = Type.Object({ id: CanvasId, x: Coordinate, y: Coordinate })
+const Summary = {
+  id: Type.String(),
+  width: Type.Integer(),
+  height: Type.Integer(),
+  seq: Type.Integer({ description: 'seq of the last committed change' })
+}
+const Detail = Type.Object({
+  ...Summary,
+  epoch: Type.String({ description: 'a seq means nothing under another epoch' }),
+  createdAt: Type.Optional(Type.String({ format: 'date-time' }))
+})
+const PixelChange = Type.Object({
+  x: Type.Integer(),
+  y: Type.Integer(),
+  color: Type.String({ pattern: '^#[0-9a-f]{6}$' }),
+  seq: Type.Integer({ description: 'the seq of this change' }),
+  user: Type.String({ description: 'the JWT sub of who drew it (admin:<sub> for admin fills)' }),
+  at: Type.String({ format: 'date-time' })
+})
+const tags = ['canvases']
+
+/** Public, read-only views of the canvases (contract §7). */
+const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) {
+  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
+  const pngs = createPngCache()
+
+  function canvasOr404 (id: string): Canvas {
+    const canvas = fastify.canvases.get(id)
+    if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    return canvas
+  }
+
+  fastify.get('/', {
+    schema: { tags, summary: 'List the canvases', response: { 200: Type.Array(Type.Object(Summary)) } },
+    config: { rateLimit: READS }
+  }, function listCanvases () {
+    return fastify.canvases.list().map(canvasSummary).sort((a, b) => a.id.localeCompare(b.id))
+  })
+
+  fastify.get('/:id', {
+    schema: { tags, summary: 'One canvas', params: IdParams, response: { 200: Detail } },
+    config: { rateLimit: READS }
+  }, function getCanvas (request) {
+    const canvas = canvasOr404(request.params.id)
+    return canvasDetail(canvas, fastify.canvasStore.get(canvas.id)?.createdAt)
+  })
+
+  fastify.get('/:id/snapshot.png', {
+    schema: {
+      tags,
+      summary: 'The committed canvas as a PNG (8-bit RGB)',
+      description: 'Strong ETag "<epoch>-<seq>"; If-None-Match with it answers 304.',
+      params: IdParams
+    },
+    config: { rateLimit: SNAPSHOTS }
+  }, async function snapshotPng (request, reply) {
+    const canvas = canvasOr404(request.params.id)
+    reply.header('cache-control', 'no-cache')
+    const inm = request.headers['if-none-match']
+    const current = `"${canvas.epoch}-${canvas.seq}"`
+    if (etagMatches(inm, current)) return reply.code(304).header('etag', current).send()
+    const entry = pngs.get(canvas)
+    const etag = `"${entry.epoch}-${entry.seq}"`
+    // An encode still running for an older seq: the client may hold exactly that.
+    if (etagMatches(inm, etag)) return reply.code(304).header('etag', etag).send()
+    const png = await entry.png
+    return reply.header('etag', etag).type('image/png').send(png)
+  })
+
+  fastify.get('/:id/pixels/:x/:y', {
+    schema: {
+      tags,
+      summary: 'The last change of one pixel',
+      description: 'A pixel never painted answers 404 NO_HISTORY (it is white, #ffffff).',
+      params: PixelParams,
+      response: { 200: PixelChange }
+    },
+    config: { rateLimit: READS }
+  }, function pixelHistory (request) {
+    const { id, x, y } = request.params
+    const canvas = canvasOr404(id)
+    const oob = rectOutOfBounds(canvas, x, y, 1, 1)
+    if (oob !== null) throw new HttpError(400, 'OUT_OF_BOUNDS', oob)
+    const row = fastify.canvasStore.pixelAt(canvas.id, x, y)
+    if (row === undefined) throw new HttpError(404, 'NO_HISTORY', `pixel (${x},${y}) was never painted`)
+    return { x, y, color: toHexColor(row.color), seq: row.seq, user: row.user, at: new Date(row.at).toISOString() }
+  })
+}
+
+export default canvasRoutes

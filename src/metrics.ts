@@ -1,0 +1,146 @@
+// What the domain counts for metrics, without knowing the exporter.
+//
+// Hot paths (every message in or out, every handshake, every close) bump
+// plain numbers in `meter.counts`: no label objects, no hashing, no
+// allocation. The exporter (plugins/metrics.ts) reads them at scrape time.
+// Histograms need every observation, so `observe` is called, but only once
+// per tick, per commit or per draw op, never per send.
+import { CloseCode } from './protocol/errors.js'
+
+/** Inbound messages by kind: the binary op, or `json` for text. */
+export const IN_KINDS = ['pixel', 'stroke', 'rect', 'cursor', 'json', 'other'] as const
+/** Outbound messages by kind: the binary frame type, or `json` for text. */
+export const OUT_KINDS = ['snapshot', 'updates', 'cursors', 'json', 'other'] as const
+
+const IN_JSON = 4
+const IN_OTHER = 5
+const OUT_JSON = 3
+const OUT_OTHER = 4
+
+/** Index into IN_KINDS: 0x00..0x03 are PIXEL, PIXELS, RECT, CURSOR. */
+export function inKind (data: Uint8Array, isBinary: boolean): number {
+  if (!isBinary) return IN_JSON
+  const op = data[0]
+  return op !== undefined && op <= 0x03 ? op : IN_OTHER
+}
+
+/** Index into OUT_KINDS: 0x10..0x12 are SNAPSHOT, UPDATES, CURSORS. */
+export function outKind (data: Uint8Array | string): number {
+  if (typeof data === 'string') return OUT_JSON
+  const type = data[0] - 0x10
+  return type >= 0 && type <= 2 ? type : OUT_OTHER
+}
+
+// Close codes a peer may send are any of 1000-1014 or 3000-4999: unbounded
+// enough to flood a label. Documented ones (contract §6, 1008 from
+// docs/protocol.md) keep their number; 1005 (no code) and 1006 (dropped
+// without a close frame) are what the server sees for silent peers.
+const CLOSE_LABELS = new Map<number, string>(
+  [...Object.values(CloseCode), 1005, 1006, 1008].map((c) => [c, String(c)])
+)
+
+/** The `code` label of a close: its number when documented, else `other`. */
+export function closeLabel (code: number): string {
+  return CLOSE_LABELS.get(code) ?? 'other'
+}
+
+/** Every close code label that can appear (for exporters that pre-create series). */
+export const CLOSE_LABEL_VALUES: readonly string[] = [...new Set([...CLOSE_LABELS.values(), 'other'])]
+
+export type Resume = 'replay' | 'snapshot'
+
+export interface MeterCounts {
+  connectionsAccepted: number
+  /** handshakes refused, by the HTTP error code of the answer */
+  connectionsRejected: Map<string, number>
+  /** connections ended, by closeLabel() */
+  closes: Map<string, number>
+  /** indexed like IN_KINDS / OUT_KINDS */
+  messagesIn: number[]
+  bytesIn: number[]
+  messagesOut: number[]
+  bytesOut: number[]
+  pixelsApplied: number
+  /** pixels of refused draw ops, by error code */
+  pixelsRejected: Map<string, number>
+  /** connections the server closed with 4008 */
+  slowConsumerCloses: number
+  resumes: Record<Resume, number>
+}
+
+export type HistogramName = 'tick' | 'commit' | 'pixelDelay'
+
+export interface Meter {
+  readonly counts: MeterCounts
+  /** One observation, in seconds: a tick's duration, a commit's, a draw op's delay until its frame was written. */
+  observe (histogram: HistogramName, seconds: number): void
+}
+
+/** Add n to a labelled count (no allocation once the label exists). */
+export function bump (m: Map<string, number>, label: string, n = 1): void {
+  m.set(label, (m.get(label) ?? 0) + n)
+}
+
+export function createCounts (): MeterCounts {
+  return {
+    connectionsAccepted: 0,
+    connectionsRejected: new Map(),
+    closes: new Map(),
+    messagesIn: IN_KINDS.map(() => 0),
+    bytesIn: IN_KINDS.map(() => 0),
+    messagesOut: OUT_KINDS.map(() => 0),
+    bytesOut: OUT_KINDS.map(() => 0),
+    pixelsApplied: 0,
+    pixelsRejected: new Map(),
+    slowConsumerCloses: 0,
+    resumes: { replay: 0, snapshot: 0 }
+  }
+}
+
+function ignore (): void {}
+
+export function createMeter (observe: Meter['observe'] = ignore): Meter {
+  return { counts: createCounts(), observe }
+}
+
+/** The default of every factory: counts that nobody reads, observations dropped. */
+export const noopMeter: Meter = createMeter()
+
+/**
+ * Arrival times of queued draw ops, oldest first, so each op can be timed
+ * until the frame that carries its last pixel is written. Two parallel
+ * arrays and a head index: no allocation per op once warmed up.
+ */
+export class ArrivalQueue {
+  private at: number[] = []
+  private pixels: number[] = []
+  private head = 0
+
+  push (at: number, pixels: number): void {
+    this.at.push(at)
+    this.pixels.push(pixels)
+  }
+
+  /** Take `pixels` pixels off the front; `done(at)` for each op fully taken. */
+  take (pixels: number, done?: (at: number) => void): void {
+    while (pixels > 0 && this.head < this.at.length) {
+      const left = this.pixels[this.head]
+      if (left > pixels) {
+        this.pixels[this.head] = left - pixels
+        return
+      }
+      pixels -= left
+      done?.(this.at[this.head])
+      this.head++
+    }
+    if (this.head === this.at.length) {
+      this.at.length = this.pixels.length = this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.at.length) {
+      this.at.splice(0, this.head)
+      this.pixels.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  get size (): number { return this.at.length - this.head }
+}
