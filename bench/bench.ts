@@ -1,0 +1,537 @@
+// The benchmark: pixelwire side by side with the baselines people would
+// otherwise pick, in the same run, on the same machine, with the same
+// clients. Every figure is also given as a ratio, because on a shared
+// machine absolute numbers are noisy and ratios are what carries over.
+//
+//   npm run bench                       the full run (~15 min), writes bench/results/<date>.md
+//   npm run bench -- --quick            every scenario, scaled down (~4 min), to bench/results/<date>-quick.tmp
+//   npm run bench -- --scenario fanout,saturation [--quick] [--servers pixelwire,ws]
+//
+// Servers: pixelwire (the build, as in production), and bench/baselines/:
+// (a) `ws` naive @fastify/websocket broadcast, (b) `sio` Socket.IO naive
+// broadcast, (c) `sio-batched` Socket.IO coalesced per tick.
+// Clients are separate processes (lib/worker.ts): receivers, painters, joiners.
+// Bounded: every run has fixed counts and durations, talks to 127.0.0.1
+// only, and the whole bench has a hard deadline after which it kills
+// everything it started and exits.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem, release } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { sampleProc, sleep, startServer, stopServer, type Server } from './lib/server.js'
+import { Histogram } from './lib/stats.js'
+import type { ClientSet, Command, Kind, Report } from './lib/worker.js'
+
+// ---------------------------------------------------------------- arguments
+
+const argv = process.argv.slice(2)
+const flag = (name: string) => argv.includes(`--${name}`)
+const option = (name: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : undefined }
+const quick = flag('quick')
+const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'persistence', 'slow'] as const
+type Scenario = typeof SCENARIOS[number]
+const chosen = (option('scenario')?.split(',') ?? [...SCENARIOS]) as Scenario[]
+for (const s of chosen) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: expected ${SCENARIOS.join(',')}`)
+const TARGETS = ['pixelwire', 'ws', 'sio', 'sio-batched'] as const
+type TargetName = typeof TARGETS[number]
+const servers = (option('servers')?.split(',') ?? [...TARGETS]) as TargetName[]
+const full = !quick && option('scenario') === undefined && option('servers') === undefined
+/** Hard deadline for the whole bench. */
+const HARD_MS = (quick ? 10 : 25) * 60_000
+
+// Scenario sizes: the issue's, or scaled down with --quick.
+const S = quick
+  ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 } }
+  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 } }
+const PAINTERS = 10
+const PER_WORKER = 2500
+const W = 1024
+const H = 1024
+
+// ---------------------------------------------------------------- processes
+
+const secret = randomBytes(32).toString('hex')
+const started = new Set<ChildProcess>()
+const dataDirs: string[] = []
+function killAll (): void {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true })
+}
+process.once('SIGINT', () => { killAll(); process.exit(130) })
+const hard = setTimeout(() => { console.error(`bench: hard deadline (${HARD_MS / 60_000} min) reached, killing everything`); killAll(); process.exit(2) }, HARD_MS)
+hard.unref()
+
+interface Running { pid: number, port: number, stop: () => Promise<void> }
+
+const BASELINE_FILES: Record<Exclude<TargetName, 'pixelwire'>, string> = {
+  ws: 'bench/baselines/naive-ws.ts',
+  sio: 'bench/baselines/socketio-naive.ts',
+  'sio-batched': 'bench/baselines/socketio-batched.ts'
+}
+const LABEL: Record<TargetName, string> = {
+  pixelwire: 'pixelwire',
+  ws: '(a) @fastify/websocket, naive broadcast',
+  sio: '(b) Socket.IO, naive broadcast',
+  'sio-batched': '(c) Socket.IO, coalesced per tick'
+}
+const kindOf = (t: TargetName): Kind => t === 'pixelwire' ? 'pixelwire' : t === 'ws' ? 'ws' : 'sio'
+const urlOf = (t: TargetName, port: number) => kindOf(t) === 'sio' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/ws`
+
+async function startTarget (t: TargetName, env: Record<string, string> = {}): Promise<Running> {
+  if (t === 'pixelwire') {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pixelwire-bench-'))
+    dataDirs.push(dataDir)
+    const s: Server = await startServer({
+      JWT_SECRET: secret,
+      LOG_LEVEL: 'warn',
+      MAX_CONNECTIONS: '50000',
+      MAX_CONNECTIONS_PER_IP: '50000',
+      HANDSHAKE_RATE: '1000000',
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATA_DIR: dataDir
+    })
+    started.add(s.child)
+    return {
+      pid: s.pid,
+      port: s.port,
+      stop: async () => {
+        const how = await stopServer(s, 8000)
+        if (!how.startsWith('exited (0)')) console.log(`  pixelwire ${how}; last lines:\n    ${s.tail.slice(-3).join('\n    ')}`)
+        rmSync(dataDir, { recursive: true, force: true })
+      }
+    }
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', BASELINE_FILES[t]], {
+    env: { ...process.env, ...env, JWT_SECRET: secret, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  started.add(child)
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${t} did not listen within 20 s`)), 20_000)
+    child.once('exit', (code) => reject(new Error(`${t} exited (${code}) before listening`)))
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /^listening (\d+)$/.exec(line)
+      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
+    })
+  })
+  return {
+    pid: child.pid ?? 0,
+    port,
+    stop: async () => {
+      child.kill('SIGKILL')
+      if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve))
+    }
+  }
+}
+
+/** A load-generator process and a way to call it. */
+class Worker {
+  readonly child: ChildProcess
+  private readonly waiting = new Map<string, (m: any) => void>()
+  readonly up: Promise<void>
+  constructor () {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    started.add(this.child)
+    this.up = new Promise((resolve) => this.waiting.set('up', resolve))
+    this.child.on('message', (m: { type: string, message?: string }) => {
+      if (m.type === 'fatal') console.error(`worker failed: ${m.message}`)
+      const w = this.waiting.get(m.type)
+      this.waiting.delete(m.type)
+      w?.(m)
+    })
+  }
+
+  async call<T> (cmd: Command, reply: string, timeoutMs: number): Promise<T> {
+    await this.up
+    const p = new Promise<T>((resolve) => this.waiting.set(reply, resolve))
+    this.child.send(cmd)
+    const r = await Promise.race([p, sleep(timeoutMs).then(() => null)])
+    if (r === null) throw new Error(`worker: no ${reply} within ${timeoutMs} ms`)
+    return r
+  }
+
+  async exit (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const gone = new Promise((resolve) => this.child.once('exit', resolve))
+    this.child.send({ type: 'exit' })
+    if (!await Promise.race([gone.then(() => true), sleep(5000).then(() => false)])) this.child.kill('SIGKILL')
+  }
+}
+
+function clientSet (t: TargetName, port: number, prefix: string, from: number, count: number, role: 'viewer' | 'admin', extra: Partial<ClientSet> = {}): ClientSet {
+  return { kind: kindOf(t), url: urlOf(t, port), secret, prefix, from, count, role, sampleEvery: 0, slowEvery: 0, snapshot: false, ...extra }
+}
+
+/** Receivers spread over processes of at most PER_WORKER clients each. */
+async function connectReceivers (t: TargetName, port: number, n: number, extra: Partial<ClientSet>) {
+  const workers: Worker[] = []
+  const sets: ClientSet[] = []
+  for (let from = 0; from < n; from += PER_WORKER) {
+    workers.push(new Worker())
+    sets.push(clientSet(t, port, 'r', from, Math.min(PER_WORKER, n - from), 'viewer', extra))
+  }
+  const ready = await Promise.all(workers.map((w, i) => w.call<{ connected: number, failed: number, errors: string[] }>({ type: 'connect', set: sets[i], concurrency: 100 }, 'ready', 180_000)))
+  const connected = ready.reduce((a, r) => a + r.connected, 0)
+  const errors = [...new Set(ready.flatMap((r) => r.errors))]
+  return { workers, sets, connected, errors }
+}
+
+// ---------------------------------------------------------------- measurements
+
+/** Peak RSS (MiB) of pid, sampled every 250 ms until stopped. */
+function rssPeak (pid: number) {
+  let peak = sampleProc(pid)?.rss ?? 0
+  const timer = setInterval(() => { peak = Math.max(peak, sampleProc(pid)?.rss ?? 0) }, 250)
+  return { stop: () => { clearInterval(timer); return peak } }
+}
+
+interface TrafficRow {
+  server: string
+  receivers: number
+  sentPerSec: number
+  deliveredPerSec: number
+  deliveredPct: number
+  p50: number
+  p99: number
+  max: number
+  cpuPct: number
+  rssStart: number
+  rssPeak: number
+  keptUp: boolean
+  notes: string
+}
+
+interface TrafficOpts { receivers: number, rate: number, seconds: number, stroke?: number, slowEvery?: number, env?: Record<string, string>, label?: string }
+
+/**
+ * N receivers (JWT viewers), P painters (admin tokens: exempt from pixel
+ * rate limits) sending `rate` pixels/s in total for `seconds`. Delivered =
+ * pixels counted by the receivers that read (slow ones excluded); latency
+ * from the pixel's send to its receipt, on a sample of receivers.
+ */
+async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
+  const label = o.label ?? LABEL[t]
+  console.log(`  ${label}: ${o.receivers} receivers, ${o.rate} px/s for ${o.seconds} s${o.slowEvery !== undefined ? `, every ${o.slowEvery}th stops reading` : ''}`)
+  const srv = await startTarget(t, o.env)
+  const sampleEvery = Math.max(1, Math.floor(o.receivers / 200)) // ~200 timed receivers
+  const rx = await connectReceivers(t, srv.port, o.receivers, { sampleEvery, slowEvery: o.slowEvery ?? 0 })
+  const painter = new Worker()
+  await painter.call({ type: 'connect', set: clientSet(t, srv.port, 'p', 0, PAINTERS, 'admin'), concurrency: PAINTERS }, 'ready', 60_000)
+  const slow = o.slowEvery !== undefined ? rx.sets.reduce((a, s) => a + Math.ceil(s.count / o.slowEvery!), 0) : 0
+  const reading = rx.connected - slow
+  await sleep(2000) // joins settle (pixelwire's presence, socket.io's handshakes)
+  const rss = rssPeak(srv.pid)
+  const rssStart = sampleProc(srv.pid)?.rss ?? 0
+  const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const t0 = performance.now()
+  const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: o.stroke ?? 1, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
+  const t1 = performance.now()
+  const cpu1 = sampleProc(srv.pid)?.cpu ?? cpu0
+  const mark = async () => (await Promise.all(rx.workers.map((w) => w.call<{ received: number }>({ type: 'mark' }, 'marked', 30_000)))).reduce((a, m) => a + m.received, 0)
+  const atEnd = await mark()
+  const expected = (painted.sent - painted.rejected) * reading
+  // Kept up: (nearly) everything delivered within 2 s of the last send.
+  let got = atEnd
+  const drainUntil = performance.now() + 2000
+  while (got < expected && performance.now() < drainUntil) { await sleep(250); got = await mark() }
+  const keptUp = got >= 0.99 * expected
+  if (!keptUp) { await sleep(3000); got = await mark() } // what a further 3 s still brings (not "kept up")
+  const reports = await Promise.all(rx.workers.map((w) => w.call<Report>({ type: 'report' }, 'report', 30_000)))
+  const peak = rss.stop()
+  const hist = new Histogram()
+  const closes: Record<string, number> = {}
+  for (const r of reports) {
+    hist.merge(r.hist)
+    for (const [k, v] of Object.entries(r.closes)) closes[k] = (closes[k] ?? 0) + v
+  }
+  await Promise.all([...rx.workers, painter].map((w) => w.exit()))
+  await srv.stop()
+  const notes = [
+    rx.connected < o.receivers ? `${rx.connected}/${o.receivers} connected (${rx.errors.slice(0, 2).join('; ')})` : '',
+    painted.rejected > 0 ? `${painted.rejected} px rejected` : '',
+    Object.keys(closes).length > 0 ? `closes ${JSON.stringify(closes)}` : '',
+    slow > 0 ? `${slow} slow receivers excluded` : ''
+  ].filter(Boolean).join('; ')
+  const row: TrafficRow = {
+    server: label,
+    receivers: rx.connected,
+    sentPerSec: painted.sent / ((t1 - t0) / 1000),
+    deliveredPerSec: atEnd / ((t1 - t0) / 1000),
+    deliveredPct: expected > 0 ? 100 * got / expected : 0,
+    p50: hist.quantile(0.5),
+    p99: hist.quantile(0.99),
+    max: hist.max,
+    cpuPct: 100 * (cpu1 - cpu0) / ((t1 - t0) / 1000),
+    rssStart,
+    rssPeak: peak,
+    keptUp,
+    notes
+  }
+  console.log(`    delivered ${fmtN(row.deliveredPerSec)}/s (${row.deliveredPct.toFixed(2)}%), p50 ${fmtMs(row.p50)} p99 ${fmtMs(row.p99)} max ${fmtMs(row.max)}, cpu ${row.cpuPct.toFixed(0)}%, rss ${row.rssStart.toFixed(0)}→${row.rssPeak.toFixed(0)} MiB${notes !== '' ? `; ${notes}` : ''}`)
+  return row
+}
+
+interface IdleRow { server: string, connections: number, held: number, rssBefore: number, rssAfter: number, perConnKiB: number, errors: string }
+
+async function idle (t: TargetName, n: number): Promise<IdleRow> {
+  console.log(`  ${LABEL[t]}: ${n} idle connections`)
+  const srv = await startTarget(t)
+  await sleep(1500)
+  const before = sampleProc(srv.pid)?.rss ?? 0
+  const rx = await connectReceivers(t, srv.port, n, {})
+  await sleep(5000) // hold them; let the server settle
+  const after = sampleProc(srv.pid)?.rss ?? 0
+  const reports = await Promise.all(rx.workers.map((w) => w.call<Report>({ type: 'report' }, 'report', 30_000)))
+  const held = reports.reduce((a, r) => a + r.open, 0)
+  const closes = reports.flatMap((r) => Object.entries(r.closes).map(([k, v]) => `${k}×${v}`))
+  await Promise.all(rx.workers.map((w) => w.exit()))
+  await srv.stop()
+  const row = { server: LABEL[t], connections: rx.connected, held, rssBefore: before, rssAfter: after, perConnKiB: (after - before) * 1024 / Math.max(1, rx.connected), errors: [...rx.errors.slice(0, 2), ...closes].join('; ') }
+  console.log(`    ${held}/${n} held, RSS ${before.toFixed(0)}→${after.toFixed(0)} MiB, ${row.perConnKiB.toFixed(1)} KiB per connection${row.errors !== '' ? `; ${row.errors}` : ''}`)
+  return row
+}
+
+interface JoinRow { server: string, clients: number, got: number, p50: number, p99: number, max: number, cpuSec: number, notes: string }
+
+async function joinStorm (t: TargetName, o: typeof S.join): Promise<JoinRow> {
+  console.log(`  ${LABEL[t]}: ${o.clients} clients join within ${o.seconds} s`)
+  const srv = await startTarget(t)
+  let notes = ''
+  if (t === 'pixelwire') {
+    // paint the canvas first: 100k pixels in strokes, committed before the storm
+    const p = new Worker()
+    await p.call({ type: 'connect', set: clientSet(t, srv.port, 'p', 0, 1, 'admin'), concurrency: 1 }, 'ready', 30_000)
+    const r = await p.call<{ sent: number }>({ type: 'paint', rate: o.painted, durationMs: 1000, stroke: 1000, width: W, height: H }, 'painted', 30_000)
+    await sleep(1000)
+    await p.exit()
+    notes = `canvas ${W}x${H} with ${r.sent} painted pixels`
+  } else {
+    notes = 'sends the raw canvas (3 MiB) to each joiner'
+  }
+  const joiners = [new Worker(), new Worker()]
+  await Promise.all(joiners.map((w) => w.up))
+  const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const per = Math.ceil(o.clients / joiners.length)
+  const results = await Promise.all(joiners.map((w, i) => w.call<{ got: number, failed: number, hist: Histogram['toJSON'] extends () => infer R ? R : never, errors: string[] }>({
+    type: 'join',
+    set: clientSet(t, srv.port, `j${i}`, 0, Math.min(per, o.clients - i * per), 'viewer'),
+    perSec: per / o.seconds,
+    timeoutMs: 20_000
+  }, 'joined', 60_000)))
+  const cpu1 = sampleProc(srv.pid)?.cpu ?? cpu0
+  const hist = new Histogram()
+  for (const r of results) hist.merge(r.hist)
+  const errs = [...new Set(results.flatMap((r) => r.errors))].slice(0, 2)
+  await Promise.all(joiners.map((w) => w.exit()))
+  await srv.stop()
+  const row = { server: LABEL[t], clients: o.clients, got: results.reduce((a, r) => a + r.got, 0), p50: hist.quantile(0.5), p99: hist.quantile(0.99), max: hist.max, cpuSec: cpu1 - cpu0, notes: [notes, ...errs].join('; ') }
+  console.log(`    ${row.got}/${row.clients} got their snapshot, join p50 ${fmtMs(row.p50)} p99 ${fmtMs(row.p99)} max ${fmtMs(row.max)}, server CPU ${row.cpuSec.toFixed(2)} s`)
+  return row
+}
+
+/** Committed pixels/s: painters flood strokes; canvases.seq (REST) before and after. */
+async function persistence (o: typeof S.persistence): Promise<{ row: TrafficRow, committedPerSec: number }> {
+  let committedPerSec = NaN
+  const seqOf = async (port: number) => {
+    const r = await fetch(`http://127.0.0.1:${port}/api/canvases/main`)
+    return ((await r.json()) as { seq: number }).seq
+  }
+  // traffic() owns the server's lifetime: read seq through a hook on its env-less start
+  const srv = await startTarget('pixelwire')
+  const rx = await connectReceivers('pixelwire', srv.port, 20, { sampleEvery: 1 })
+  const painter = new Worker()
+  await painter.call({ type: 'connect', set: clientSet('pixelwire', srv.port, 'p', 0, 4, 'admin'), concurrency: 4 }, 'ready', 30_000)
+  const seq0 = await seqOf(srv.port).catch(() => NaN)
+  const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const rss = rssPeak(srv.pid)
+  const rssStart = sampleProc(srv.pid)?.rss ?? 0
+  const t0 = performance.now()
+  const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: 500, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
+  const t1 = performance.now()
+  const cpu1 = sampleProc(srv.pid)?.cpu ?? 0
+  const seq1 = await seqOf(srv.port).catch(() => NaN)
+  committedPerSec = (seq1 - seq0) / ((t1 - t0) / 1000)
+  await sleep(1500)
+  const reports = await Promise.all(rx.workers.map((w) => w.call<Report>({ type: 'report' }, 'report', 30_000)))
+  const hist = new Histogram()
+  for (const r of reports) hist.merge(r.hist)
+  const got = reports.reduce((a, r) => a + r.received, 0)
+  await Promise.all([...rx.workers, painter].map((w) => w.exit()))
+  const peak = rss.stop()
+  await srv.stop()
+  const expected = (painted.sent - painted.rejected) * rx.connected
+  const row: TrafficRow = {
+    server: LABEL.pixelwire,
+    receivers: rx.connected,
+    sentPerSec: painted.sent / ((t1 - t0) / 1000),
+    deliveredPerSec: got / ((t1 - t0) / 1000),
+    deliveredPct: 100 * got / expected,
+    p50: hist.quantile(0.5),
+    p99: hist.quantile(0.99),
+    max: hist.max,
+    cpuPct: 100 * (cpu1 - cpu0) / ((t1 - t0) / 1000),
+    rssStart,
+    rssPeak: peak,
+    keptUp: got >= 0.99 * expected,
+    notes: painted.rejected > 0 ? `${painted.rejected} px rejected` : ''
+  }
+  console.log(`    sent ${fmtN(row.sentPerSec)} px/s, committed ${fmtN(committedPerSec)} px/s, p99 ${fmtMs(row.p99)}, cpu ${row.cpuPct.toFixed(0)}%`)
+  return { row, committedPerSec }
+}
+
+// ---------------------------------------------------------------- output
+
+const fmtN = (v: number) => !Number.isFinite(v) ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0)
+const fmtMs = (v: number) => !Number.isFinite(v) ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`
+const ratio = (a: number, b: number) => !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '-' : a / b >= 100 ? `${(a / b).toFixed(0)}x` : `${(a / b).toFixed(2)}x`
+
+function trafficTable (rows: TrafficRow[]): string {
+  const pw = rows[0]
+  const out = [
+    '| server | receivers | sent px/s | delivered px/s | delivered | p50 | p99 | max | kept up | server CPU | RSS start→peak | pixelwire delivered/s ÷ this | this p99 ÷ pixelwire p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|'
+  ]
+  for (const r of rows) {
+    out.push(`| ${r.server} | ${r.receivers} | ${fmtN(r.sentPerSec)} | ${fmtN(r.deliveredPerSec)} | ${r.deliveredPct.toFixed(2)}% | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | ${r.keptUp ? 'yes' : 'no'} | ${r.cpuPct.toFixed(0)}% | ${r.rssStart.toFixed(0)}→${r.rssPeak.toFixed(0)} MiB | ${r === pw ? '' : ratio(pw.deliveredPerSec, r.deliveredPerSec)} | ${r === pw ? '' : ratio(r.p99, pw.p99)} |`)
+  }
+  const notes = rows.filter((r) => r.notes !== '').map((r) => `- ${r.server}: ${r.notes}`)
+  return [...out, ...(notes.length > 0 ? ['', ...notes] : [])].join('\n')
+}
+
+const checks: string[] = []
+const check = (scenario: string, what: string, ok: boolean, got: string) => {
+  const line = `| ${scenario} | ${what} | ${got} | ${ok ? 'met' : '**missed**'} |`
+  checks.push(line)
+  console.log(`  target ${ok ? 'met   ' : 'MISSED'} ${scenario}: ${what} (${got})`)
+}
+
+// ---------------------------------------------------------------- run
+
+async function main (): Promise<void> {
+  execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit', timeout: 180_000 })
+  const began = new Date()
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`
+  console.log(`bench ${quick ? '(quick) ' : ''}${chosen.join(', ')} against ${servers.join(', ')}\nmachine: ${machine}`)
+  const sections: string[] = []
+  const has = (t: TargetName) => servers.includes(t)
+  const baselines = TARGETS.filter((t) => t !== 'pixelwire' && has(t))
+
+  if (chosen.includes('fanout')) {
+    const o = S.fanout
+    console.log(`\nfan-out: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s`)
+    const rows: TrafficRow[] = []
+    for (const t of TARGETS.filter(has)) rows.push(await traffic(t, o))
+    sections.push(`## fan-out: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n${trafficTable(rows)}`)
+    const pw = rows.find((r) => r.server === LABEL.pixelwire)
+    if (pw !== undefined) {
+      check('fan-out', 'every pixel delivered to every receiver', pw.deliveredPct >= 99.999, `${pw.deliveredPct.toFixed(3)}%`)
+      check('fan-out', 'p99 <= 100 ms (50 ms tick)', pw.p99 <= 100, fmtMs(pw.p99))
+    }
+  }
+
+  if (chosen.includes('saturation')) {
+    const o = S.saturation
+    console.log(`\nsaturation: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s`)
+    const rows: TrafficRow[] = []
+    if (has('pixelwire')) rows.push(await traffic('pixelwire', o))
+    for (const t of baselines) rows.push(await traffic(t, o))
+    if (has('pixelwire')) rows.push(await traffic('pixelwire', { ...o, env: { TICK_MAX_MS: '50' }, label: 'pixelwire, fixed 50 ms tick (adaptive off)' }))
+    sections.push(`## saturation: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n${trafficTable(rows)}\n\n` +
+      'The last row is pixelwire with the adaptive tick turned off (`TICK_MAX_MS=50`): what the adaptive tick buys.')
+    const pw = rows[0]
+    const find = (t: TargetName) => rows.find((r) => r.server === LABEL[t])
+    if (pw?.server === LABEL.pixelwire) {
+      check('saturation', '>= 99% delivered', pw.deliveredPct >= 99, `${pw.deliveredPct.toFixed(2)}%`)
+      check('saturation', 'p99 <= 350 ms', pw.p99 <= 350, fmtMs(pw.p99))
+      const a = find('ws')
+      const c = find('sio-batched')
+      if (a !== undefined) check('saturation', 'delivered/s >= 100x baseline (a)', pw.deliveredPerSec >= 100 * a.deliveredPerSec, ratio(pw.deliveredPerSec, a.deliveredPerSec))
+      if (c !== undefined) {
+        check('saturation', 'delivered/s >= baseline (c)', pw.deliveredPerSec >= c.deliveredPerSec, ratio(pw.deliveredPerSec, c.deliveredPerSec))
+        check('saturation', 'p99 <= 1/3 of baseline (c)', 3 * pw.p99 <= c.p99, `${fmtMs(pw.p99)} vs ${fmtMs(c.p99)}`)
+      }
+    }
+  }
+
+  if (chosen.includes('idle')) {
+    console.log(`\nidle: ${S.idle} authenticated connections`)
+    const rows: IdleRow[] = []
+    for (const t of TARGETS.filter(has)) rows.push(await idle(t, S.idle))
+    const pw = rows[0]
+    sections.push(`## idle: ${S.idle} authenticated connections\n\n| server | connected | held after 5 s | RSS before→after | RSS per connection | ratio to pixelwire | errors |\n|---|---:|---:|---:|---:|---:|---|\n` +
+      rows.map((r) => `| ${r.server} | ${r.connections} | ${r.held} | ${r.rssBefore.toFixed(0)}→${r.rssAfter.toFixed(0)} MiB | ${r.perConnKiB.toFixed(1)} KiB | ${r === pw ? '' : ratio(r.perConnKiB, pw.perConnKiB)} | ${r.errors} |`).join('\n'))
+    if (pw?.server === LABEL.pixelwire) {
+      check('idle', `all ${S.idle} held, no errors`, pw.held === S.idle && pw.errors === '', `${pw.held} held${pw.errors !== '' ? `, ${pw.errors}` : ''}`)
+      check('idle', 'RSS per connection <= 8 KiB', pw.perConnKiB <= 8, `${pw.perConnKiB.toFixed(1)} KiB`)
+    }
+  }
+
+  if (chosen.includes('join')) {
+    const o = S.join
+    console.log(`\njoin storm: ${o.clients} clients within ${o.seconds} s`)
+    const rows: JoinRow[] = []
+    for (const t of TARGETS.filter(has)) rows.push(await joinStorm(t, o))
+    const pw = rows[0]
+    sections.push(`## join storm: ${o.clients} clients join within ${o.seconds} s\n\nJoin time: from the client's connect to its complete SNAPSHOT (handshake + snapshot).\n\n| server | got snapshot | join p50 | join p99 | max | server CPU during the storm | p99 ÷ pixelwire p99 | notes |\n|---|---:|---:|---:|---:|---:|---:|---|\n` +
+      rows.map((r) => `| ${r.server} | ${r.got}/${r.clients} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${fmtMs(r.max)} | ${r.cpuSec.toFixed(2)} s | ${r === pw ? '' : ratio(r.p99, pw.p99)} | ${r.notes} |`).join('\n'))
+    if (pw?.server === LABEL.pixelwire) {
+      check('join storm', 'all get their snapshot', pw.got === o.clients, `${pw.got}/${o.clients}`)
+      check('join storm', 'p99 join <= 2 s', pw.p99 <= 2000, fmtMs(pw.p99))
+    }
+  }
+
+  if (chosen.includes('persistence') && has('pixelwire')) {
+    const o = S.persistence
+    console.log(`\npersistence: ${o.rate} px/s in strokes of 500, ${o.seconds} s, 20 receivers attached`)
+    const { row, committedPerSec } = await persistence(o)
+    sections.push(`## persistence: painters send ${fmtN(o.rate)} pixels/s (strokes of 500) for ${o.seconds} s, 20 receivers attached\n\n` +
+      `Committed to SQLite (canvases.seq, read over REST, before and after): **${fmtN(committedPerSec)} pixels/s**.\n\n${trafficTable([row])}`)
+    check('persistence', '>= 100,000 pixels/s committed', committedPerSec >= 100_000, `${fmtN(committedPerSec)}/s`)
+  }
+
+  if (chosen.includes('slow')) {
+    const o = { ...S.slow, slowEvery: 10 }
+    console.log(`\nslow consumers: ${o.receivers} receivers, every 10th stops reading, ${o.rate} px/s, ${o.seconds} s`)
+    const rows: TrafficRow[] = []
+    for (const t of (['pixelwire', 'ws'] as const).filter(has)) rows.push(await traffic(t, o))
+    sections.push(`## slow consumers: ${o.receivers} receivers, 10% stop reading, ${o.rate} pixels/s, ${o.seconds} s\n\nFigures are for the 90% that keep reading.\n\n${trafficTable(rows)}`)
+    const pw = rows[0]
+    if (pw?.server === LABEL.pixelwire) {
+      check('slow consumers', 'the 90% get every pixel', pw.deliveredPct >= 99.999, `${pw.deliveredPct.toFixed(3)}%`)
+      check('slow consumers', 'the 90%: p99 <= 100 ms', pw.p99 <= 100, fmtMs(pw.p99))
+      check('slow consumers', 'RSS bounded (peak < start + 200 MiB)', pw.rssPeak < pw.rssStart + 200, `${pw.rssStart.toFixed(0)}→${pw.rssPeak.toFixed(0)} MiB`)
+    }
+  }
+
+  const minutes = (Date.now() - began.getTime()) / 60_000
+  const date = began.toISOString().slice(0, 10)
+  const doc = [
+    `# Benchmark run ${began.toISOString()}${quick ? ' (quick)' : ''}`,
+    '',
+    `Command: \`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}\` (${minutes.toFixed(1)} min)`,
+    '',
+    `Machine: ${machine}. Server, baselines and client processes share it.`,
+    '',
+    'Every server ran in turn under the same client processes (Node `ws`; socket.io-client for Socket.IO), on 127.0.0.1.',
+    'Latency is from a painter\'s send to a receiver\'s receipt, for every pixel with x % 8 = 0 at ~200 sampled receivers.',
+    '"Kept up": at least 99% of all deliveries arrived within 2 s after painting stopped.',
+    '',
+    '## Targets',
+    '',
+    '| scenario | target | measured | |',
+    '|---|---|---|---|',
+    ...checks,
+    '',
+    ...sections.flatMap((s) => [s, ''])
+  ].join('\n')
+  mkdirSync('bench/results', { recursive: true })
+  const file = full ? `bench/results/${date}.md` : `bench/results/${date}-${quick ? 'quick' : 'partial'}.tmp`
+  writeFileSync(file, doc)
+  console.log(`\n${doc}\n\nwritten to ${file}`)
+}
+
+main().then(() => { killAll(); process.exit(0) }, (err: Error) => { console.error(err); killAll(); process.exit(1) })
