@@ -1,0 +1,334 @@
+// The pixelwire drawing client: wires the connection, the picture, the
+// outbox and the controls together.
+import { decodeClaims, expired, forget, guestName, guestToken, readFragment, remember, storedToken } from './auth.js'
+import { Board } from './board.js'
+import { attachInput, typing, type Tool } from './input.js'
+import { Net, type NetState } from './net.js'
+import { Outbox } from './outbox.js'
+import { encodeCursor, hex, type Role, type ServerError } from './protocol.js'
+import { $, PALETTE, buildPalette, say, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
+
+const fragment = readFragment()
+const canvasId = fragment.canvas !== undefined && /^[a-z0-9-]{1,32}$/.test(fragment.canvas) ? fragment.canvas : 'main'
+
+let role: Role = 'viewer'
+let tool: Tool = 'pencil'
+let color = PALETTE[2]
+let state: NetState = 'connecting'
+const stroke = new Set<number>()
+let queueFullSaid = false
+let cooldownTotal = 0
+let cursorAt: { x: number, y: number } | null = null
+let cursorSent: { x: number, y: number } | null = null
+let historyRequest = 0
+
+const board = new Board($<HTMLCanvasElement>('board'), () => ({
+  top: $('toolbar').getBoundingClientRect().bottom,
+  bottom: innerHeight - $('statusbar').getBoundingClientRect().top
+}))
+const net = new Net(canvasId, {
+  state (s, detail) {
+    state = s
+    showStatus(s, detail)
+    if (s === 'live') outbox.flush()
+  },
+  hello (hello, reset) {
+    board.ownConnection = hello.connectionId
+    board.names.clear()
+    board.clearCursors()
+    setRole(hello.user.role, hello.user.name)
+    outbox.configure(hello.limits, hello.user.role)
+    if (reset) discardQueue('The canvas was reset while you were away')
+    else if (!canDraw()) discardQueue('You may only watch this canvas')
+  },
+  snapshot (width, height, rgb) { board.load(width, height, rgb) },
+  updates (u) { board.apply(u.records, u.count) },
+  cursors (list) { for (const c of list) board.moveCursor(c.connectionId, c.x, c.y) },
+  presence (p) {
+    for (const j of p.joined) board.names.set(j.connectionId, j.name)
+    for (const id of p.left) {
+      board.names.delete(id)
+      board.removeCursor(id)
+    }
+    showPresence(board.names, p.count ?? board.names.size)
+  },
+  error: onServerError,
+  tokenExpired () { renewToken().catch(() => {}) }
+})
+const outbox = new Outbox({
+  send: (data) => net.send(data),
+  get bufferedAmount () { return net.bufferedAmount },
+  sent: (x, y) => board.markSent(x, y)
+})
+
+function canDraw (): boolean {
+  return role === 'painter' || role === 'admin'
+}
+
+function setRole (next: Role, name: string): void {
+  role = next
+  const readOnly = !canDraw()
+  document.body.classList.toggle('read-only', readOnly)
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.tool, .swatch')) b.disabled = readOnly && b.dataset.tool !== 'pan'
+  $<HTMLInputElement>('custom-color').disabled = readOnly
+  $('user').textContent = readOnly ? `${name} (view only)` : `${name} (${next})`
+  $('signin-button').textContent = net.token === null ? 'Sign in' : 'Sign out'
+}
+
+function discardQueue (why: string): void {
+  const n = outbox.queued
+  outbox.clear()
+  board.expirePending(true)
+  if (n > 0) say(`${why}: ${n} queued pixels were discarded.`, 'warn')
+}
+
+const ERROR_WORDS: Record<string, string> = {
+  RATE_LIMITED: 'Slow down: the server refused pixels over your rate limit.',
+  TOO_LARGE: 'Too large for the server:',
+  OUT_OF_BOUNDS: 'Outside the canvas:',
+  FORBIDDEN: 'Not allowed:',
+  UNAVAILABLE: 'The server could not save that; please draw it again.',
+  BAD_MESSAGE: 'The server did not understand a message:'
+}
+
+function onServerError (e: ServerError): void {
+  if (e.code === 'RATE_LIMITED') {
+    outbox.serverCooldown(e.retryAfterMs ?? 1000)
+    say(`${ERROR_WORDS.RATE_LIMITED} Wait ${((e.retryAfterMs ?? 1000) / 1000).toFixed(1)} s.`, 'warn')
+    return
+  }
+  const words = ERROR_WORDS[e.code]
+  if (words === undefined) say(e.message, 'error')
+  else say(words.endsWith(':') ? `${words} ${e.message}` : words, 'error')
+}
+
+// Tools and colours.
+function setTool (next: Tool): void {
+  if (!canDraw() && next !== 'pan') return
+  tool = next
+  document.body.dataset.tool = next
+  for (const b of document.querySelectorAll<HTMLButtonElement>('.tool')) b.setAttribute('aria-pressed', String(b.dataset.tool === next))
+}
+
+function setColor (next: number): void {
+  color = next
+  showColor(color, swatches)
+}
+
+const swatches = buildPalette(setColor)
+setColor(color)
+setTool('pencil')
+for (const b of document.querySelectorAll<HTMLButtonElement>('.tool')) b.addEventListener('click', () => setTool(b.dataset.tool as Tool))
+$<HTMLInputElement>('custom-color').addEventListener('input', (ev) => setColor(parseInt((ev.target as HTMLInputElement).value.slice(1), 16)))
+$('zoom-in').addEventListener('click', () => board.zoomCentre(1.5))
+$('zoom-out').addEventListener('click', () => board.zoomCentre(1 / 1.5))
+$('zoom-fit').addEventListener('click', () => board.fit())
+$('help-button').addEventListener('click', () => $<HTMLDialogElement>('help').showModal())
+
+// Drawing.
+function paint (x: number, y: number): void {
+  if (!canDraw()) return
+  const idx = y * board.width + x
+  if (stroke.has(idx)) return
+  stroke.add(idx)
+  if (board.colorAt(x, y) === color && !board.hasPending(x, y)) return
+  if (!outbox.pixel(x, y, color)) {
+    if (!queueFullSaid) say(`${outbox.queued} pixels are already waiting: this one was not drawn. Wait for them to be sent.`, 'warn')
+    queueFullSaid = true
+    return
+  }
+  board.addPending(x, y, color)
+}
+
+function strokeEnd (): void {
+  stroke.clear()
+  queueFullSaid = false
+  outbox.flush()
+}
+
+function fillRect (x: number, y: number, w: number, h: number): void {
+  if (!canDraw()) return
+  const max = outbox.maxRect
+  if (w * h > max) return say(`A rectangle may cover at most ${max} pixels; this one covers ${w * h}.`, 'warn')
+  if (!outbox.rect(x, y, w, h, color)) return say(`${outbox.queued} pixels are already waiting: the rectangle was not drawn.`, 'warn')
+  for (let j = y; j < y + h; j++) for (let i = x; i < x + w; i++) board.addPending(i, j, color)
+  outbox.flush()
+}
+
+async function whoPlaced (x: number, y: number, sx: number, sy: number): Promise<void> {
+  const id = ++historyRequest
+  let text: string
+  try {
+    const res = await fetch(`/api/canvases/${canvasId}/pixels/${x}/${y}`)
+    const body = await res.json() as { user?: string, at?: string, color?: string, error?: string, message?: string }
+    if (res.ok) text = `(${x}, ${y}) ${body.color}: placed by ${body.user} at ${new Date(body.at ?? '').toLocaleString()}`
+    else if (body.error === 'NO_HISTORY') text = `(${x}, ${y}): never painted`
+    else text = `(${x}, ${y}): ${body.message ?? `history unavailable (HTTP ${res.status})`}`
+  } catch {
+    text = `(${x}, ${y}): history unavailable (offline)`
+  }
+  if (id === historyRequest) showHistory(text, sx, sy)
+}
+
+attachInput({
+  board,
+  tool: () => tool,
+  canDraw,
+  paint,
+  strokeEnd,
+  fillRect,
+  updatePreview (x, y, w, h) {
+    board.preview = w === 0 ? null : { x, y, w, h, color, ok: w * h <= outbox.maxRect }
+    board.requestPaint()
+  },
+  pick (x, y) {
+    setColor(board.colorAt(x, y))
+    setTool('pencil')
+  },
+  cursor (x, y) { cursorAt = { x, y } },
+  whoPlaced (x, y, sx, sy) { whoPlaced(x, y, sx, sy).catch(() => {}) },
+  hideInfo () {
+    historyRequest++
+    showHistory(null)
+  },
+  readout (x, y) {
+    const inside = board.ready && board.inside(x, y)
+    board.hover = inside ? { x, y } : null
+    board.requestPaint()
+    showReadout(x, y, inside ? board.colorAt(x, y) : null)
+  }
+})
+
+// Keyboard shortcuts.
+const TOOL_KEYS: Record<string, Tool> = { b: 'pencil', p: 'pencil', r: 'rect', i: 'picker', h: 'pan' }
+const PAN_KEYS: Record<string, [number, number]> = { ArrowLeft: [64, 0], ArrowRight: [-64, 0], ArrowUp: [0, 64], ArrowDown: [0, -64] }
+addEventListener('keydown', (ev) => {
+  if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return
+  if (document.querySelector('dialog[open]') !== null) return
+  const k = ev.key
+  const key = k.toLowerCase()
+  if (TOOL_KEYS[key] !== undefined) setTool(TOOL_KEYS[key])
+  else if (/^[0-9]$/.test(k) && canDraw()) setColor(PALETTE[k === '0' ? 9 : Number(k) - 1])
+  else if ((k === '[' || k === ']') && canDraw()) {
+    const i = PALETTE.indexOf(color)
+    setColor(PALETTE[(i + (k === ']' ? 1 : PALETTE.length - 1) + (i < 0 ? 1 : 0)) % PALETTE.length])
+  } else if (key === 'c' && canDraw()) $<HTMLInputElement>('custom-color').click()
+  else if (k === '+' || k === '=') board.zoomCentre(1.5)
+  else if (k === '-' || k === '_') board.zoomCentre(1 / 1.5)
+  else if (key === 'f') board.fit()
+  else if (k === '?') $<HTMLDialogElement>('help').showModal()
+  else if (k === 'Escape') board.preview = null
+  else if (PAN_KEYS[k] !== undefined) board.pan(...PAN_KEYS[k])
+  else return
+  ev.preventDefault()
+})
+
+// Sign in.
+const dialog = $<HTMLDialogElement>('signin')
+function signIn (token: string, guest?: string, store = true): boolean {
+  const claims = decodeClaims(token)
+  const error = $('signin-error')
+  if (claims === null) {
+    error.textContent = 'That is not a JWT (three dot-separated parts with sub and exp).'
+    return false
+  }
+  if (expired(claims)) {
+    error.textContent = 'That token has expired.'
+    return false
+  }
+  error.textContent = ''
+  if (store) remember(token, guest)
+  useToken(token)
+  if (dialog.open) dialog.close()
+  return true
+}
+
+function useToken (token: string | null): void {
+  net.token = token
+  const claims = token === null ? null : decodeClaims(token)
+  setRole(claims === null ? 'viewer' : (claims.role as Role | undefined) ?? 'painter', claims?.name ?? claims?.sub ?? 'anonymous')
+  net.connect()
+}
+
+async function renewToken (): Promise<void> {
+  const name = guestName()
+  if (name !== null) {
+    try {
+      const token = await guestToken(name)
+      remember(token, name)
+      return useToken(token)
+    } catch (err) {
+      say((err as Error).message, 'error')
+    }
+  }
+  forget()
+  net.stop('Your session has expired: sign in again.')
+  $('signin-error').textContent = 'Your session has expired: sign in again.'
+  if (!dialog.open) dialog.showModal()
+}
+
+$('guest-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  const name = $<HTMLInputElement>('guest-name').value.trim()
+  const button = (ev.target as HTMLFormElement).querySelector('button')!
+  button.disabled = true
+  guestToken(name).then((token) => signIn(token, name), (err: Error) => { $('signin-error').textContent = err.message })
+    .finally(() => { button.disabled = false })
+})
+$('token-form').addEventListener('submit', (ev) => {
+  ev.preventDefault()
+  signIn($<HTMLTextAreaElement>('token-input').value.trim())
+})
+$('watch-button').addEventListener('click', () => {
+  dialog.close()
+  if (net.token !== null) useToken(null)
+})
+$('signin-button').addEventListener('click', () => {
+  if (net.token !== null) {
+    forget()
+    discardQueue('Signed out')
+    useToken(null)
+  }
+  dialog.showModal()
+})
+
+// Once per tick: send what may go, show what waits.
+setInterval(function tick () {
+  outbox.flush()
+  const live = state === 'live'
+  const cd = live ? outbox.cooldown() : null
+  cooldownTotal = cd === null ? 0 : Math.max(cooldownTotal, cd.waitMs)
+  showCooldown(cd?.waitMs ?? null, cd?.queued ?? 0, cooldownTotal)
+  showQueue(cd === null ? outbox.queued : 0, live)
+  const hv = board.hover
+  if (hv !== null) showReadout(hv.x, hv.y, board.colorAt(hv.x, hv.y))
+  if (live && canDraw() && cursorAt !== null && (cursorSent?.x !== cursorAt.x || cursorSent?.y !== cursorAt.y)) {
+    if (net.send(encodeCursor(cursorAt.x, cursorAt.y))) cursorSent = cursorAt
+  }
+}, 50)
+setInterval(() => board.expirePending(), 500)
+
+// A read-only handle for scripts and tests: what the page shows, where.
+Object.assign(window, {
+  pixelwire: {
+    board,
+    net,
+    outbox,
+    /** [r, g, b] of pixel (x, y) as painted on the page's canvas */
+    pixel (x: number, y: number): number[] {
+      const d = board.backing.getContext('2d')!.getImageData(x, y, 1, 1).data
+      return [d[0], d[1], d[2]]
+    },
+    toScreen: (x: number, y: number) => board.toScreen(x, y),
+    color: () => hex(color)
+  }
+})
+
+const initial = fragment.token ?? storedToken()
+if (initial !== null && signIn(initial, undefined, false)) {
+  // signed in from the fragment or storage
+} else {
+  useToken(null)
+  dialog.showModal()
+  $<HTMLInputElement>('guest-name').focus()
+}

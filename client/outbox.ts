@@ -1,0 +1,141 @@
+// What the user drew, on its way to the server. Drawing never waits on the
+// network: pixels queue here (up to QUEUE_CAP while offline or cooling down)
+// and go out as PIXELS and RECT ops no larger than the server accepts, at the
+// pace of a local copy of the server's token bucket (hello.limits), so a
+// burst becomes a visible cooldown instead of refused pixels.
+import { RECORD_BYTES, encodePixels, encodeRect, writeRecord, type Limits, type Role } from './protocol.js'
+
+export const QUEUE_CAP = 5000
+
+type Item = { kind: 'px', x: number, y: number, color: number } | { kind: 'rect', x: number, y: number, w: number, h: number, color: number }
+
+export interface Sink {
+  /** false when not live */
+  send (data: Uint8Array): boolean
+  bufferedAmount: number
+  /** a pixel left the queue */
+  sent (x: number, y: number): void
+}
+
+export interface Cooldown { waitMs: number, queued: number }
+
+export class Outbox {
+  private items: Item[] = []
+  private queuedPixels = 0
+  private tokens = 0
+  private refilledAt = performance.now()
+  private blockedUntil = 0
+  private limits: Limits | null = null
+  private role: Role = 'viewer'
+
+  constructor (private readonly sink: Sink) {}
+
+  /** A new connection said who we are and what it accepts. */
+  configure (limits: Limits, role: Role): void {
+    const first = this.limits === null
+    this.limits = limits
+    this.role = role
+    if (first) this.tokens = limits.pixelBurst
+  }
+
+  get queued (): number {
+    return this.queuedPixels
+  }
+
+  /** Largest rect the server would take from us, in pixels. */
+  get maxRect (): number {
+    const l = this.limits
+    if (l === null) return 0
+    return this.role === 'admin' ? l.maxRectPixels : Math.min(l.maxRectPixels, l.pixelBurst)
+  }
+
+  /** Queue a pixel; false (and nothing queued) when the queue is full. */
+  pixel (x: number, y: number, color: number): boolean {
+    if (this.queuedPixels + 1 > QUEUE_CAP) return false
+    this.items.push({ kind: 'px', x, y, color })
+    this.queuedPixels++
+    return true
+  }
+
+  rect (x: number, y: number, w: number, h: number, color: number): boolean {
+    if (this.queuedPixels + w * h > QUEUE_CAP && this.queuedPixels > 0) return false
+    this.items.push({ kind: 'rect', x, y, w, h, color })
+    this.queuedPixels += w * h
+    return true
+  }
+
+  /** Drop everything queued (canvas reset, sign out); returns the pixel count dropped. */
+  clear (): Item[] {
+    const dropped = this.items
+    this.items = []
+    this.queuedPixels = 0
+    return dropped
+  }
+
+  /** The server said RATE_LIMITED: its bucket is empty for retryAfterMs. */
+  serverCooldown (retryAfterMs: number): void {
+    this.tokens = 0
+    this.refilledAt = performance.now()
+    this.blockedUntil = Math.max(this.blockedUntil, performance.now() + retryAfterMs)
+  }
+
+  /** How long until the queue can move, or null when nothing waits on the rate limit. */
+  cooldown (): Cooldown | null {
+    const l = this.limits
+    const now = performance.now()
+    const serverWait = Math.max(0, this.blockedUntil - now)
+    if (this.items.length === 0 || l === null) return serverWait > 0 ? { waitMs: serverWait, queued: 0 } : null
+    if (this.role === 'admin') return null
+    this.refill(now)
+    const first = this.items[0]
+    const need = first.kind === 'rect' ? first.w * first.h : 1
+    const wait = Math.max(serverWait, this.tokens >= need ? 0 : (need - this.tokens) * 1000 / l.pixelRate)
+    return wait > 0 ? { waitMs: wait, queued: this.queuedPixels } : null
+  }
+
+  /** Send what the budget allows now. */
+  flush (): void {
+    const l = this.limits
+    if (l === null || this.items.length === 0) return
+    const now = performance.now()
+    if (now < this.blockedUntil) return
+    this.refill(now)
+    const exempt = this.role === 'admin'
+    while (this.items.length > 0 && this.sink.bufferedAmount < 256 * 1024) {
+      const first = this.items[0]
+      if (first.kind === 'rect') {
+        const n = first.w * first.h
+        if (!exempt && this.tokens < n) return
+        if (!this.sink.send(encodeRect(first.x, first.y, first.w, first.h, first.color))) return
+        this.items.shift()
+        this.queuedPixels -= n
+        if (!exempt) this.tokens -= n
+        for (let y = first.y; y < first.y + first.h; y++) for (let x = first.x; x < first.x + first.w; x++) this.sink.sent(x, y)
+        continue
+      }
+      const byBytes = Math.floor((l.maxMessageBytes - 3) / RECORD_BYTES)
+      let room = Math.min(l.maxStrokePixels, byBytes, exempt ? Infinity : Math.floor(this.tokens), exempt ? Infinity : l.pixelBurst)
+      if (room < 1) return
+      let n = 0
+      while (n < this.items.length && n < room && this.items[n].kind === 'px') n++
+      room = n
+      const records = new Uint8Array(room * RECORD_BYTES)
+      for (let i = 0; i < room; i++) {
+        const it = this.items[i] as Item & { kind: 'px' }
+        writeRecord(records, i * RECORD_BYTES, it.x, it.y, it.color)
+      }
+      if (!this.sink.send(encodePixels(records))) return
+      const sent = this.items.splice(0, room)
+      this.queuedPixels -= room
+      if (!exempt) this.tokens -= room
+      for (const it of sent) this.sink.sent(it.x, it.y)
+    }
+  }
+
+  private refill (now: number): void {
+    const l = this.limits
+    if (l === null) return
+    this.tokens = Math.min(l.pixelBurst, this.tokens + (now - this.refilledAt) * l.pixelRate / 1000)
+    this.refilledAt = now
+  }
+}
