@@ -39,6 +39,7 @@ const byIndex = (labels: readonly string[], values: number[]): Labelled => label
  * the domain keeps in `fastify.meter.counts` and gauges read live state,
  * both at scrape time; only the histograms are fed as things happen.
  */
+// Depends on rate-limit so that GET /metrics, added here, is limited like every route.
 export default fp(async function metrics (fastify) {
   // CommonJS with `exports.default`: the plugin is the default import's `default`.
   await fastify.register(fastifyMetrics.default, {
@@ -70,7 +71,7 @@ export default fp(async function metrics (fastify) {
       if (client.register.getSingleMetric(name) === m) client.register.removeSingleMetric(name)
     }
   })
-}, { name: 'metrics' })
+}, { name: 'metrics', dependencies: ['rate-limit'] })
 
 function defineHistograms (client: Client) {
   const h = (name: string, help: string, buckets: number[]) => new client.Histogram({ name, help, buckets })

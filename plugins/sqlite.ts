@@ -21,6 +21,7 @@ export default fp(async function sqlite (fastify) {
 
   // Registered before canvases, so it runs after their final flush.
   fastify.addHook('onClose', function closeDatabase () {
+    if (!db.open) return // closed under us (a fault): nothing left to checkpoint
     db.pragma('wal_checkpoint(TRUNCATE)')
     db.close()
   })

@@ -22,4 +22,4 @@ export default fp(async function swaggerDocs (fastify) {
     }
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
-}, { name: 'swagger' })
+}, { name: 'swagger', dependencies: ['rate-limit'] })

@@ -11,8 +11,6 @@ import { HttpError } from '../../../src/http-error.js'
  */
 export const GUEST_TOKEN_TTL_SEC = 3600
 export const GUEST_NAME_MAX = 32
-/** Per IP: enough for a household behind one NAT, not for a bot farm. */
-const GUESTS = { max: 10, timeWindow: '1 minute' }
 
 // Printable: no control characters (C0, C1, DEL), no line or paragraph
 // separators, no lone surrogates, no private use, and no invisible format
@@ -46,7 +44,8 @@ const authRoutes: FastifyPluginAsync = async function authRoutes (instance) {
       body: GuestBody,
       response: { 200: Type.Object({ token: Type.String() }) }
     },
-    config: { rateLimit: GUESTS }
+    // Per IP: enough for a household behind one NAT, not for a bot farm.
+    config: { rateLimit: fastify.restLimits.guest }
   }, function guestToken (request) {
     const name = guestName(request.body.name)
     const sub = `guest:${randomBytes(12).toString('base64url')}`

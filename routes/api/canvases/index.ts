@@ -8,11 +8,6 @@ import {
 import { HttpError } from '../../../src/http-error.js'
 import { createPngCache } from '../../../src/png.js'
 
-// Per IP and per route (contract §7: every REST route is rate-limited).
-const READS = { max: 600, timeWindow: '1 minute' }
-/** a PNG costs a compression whenever the canvas changed */
-const SNAPSHOTS = { max: 120, timeWindow: '1 minute' }
-
 const CanvasId = Type.String({ pattern: CANVAS_ID_PATTERN, description: 'canvas id' })
 const Coordinate = Type.Integer({ minimum: 0, maximum: 65535 })
 const IdParams = Type.Object({ id: CanvasId })
@@ -51,14 +46,12 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
 
   fastify.get('/', {
     schema: { tags, summary: 'List the canvases', response: { 200: Type.Array(Type.Object(Summary)) } },
-    config: { rateLimit: READS }
   }, function listCanvases () {
     return fastify.canvases.list().map(canvasSummary).sort((a, b) => a.id.localeCompare(b.id))
   })
 
   fastify.get('/:id', {
     schema: { tags, summary: 'One canvas', params: IdParams, response: { 200: Detail } },
-    config: { rateLimit: READS }
   }, function getCanvas (request) {
     const canvas = canvasOr404(request.params.id)
     return canvasDetail(canvas, fastify.canvasStore.get(canvas.id)?.createdAt)
@@ -71,7 +64,8 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
       description: 'Strong ETag "<epoch>-<seq>"; If-None-Match with it answers 304.',
       params: IdParams
     },
-    config: { rateLimit: SNAPSHOTS }
+    // A PNG costs a compression whenever the canvas changed: its own, lower limit.
+    config: { rateLimit: fastify.restLimits.snapshot }
   }, async function snapshotPng (request, reply) {
     const canvas = canvasOr404(request.params.id)
     reply.header('cache-control', 'no-cache')
@@ -94,7 +88,6 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
       params: PixelParams,
       response: { 200: PixelChange }
     },
-    config: { rateLimit: READS }
   }, function pixelHistory (request) {
     const { id, x, y } = request.params
     const canvas = canvasOr404(id)

@@ -6,7 +6,6 @@ import { canvasTopic } from '../../../../src/canvas/canvas-service.js'
 import type { Connection } from '../../../../src/connection/connection.js'
 import { HttpError } from '../../../../src/http-error.js'
 
-const WRITES = { max: 120, timeWindow: '1 minute' }
 /** largest `data`, as JSON */
 export const MAX_BROADCAST_BYTES = 64 * 1024
 
@@ -44,7 +43,7 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
     schema: { tags: ['admin'], security: [{ bearer: [] }], summary: 'Deliver a message', body: Body, response: { 200: Delivered } },
     // The body may hold `data` up to the cap plus the envelope; beyond is 413 before parsing.
     bodyLimit: 2 * MAX_BROADCAST_BYTES,
-    config: { rateLimit: WRITES }
+    config: { rateLimit: fastify.restLimits.write }
   }, function broadcast (request) {
     const { stream, canvas, user, data } = request.body
     const targets = [stream, canvas, user].filter((t) => t !== undefined).length

@@ -6,8 +6,6 @@ import {
 } from '../../../../src/canvas/admin.js'
 import { HttpError } from '../../../../src/http-error.js'
 
-const CREATES = { max: 30, timeWindow: '1 minute' }
-const WRITES = { max: 120, timeWindow: '1 minute' }
 export const MAX_CANVAS_SIDE = 4096
 
 const CanvasId = Type.String({ pattern: CANVAS_ID_PATTERN })
@@ -36,7 +34,7 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
 
   fastify.post('/', {
     schema: { ...common, summary: 'Create a white canvas', body: NewCanvas, response: { 201: CanvasSchema } },
-    config: { rateLimit: CREATES }
+    config: { rateLimit: fastify.restLimits.write }
   }, function createCanvas (request, reply) {
     const { id, width, height } = request.body
     if (fastify.canvases.get(id) !== undefined) throw new HttpError(409, 'CANVAS_EXISTS', `canvas ${id} exists`)
@@ -54,7 +52,7 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
       body: Fill,
       response: { 202: Type.Object({ queued: Type.Integer({ description: 'pixels queued' }) }) }
     },
-    config: { rateLimit: WRITES }
+    config: { rateLimit: fastify.restLimits.write }
   }, function fillCanvas (request, reply) {
     const canvas = fastify.canvases.get(request.params.id)
     if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${request.params.id}`)

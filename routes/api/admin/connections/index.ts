@@ -6,9 +6,6 @@ import type { Connection } from '../../../../src/connection/connection.js'
 import { HttpError } from '../../../../src/http-error.js'
 import { CloseCode, CloseReason } from '../../../../src/protocol/errors.js'
 
-const READS = { max: 600, timeWindow: '1 minute' }
-const WRITES = { max: 120, timeWindow: '1 minute' }
-
 const Role = Type.Union([Type.Literal('viewer'), Type.Literal('painter'), Type.Literal('admin')])
 const ConnectionSchema = Type.Object({
   id: Type.Integer(),
@@ -30,6 +27,9 @@ const Filters = Type.Object({
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 0xffffffff }) })
 const common = { tags: ['admin'], security: [{ bearer: [] }] }
 
+/** Not closed, and no close started (a kicked connection is gone at once, though its handshake may still run). */
+const live = (conn: Connection) => !conn.closed && conn.closeCode === null
+
 /** Live connections: list, inspect, kick (contract §7). */
 const connectionRoutes: FastifyPluginAsync = async function connectionRoutes (instance) {
   const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
@@ -37,17 +37,17 @@ const connectionRoutes: FastifyPluginAsync = async function connectionRoutes (in
 
   function connectionOr404 (id: number): Connection {
     const conn = fastify.connections.registry.get(id)
-    if (conn === undefined || conn.closed) throw new HttpError(404, 'CONNECTION_NOT_FOUND', `no connection ${id}`)
+    if (conn === undefined || !live(conn)) throw new HttpError(404, 'CONNECTION_NOT_FOUND', `no connection ${id}`)
     return conn
   }
 
   fastify.get('/', {
     schema: { ...common, summary: 'Every live connection, in the order they connected', querystring: Filters, response: { 200: Type.Array(ConnectionSchema) } },
-    config: { rateLimit: READS }
   }, function listConnections (request) {
     const { canvas, user } = request.query
     const out = []
     for (const conn of fastify.connections.registry.all()) {
+      if (!live(conn)) continue
       if (canvas !== undefined && conn.canvasId !== canvas) continue
       if (user !== undefined && conn.user.id !== user) continue
       out.push(view(conn))
@@ -57,14 +57,13 @@ const connectionRoutes: FastifyPluginAsync = async function connectionRoutes (in
 
   fastify.get('/:id', {
     schema: { ...common, summary: 'One live connection', params: IdParams, response: { 200: ConnectionSchema } },
-    config: { rateLimit: READS }
   }, function getConnection (request) {
     return view(connectionOr404(request.params.id))
   })
 
   fastify.delete('/:id', {
     schema: { ...common, summary: 'Close a connection with 4403 (kicked)', params: IdParams, response: { 204: Type.Null() } },
-    config: { rateLimit: WRITES }
+    config: { rateLimit: fastify.restLimits.write }
   }, function kickConnection (request, reply) {
     const conn = connectionOr404(request.params.id)
     conn.close(CloseCode.KICKED, CloseReason[CloseCode.KICKED])

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from 'typebox'
 
-const READS = { max: 600, timeWindow: '1 minute' }
-
 const StreamSchema = Type.Object({
   stream: Type.String(),
   subscribers: Type.Integer(),
@@ -14,7 +12,6 @@ const StreamSchema = Type.Object({
 const streamRoutes: FastifyPluginAsync = async function streamRoutes (fastify) {
   fastify.get('/', {
     schema: { tags: ['admin'], security: [{ bearer: [] }], summary: 'Streams with subscriber counts', response: { 200: Type.Array(StreamSchema) } },
-    config: { rateLimit: READS }
   }, function listStreams () {
     return fastify.streams.list()
   })
