@@ -59,7 +59,9 @@ export class Board {
     }
     const u32 = this.u32
     for (let i = 0, o = 0; i < u32.length; i++, o += 3) u32[i] = 0xff000000 | (rgb[o + 2] << 16) | (rgb[o + 1] << 8) | rgb[o]
-    this.pending.clear()
+    // Pixels still queued here stay shown above the new picture; sent ones are in it or refused.
+    if (resized) this.pending.clear()
+    for (const [idx, p] of this.pending) if (p.sentAt !== null) this.pending.delete(idx)
     this.dirty = { x0: 0, y0: 0, x1: width, y1: height }
     if (resized || !this.painted) this.fit()
     this.requestPaint()

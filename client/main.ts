@@ -53,12 +53,15 @@ const net = new Net(canvasId, {
     showPresence(board.names, p.count ?? board.names.size)
   },
   error: onServerError,
+  pong (id) { outbox.passed(id) },
+  lost () { outbox.connectionLost() },
   tokenExpired () { renewToken().catch(() => {}) }
 })
 const outbox = new Outbox({
   send: (data) => net.send(data),
   get bufferedAmount () { return net.bufferedAmount },
-  sent: (x, y) => board.markSent(x, y)
+  sent: (x, y) => board.markSent(x, y),
+  requeued: (x, y, c) => board.addPending(x, y, c)
 })
 
 function canDraw (): boolean {
@@ -82,6 +85,8 @@ function discardQueue (why: string): void {
   if (n > 0) say(`${why}: ${n} queued pixels were discarded.`, 'warn')
 }
 
+/** Errors the server sends while reading a draw op, before that op's pong. */
+const DRAW_ERRORS = new Set(['RATE_LIMITED', 'TOO_LARGE', 'OUT_OF_BOUNDS', 'FORBIDDEN', 'BAD_MESSAGE'])
 const ERROR_WORDS: Record<string, string> = {
   RATE_LIMITED: 'Slow down: the server refused pixels over your rate limit.',
   TOO_LARGE: 'Too large for the server:',
@@ -92,9 +97,10 @@ const ERROR_WORDS: Record<string, string> = {
 }
 
 function onServerError (e: ServerError): void {
+  if (DRAW_ERRORS.has(e.code)) for (const p of outbox.refused(e.code)) board.dropPending(p.x, p.y)
   if (e.code === 'RATE_LIMITED') {
     outbox.serverCooldown(e.retryAfterMs ?? 1000)
-    say(`${ERROR_WORDS.RATE_LIMITED} Wait ${((e.retryAfterMs ?? 1000) / 1000).toFixed(1)} s.`, 'warn')
+    say(`${ERROR_WORDS.RATE_LIMITED} They are sent again in ${((e.retryAfterMs ?? 1000) / 1000).toFixed(1)} s.`, 'warn')
     return
   }
   const words = ERROR_WORDS[e.code]

@@ -17,6 +17,10 @@ export interface NetEvents {
   cursors (cursors: Cursor[]): void
   presence (p: Presence): void
   error (e: ServerError): void
+  /** the answer to `{"type":"ping","id"}` */
+  pong (id: unknown): void
+  /** the socket closed (before any reconnect) */
+  lost (): void
   /** the token expired (4401) or was refused: get another, then call connect() */
   tokenExpired (): void
 }
@@ -172,6 +176,7 @@ export class Net {
       }
       case 'presence': return this.events.presence(msg as Presence)
       case 'error': return this.events.error(msg as ServerError)
+      case 'pong': return this.events.pong((msg as { id?: unknown }).id)
     }
   }
 
@@ -203,6 +208,7 @@ export class Net {
     clearInterval(this.heartbeat)
     this.live = false
     this.ws = null
+    this.events.lost()
     const fatal = FATAL[code]
     if (fatal !== undefined) return this.stop(fatal)
     if (code === 4401) return this.events.tokenExpired()

@@ -6,15 +6,19 @@
 import { RECORD_BYTES, encodePixels, encodeRect, writeRecord, type Limits, type Role } from './protocol.js'
 
 export const QUEUE_CAP = 5000
+/** The local bucket fills a little slower than the server's, so clock skew does not cause refusals. */
+const LOCAL_RATE = 0.9
 
 type Item = { kind: 'px', x: number, y: number, color: number } | { kind: 'rect', x: number, y: number, w: number, h: number, color: number }
 
 export interface Sink {
   /** false when not live */
-  send (data: Uint8Array): boolean
+  send (data: Uint8Array | string): boolean
   bufferedAmount: number
   /** a pixel left the queue */
   sent (x: number, y: number): void
+  /** a pixel is back in the queue */
+  requeued (x: number, y: number, color: number): void
 }
 
 export interface Cooldown { waitMs: number, queued: number }
@@ -27,6 +31,13 @@ export class Outbox {
   private blockedUntil = 0
   private limits: Limits | null = null
   private role: Role = 'viewer'
+  /**
+   * Ops sent but not yet passed by the server: each is followed by a ping
+   * with its id, and the server answers in order, so an error that arrives
+   * before an op's pong is about that op (the oldest one in flight).
+   */
+  private inflight: Array<{ id: number, items: Item[] }> = []
+  private nextId = 1
 
   constructor (private readonly sink: Sink) {}
 
@@ -68,6 +79,7 @@ export class Outbox {
   clear (): Item[] {
     const dropped = this.items
     this.items = []
+    this.inflight = []
     this.queuedPixels = 0
     return dropped
   }
@@ -89,8 +101,10 @@ export class Outbox {
     this.refill(now)
     const first = this.items[0]
     const need = first.kind === 'rect' ? first.w * first.h : 1
-    const wait = Math.max(serverWait, this.tokens >= need ? 0 : (need - this.tokens) * 1000 / l.pixelRate)
-    return wait > 0 ? { waitMs: wait, queued: this.queuedPixels } : null
+    if (serverWait === 0 && this.tokens >= need) return null
+    // Until the whole queue can have gone out.
+    const wait = serverWait + Math.max(0, this.queuedPixels - this.tokens) * 1000 / (l.pixelRate * LOCAL_RATE)
+    return { waitMs: wait, queued: this.queuedPixels }
   }
 
   /** Send what the budget allows now. */
@@ -107,7 +121,7 @@ export class Outbox {
         const n = first.w * first.h
         if (!exempt && this.tokens < n) return
         if (!this.sink.send(encodeRect(first.x, first.y, first.w, first.h, first.color))) return
-        this.items.shift()
+        this.track(this.items.splice(0, 1))
         this.queuedPixels -= n
         if (!exempt) this.tokens -= n
         for (let y = first.y; y < first.y + first.h; y++) for (let x = first.x; x < first.x + first.w; x++) this.sink.sent(x, y)
@@ -126,16 +140,67 @@ export class Outbox {
       }
       if (!this.sink.send(encodePixels(records))) return
       const sent = this.items.splice(0, room)
+      this.track(sent)
       this.queuedPixels -= room
       if (!exempt) this.tokens -= room
       for (const it of sent) this.sink.sent(it.x, it.y)
     }
   }
 
+  private track (items: Item[]): void {
+    const id = this.nextId++
+    this.inflight.push({ id, items })
+    this.sink.send(JSON.stringify({ type: 'ping', id: `op${id}` }))
+  }
+
+  /** A pong: every op up to this one was passed (accepted, or refused before it). */
+  passed (pongId: unknown): void {
+    if (typeof pongId !== 'string' || !pongId.startsWith('op')) return
+    const id = Number(pongId.slice(2))
+    while (this.inflight.length > 0 && this.inflight[0].id <= id) this.inflight.shift()
+  }
+
+  /**
+   * The server refused the oldest op in flight. Over the rate limit, its
+   * pixels go back to the head of the queue (sent again after the cooldown);
+   * otherwise they are returned, dropped, for the caller to unshow.
+   */
+  refused (code: string): Array<{ x: number, y: number, color: number }> {
+    const op = this.inflight.shift()
+    if (op === undefined) return []
+    if (code === 'RATE_LIMITED') {
+      this.requeue(op.items)
+      return []
+    }
+    return pixelsOf(op.items)
+  }
+
+  /** The connection dropped: ops the server never passed are sent again after reconnecting. */
+  connectionLost (): void {
+    const items = this.inflight.flatMap((op) => op.items)
+    this.inflight = []
+    this.requeue(items)
+  }
+
+  private requeue (items: Item[]): void {
+    this.items.unshift(...items)
+    for (const it of items) this.queuedPixels += it.kind === 'rect' ? it.w * it.h : 1
+    for (const p of pixelsOf(items)) this.sink.requeued(p.x, p.y, p.color)
+  }
+
   private refill (now: number): void {
     const l = this.limits
     if (l === null) return
-    this.tokens = Math.min(l.pixelBurst, this.tokens + (now - this.refilledAt) * l.pixelRate / 1000)
+    this.tokens = Math.min(l.pixelBurst, this.tokens + (now - this.refilledAt) * l.pixelRate * LOCAL_RATE / 1000)
     this.refilledAt = now
   }
+}
+
+function pixelsOf (items: Item[]): Array<{ x: number, y: number, color: number }> {
+  const out: Array<{ x: number, y: number, color: number }> = []
+  for (const it of items) {
+    if (it.kind === 'px') out.push(it)
+    else for (let y = it.y; y < it.y + it.h; y++) for (let x = it.x; x < it.x + it.w; x++) out.push({ x, y, color: it.color })
+  }
+  return out
 }

@@ -1,0 +1,58 @@
+// The server as a child process, killed with SIGKILL under a drawing page and
+// restarted on the same port and DATA_DIR: the page says "reconnecting",
+// keeps what is drawn meanwhile, comes back "live" by resuming, and nothing
+// is lost.
+import t from 'tap'
+import { SECRET, tempDir, token } from '../helper.js'
+import { startServer, stop } from '../process.js'
+import { WAIT_MS, drag, launch, person, rgbOf, row, status, waitForPixels } from './helper.js'
+
+const ORANGE = rgbOf('#ff4500') // key 3
+const GREEN = rgbOf('#00cc78') // key 8
+
+t.test('kill -9 and restart: reconnecting, then live, nothing lost', async (t) => {
+  const env = { DATA_DIR: tempDir(t), JWT_SECRET: SECRET, TICK_MS: '20' }
+  const first = await startServer(t, env)
+  const url = `http://127.0.0.1:${first.port}`
+  const browser = await launch(t)
+  const me = await person(browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
+  await status(me.page, 'live')
+
+  await me.page.keyboard.press('3')
+  await drag(me.page, [50, 50], [150, 50])
+  // The page's canvas shows only what the server committed and sent back.
+  await waitForPixels(me.page, row(50, 150, 50), ORANGE)
+
+  const killed = await stop(first, 'SIGKILL')
+  t.equal(killed.signal, 'SIGKILL')
+  await status(me.page, 'reconnecting')
+  t.pass('the page says reconnecting')
+
+  // Drawn while the server is down: queued, shown as waiting.
+  await me.page.keyboard.press('8')
+  await drag(me.page, [50, 60], [150, 60])
+  await me.page.waitForSelector('#queue:not([hidden])', { timeout: WAIT_MS })
+  t.match(await me.page.textContent('#queue'), /101 pixels queued until reconnected/)
+  t.match(await me.page.textContent('#status'), /reconnecting/)
+
+  const second = await startServer(t, { ...env, PORT: String(first.port) })
+  t.equal(second.port, first.port, 'same port')
+  await status(me.page, 'live', 60_000)
+  t.pass('the page is live again')
+  await waitForPixels(me.page, row(50, 150, 60), GREEN)
+  await waitForPixels(me.page, row(50, 150, 50), ORANGE)
+  t.pass('the queued stroke was sent after reconnecting, and the first one is still there')
+  const resumed = me.sockets.slice(1).some((u) => /[?&]since=\d+/.test(u) && /[?&]epoch=/.test(u))
+  t.ok(resumed, 'the reconnect resumed with since and epoch')
+  t.notOk(me.sockets.some((u) => /token=/.test(u)), 'no token in any socket URL')
+
+  // The server has them on disk: its pixel history says so, and a reload shows them.
+  const hist = await (await fetch(`${url}/api/canvases/main/pixels/100/60`)).json() as { color: string, user: string }
+  t.same([hist.color, hist.user], ['#00cc78', 'kim'])
+  await me.page.reload()
+  await status(me.page, 'live')
+  await waitForPixels(me.page, row(50, 150, 60), GREEN)
+  await waitForPixels(me.page, row(50, 150, 50), ORANGE)
+  t.same(me.errors, [], 'no script errors')
+  await stop(second)
+})
