@@ -58,19 +58,21 @@ export class Net {
   private timer: ReturnType<typeof setTimeout> | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
   private lastHeard = 0
+  private waitingForNetwork = false
   private chain: Promise<void> = Promise.resolve()
   private readonly events: NetEvents
 
   constructor (canvasId: string, events: NetEvents) {
     this.canvasId = canvasId
     this.events = events
-    addEventListener('online', () => { if (this.ws === null && this.timer !== undefined) this.connect() })
+    addEventListener('online', () => { if (this.waitingForNetwork) this.connect() })
   }
 
   /** Open now (cancelling any scheduled retry). */
   connect (): void {
     this.abandon()
-    if (!navigator.onLine) return this.setState('offline', 'Your browser is offline; waiting for the network.')
+    this.waitingForNetwork = !navigator.onLine
+    if (this.waitingForNetwork) return this.setState('offline', 'Your browser is offline; waiting for the network.')
     const gen = ++this.generation
     const url = new URL('/ws', location.href)
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
@@ -112,6 +114,7 @@ export class Net {
   /** Stop for good (sign out, kicked). */
   stop (detail: string): void {
     this.abandon()
+    this.waitingForNetwork = false
     this.everLive = false
     this.setState('offline', detail)
   }
@@ -220,7 +223,8 @@ export class Net {
 
   private retry (ms: number, detail: string): void {
     clearTimeout(this.timer)
-    if (!navigator.onLine) return this.setState('offline', 'Your browser is offline; waiting for the network.')
+    this.waitingForNetwork = !navigator.onLine
+    if (this.waitingForNetwork) return this.setState('offline', 'Your browser is offline; waiting for the network.')
     this.setState(this.everLive ? 'reconnecting' : 'connecting', `${detail} (in ${(ms / 1000).toFixed(1)} s)`)
     this.timer = setTimeout(() => this.connect(), ms)
   }

@@ -3,7 +3,7 @@ import fastifyStatic from '@fastify/static'
 import { PUBLIC_DIR } from '../src/paths.js'
 
 // The page talks only to its own origin: its script, its style, /api and /ws.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
   "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 /**

@@ -87,7 +87,7 @@ t.test('two guests draw together; a reload shows the same canvas', async (t) => 
   // A drawing for the docs: alice zooms in on it and draws a little more.
   const around = await screenOf(alice.page, 330, 350)
   await alice.page.mouse.move(around.x, around.y)
-  await alice.page.mouse.wheel(0, -500)
+  await alice.page.mouse.wheel(0, -1000)
   await alice.page.keyboard.press('9')
   await drag(alice.page, [425, 315], [470, 360], 16)
   await alice.page.keyboard.press('1')

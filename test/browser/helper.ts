@@ -95,6 +95,8 @@ export function row (x0: number, x1: number, y: number): Array<[number, number]>
 export async function screenshot (t: Tap, page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true })
   const path = join(SCREENSHOTS, name)
+  // No keyboard focus ring around the whole canvas in a picture.
+  await page.evaluate(() => (globalThis as any).document.activeElement?.blur())
   await page.screenshot({ path })
   t.comment(`screenshot ${path}`)
   return path
