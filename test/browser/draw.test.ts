@@ -31,8 +31,8 @@ t.test('the page is served with its bundle, and API routes keep their 404', asyn
 t.test('two guests draw together; a reload shows the same canvas', async (t) => {
   const { url } = await listen(t, { TICK_MS: '20' })
   const browser = await launch(t)
-  const alice = await person(browser, `${url}/`)
-  const bob = await person(browser, `${url}/`)
+  const alice = await person(t, browser, `${url}/`)
+  const bob = await person(t, browser, `${url}/`)
   await joinAsGuest(alice.page, 'alice')
   await joinAsGuest(bob.page, 'bob')
   t.match(await alice.page.textContent('#user'), /alice \(painter\)/)

@@ -27,8 +27,10 @@ export async function launch (t: Tap): Promise<Browser> {
 /** What a page sent over its WebSocket: the first byte of every binary frame. */
 export interface Person { context: BrowserContext, page: Page, sentOps: number[], errors: string[], sockets: string[] }
 
-export async function person (browser: Browser, url: string): Promise<Person> {
+/** A new browser context (its own storage) on `url`, closed in teardown. */
+export async function person (t: Tap, browser: Browser, url: string): Promise<Person> {
   const context = await browser.newContext({ viewport: VIEWPORT })
+  t.teardown(() => context.close())
   const page = await context.newPage()
   const sentOps: number[] = []
   const errors: string[] = []

@@ -6,11 +6,12 @@ import { listen, token, TestClient, isHello, isSnapshot, stroke } from '../helpe
 import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, screenOf, screenshot, status, waitForPixels } from './helper.js'
 
 const ORANGE = rgbOf('#ff4500') // key 3
+// One browser for the file; each person gets a context of their own.
+const browser = await launch(t)
 
 t.test('first paint of a 1024x1024 canvas, signed in by #token=', async (t) => {
   const { url } = await listen(t)
-  const browser = await launch(t)
-  const me = await person(browser, `${url}/#token=${token({ sub: 'kiosk', name: 'Kiosk' })}`)
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'kiosk', name: 'Kiosk' })}`)
   await status(me.page, 'live')
   t.equal(await me.page.evaluate(() => (globalThis as any).location.hash), '', 'the token left the address bar')
   t.notOk(await me.page.isVisible('#signin'), 'no sign-in dialog')
@@ -25,8 +26,7 @@ t.test('first paint of a 1024x1024 canvas, signed in by #token=', async (t) => {
 
 t.test('a viewer sees the canvas read-only and sends nothing', async (t) => {
   const { url, wsUrl } = await listen(t, { TICK_MS: '20' })
-  const browser = await launch(t)
-  const viewer = await person(browser, `${url}/#token=${token({ sub: 'v', name: 'Vera', role: 'viewer' })}`)
+  const viewer = await person(t, browser, `${url}/#token=${token({ sub: 'v', name: 'Vera', role: 'viewer' })}`)
   await status(viewer.page, 'live')
   t.match(await viewer.page.textContent('#user'), /Vera \(view only\)/)
   t.ok(await viewer.page.isDisabled('.tool[data-tool="pencil"]'), 'pencil disabled')
@@ -54,8 +54,7 @@ t.test('a viewer sees the canvas read-only and sends nothing', async (t) => {
 
 t.test('a burst over the rate limit shows a cooldown, and the queue drains', async (t) => {
   const { url } = await listen(t, { TICK_MS: '20', PIXEL_RATE: '20', PIXEL_BURST: '20' })
-  const browser = await launch(t)
-  const me = await person(browser, `${url}/#token=${token({ sub: 'burst', name: 'Burst' })}`)
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'burst', name: 'Burst' })}`)
   await status(me.page, 'live')
   await me.page.keyboard.press('3')
   await drag(me.page, [100, 100], [159, 100], 20)
@@ -70,8 +69,7 @@ t.test('a burst over the rate limit shows a cooldown, and the queue drains', asy
 
 t.test('a refusal by the server (the bucket is per user) shows in words and as a cooldown', async (t) => {
   const { url, wsUrl } = await listen(t, { TICK_MS: '20', PIXEL_RATE: '1', PIXEL_BURST: '20' })
-  const browser = await launch(t)
-  const me = await person(browser, `${url}/#token=${token({ sub: 'burst', name: 'Burst' })}`)
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'burst', name: 'Burst' })}`)
   await status(me.page, 'live')
   // Another connection of the same user empties the bucket the page cannot see.
   const twin = new TestClient(wsUrl, { token: token({ sub: 'burst' }) })
@@ -89,4 +87,28 @@ t.test('a refusal by the server (the bucket is per user) shows in words and as a
   // The refused pixels were not dropped: they go again after the cooldown.
   await waitForPixels(me.page, row(100, 104, 200), ORANGE)
   t.pass('the refused pixels landed after the cooldown')
+})
+
+t.test('without a token: sign in by pasting a JWT; anonymous viewers where allowed', async (t) => {
+  const { url } = await listen(t)
+  const me = await person(t, browser, `${url}/`)
+  await me.page.waitForSelector('#signin[open]', { timeout: WAIT_MS })
+  await status(me.page, 'offline')
+  t.match(await me.page.textContent('#status'), /offline: Sign in to see the canvas/)
+  await me.page.fill('#token-input', 'not-a-jwt')
+  await me.page.click('#token-form button[type=submit]')
+  t.match(await me.page.textContent('#signin-error'), /not a JWT/)
+  await me.page.fill('#token-input', token({ sub: 'paste', name: 'Pasted' }))
+  await me.page.click('#token-form button[type=submit]')
+  await status(me.page, 'live')
+  t.match(await me.page.textContent('#user'), /Pasted \(painter\)/)
+  t.notOk(await me.page.isVisible('#signin'), 'the dialog closed')
+
+  const open = await listen(t, { ANONYMOUS: 'read' })
+  const anon = await person(t, browser, `${open.url}/`)
+  await status(anon.page, 'live')
+  t.ok(await anon.page.isVisible('#signin'), 'the canvas is live behind the sign-in dialog')
+  await anon.page.click('#watch-button')
+  t.match(await anon.page.textContent('#user'), /anonymous \(view only\)/)
+  t.ok(await anon.page.isDisabled('.tool[data-tool="pencil"]'), 'read-only')
 })

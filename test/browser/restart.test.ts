@@ -15,7 +15,7 @@ t.test('kill -9 and restart: reconnecting, then live, nothing lost', async (t) =
   const first = await startServer(t, env)
   const url = `http://127.0.0.1:${first.port}`
   const browser = await launch(t)
-  const me = await person(browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
   await status(me.page, 'live')
 
   await me.page.keyboard.press('3')
