@@ -5,16 +5,17 @@
 import t from 'tap'
 import { SECRET, tempDir, token } from '../helper.js'
 import { startServer, stop } from '../process.js'
-import { WAIT_MS, drag, launch, person, rgbOf, row, status, waitForPixels } from './helper.js'
+import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, status, waitForPixels } from './helper.js'
 
 const ORANGE = rgbOf('#ff4500') // key 3
 const GREEN = rgbOf('#00cc78') // key 8
+// One browser for the file; each person gets a context of their own.
+const browser = await launch(t)
 
 t.test('kill -9 and restart: reconnecting, then live, nothing lost', async (t) => {
   const env = { DATA_DIR: tempDir(t), JWT_SECRET: SECRET, TICK_MS: '20' }
   const first = await startServer(t, env)
   const url = `http://127.0.0.1:${first.port}`
-  const browser = await launch(t)
   const me = await person(t, browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
   await status(me.page, 'live')
 
@@ -55,5 +56,29 @@ t.test('kill -9 and restart: reconnecting, then live, nothing lost', async (t) =
   await waitForPixels(me.page, row(50, 150, 60), GREEN)
   await waitForPixels(me.page, row(50, 150, 50), ORANGE)
   t.same(me.errors, [], 'no script errors')
+  await stop(second)
+})
+
+t.test('a server back with another canvas (new epoch): the queue is discarded, and the page says so', async (t) => {
+  const env = { DATA_DIR: tempDir(t), JWT_SECRET: SECRET, TICK_MS: '20' }
+  const first = await startServer(t, env)
+  const url = `http://127.0.0.1:${first.port}`
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
+  await status(me.page, 'live')
+  await stop(first, 'SIGKILL')
+  await status(me.page, 'reconnecting')
+  const sentBefore = me.sentOps.length
+  await me.page.keyboard.press('3')
+  await drag(me.page, [50, 70], [59, 70])
+  await me.page.waitForSelector('#queue:not([hidden]):text("10 pixels queued until reconnected")', { timeout: WAIT_MS })
+
+  // Same port and secret, fresh DATA_DIR: the canvas main is created anew, with a new epoch.
+  const second = await startServer(t, { ...env, DATA_DIR: tempDir(t), PORT: String(first.port) })
+  await status(me.page, 'live', 60_000)
+  await me.page.waitForSelector('.message:text("The canvas was reset while you were away: 10 queued pixels were discarded.")', { timeout: WAIT_MS })
+  t.pass('the page says the queued pixels were discarded')
+  t.ok(await me.page.isHidden('#queue'), 'nothing is queued any more')
+  t.same(await pixelAt(me.page, 55, 70), [255, 255, 255], 'and they were not drawn')
+  t.same(me.sentOps.slice(sentBefore).filter((op) => op <= 0x02), [], 'nor sent')
   await stop(second)
 })
