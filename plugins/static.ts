@@ -11,7 +11,8 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
  * index.html for `/`. Every file is revalidated (no-cache with ETag and
  * Last-Modified), so a rebuilt bundle is picked up on the next load. Routes
  * registered elsewhere (/api, /ws, /docs, /health, /metrics) take precedence
- * over the catch-all; a missing file is the usual JSON 404.
+ * over the catch-all; a missing file is the usual JSON 404. After
+ * rate-limit, so the files count against API_RATE_LIMIT like any route.
  */
 export default fp(async function staticFiles (fastify) {
   await fastify.register(fastifyStatic, {
@@ -26,4 +27,4 @@ export default fp(async function staticFiles (fastify) {
       if (path.endsWith('.html')) res.setHeader('content-security-policy', CSP)
     }
   })
-}, { name: 'static', dependencies: ['swagger'] })
+}, { name: 'static', dependencies: ['rate-limit', 'swagger'] })
