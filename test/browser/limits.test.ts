@@ -112,3 +112,46 @@ t.test('without a token: sign in by pasting a JWT; anonymous viewers where allow
   t.match(await anon.page.textContent('#user'), /anonymous \(view only\)/)
   t.ok(await anon.page.isDisabled('.tool[data-tool="pencil"]'), 'read-only')
 })
+
+t.test('rendering keeps up with thousands of incoming pixels a second', async (t) => {
+  const { url, wsUrl } = await listen(t)
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'watcher', role: 'viewer' })}`)
+  await status(me.page, 'live')
+  const admin = new TestClient(wsUrl, { token: token({ sub: 'ops', role: 'admin' }) })
+  t.teardown(() => admin.close())
+  await admin.next(isHello)
+  await admin.next(isSnapshot)
+  await me.page.evaluate(() => {
+    const g = globalThis as any
+    g.frames = 0
+    const count = () => { g.frames++; g.requestAnimationFrame(count) }
+    g.requestAnimationFrame(count)
+  })
+
+  // 10,000 pixels over about two seconds, scattered over the whole canvas.
+  const last = new Map<number, [number, number, number, number, number]>()
+  let seed = 7
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  const started = Date.now()
+  for (let batch = 0; batch < 20; batch++) {
+    const pts = Array.from({ length: 500 }, () => [rand(1024), rand(1024), rand(256), rand(256), rand(256)] as [number, number, number, number, number])
+    for (const p of pts) last.set(p[1] * 1024 + p[0], p)
+    admin.send(stroke(pts))
+    await new Promise((resolve) => setTimeout(resolve, 100)) // pacing, not a wait for a result
+  }
+  const sentAll = Date.now()
+  const expected = [...last.values()]
+  await me.page.waitForFunction((pts) => {
+    const pw = (globalThis as any).pixelwire
+    return (pts as number[][]).every(([x, y, r, g, b]) => {
+      const p = pw.pixel(x, y)
+      return p[0] === r && p[1] === g && p[2] === b
+    })
+  }, expected, { timeout: WAIT_MS, polling: 100 })
+  const caughtUp = Date.now()
+  const frames = await me.page.evaluate(() => (globalThis as any).frames)
+  const fps = frames / ((caughtUp - started) / 1000)
+  t.comment(`10,000 pixels in ${sentAll - started} ms; the page showed them all ${caughtUp - sentAll} ms after the last was sent; ${fps.toFixed(0)} frames/s meanwhile`)
+  t.ok(caughtUp - sentAll < 10_000, 'the page caught up')
+  t.ok(fps > 10, `the page kept painting (${fps.toFixed(0)} frames/s)`)
+})
