@@ -19,6 +19,8 @@ export default fp(async function canvases (fastify) {
     hub: fastify.hub,
     log: fastify.log,
     tickMs: c.TICK_MS,
+    tickMaxMs: c.TICK_MAX_MS,
+    frameBudget: c.TICK_FRAME_BUDGET,
     maxPendingPixels: c.MAX_PENDING_PIXELS,
     maxReplay: c.MAX_REPLAY,
     sendBufferBytes: c.SEND_BUFFER_BYTES,

@@ -5,6 +5,7 @@ import { tokenFromHandshake } from '../../src/auth/principal.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import type { Principal, Transport } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
+import { WsTransport } from '../../src/connection/ws-transport.js'
 import { createMessageHandler } from '../../src/connection/session.js'
 import { createTokenBuckets } from '../../src/rate/token-bucket.js'
 import { HttpError, codeForStatus } from '../../src/http-error.js'
@@ -99,11 +100,12 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     const hs = request.handshake
     if (hs === null) return socket.terminate()
     const { connections, canvases } = fastify
-    const transport: Transport = socket
+    const transport: Transport = new WsTransport(socket)
     const conn = connections.open(transport, hs.user, hs.canvas.id, hs.slot)
     socket.on('message', (data: Buffer, isBinary: boolean) => onClientMessage(conn, data, isBinary))
     socket.on('pong', () => connections.onPong(conn))
-    socket.on('error', (err) => request.log.debug({ err, conn: conn.id }, 'socket error'))
+    const log = request.log // not the request: a closure over it would hold it (and its headers) for the connection's life
+    socket.on('error', (err) => log.debug({ err, conn: conn.id }, 'socket error'))
     socket.on('close', (code: number) => connections.cleanup(conn, code))
 
     const { canvas } = hs

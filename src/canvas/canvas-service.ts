@@ -14,6 +14,7 @@ import { encodeError, protocolError, type ProtocolError } from '../protocol/erro
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import type { Hub, Subscriber } from '../hub/hub.js'
 import { Canvas, blankPixels, newEpoch } from './canvas.js'
+import { SharedFrame } from '../connection/connection.js'
 import { ArrivalQueue, bump, noopMeter, type Meter } from '../metrics.js'
 
 const deflateAsync = promisify(deflate)
@@ -23,6 +24,19 @@ export interface CanvasClient extends Subscriber {
   canvasSeq: number | null
   readonly bufferedBytes: number
   send (data: Buffer | string): boolean
+  /** send(frame.data), written pre-framed where the client can (optional) */
+  sendShared? (frame: SharedFrame): boolean
+}
+
+/**
+ * The next tick's period: the configured tick, stretched (up to max) so that
+ * the frames the last tick wrote fit the frame budget (frames per second).
+ * Only the frame count stretches it, not the commit: a tick slowed by a big
+ * commit must not get longer, or fewer pixels per second would commit.
+ */
+export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, frameBudget: number): number {
+  const budgetMs = frameBudget > 0 ? 1000 * frames / frameBudget : 0
+  return Math.min(Math.max(tickMs, tickMaxMs), Math.max(tickMs, budgetMs))
 }
 
 export interface Logger {
@@ -36,6 +50,20 @@ export interface CanvasServiceOptions<C extends CanvasClient> {
   hub: Hub<C>
   log: Logger
   tickMs: number
+  /**
+   * Adaptive tick: with many clients the tick stretches, up to this, so
+   * that UPDATES frames stay within frameBudget per second. Each tick still
+   * sends every committed pixel (nothing is dropped); ticks just get fewer
+   * and their frames fuller. Default tickMs: a fixed tick.
+   */
+  tickMaxMs?: number
+  /**
+   * Adaptive tick: the UPDATES frames a second may cost (all clients
+   * together). A tick that wrote n frames makes the next one at least
+   * n / frameBudget s long: with many clients, fewer and fuller frames.
+   * 0 or unset: no frame budget (only the flush time stretches the tick).
+   */
+  frameBudget?: number
   maxPendingPixels: number
   maxReplay: number
   sendBufferBytes: number
@@ -69,6 +97,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   /** clients that missed a frame or a snapshot; retried every tick until caught up */
   const lagging = new Map<CanvasId, Set<C>>()
   let timer: NodeJS.Timeout | null = null
+  const tickMaxMs = Math.max(opts.tickMs, opts.tickMaxMs ?? opts.tickMs)
+  /** the current period, how many ticks were stretched, UPDATES frames written by the last tick */
+  const tick = { periodMs: opts.tickMs, stretched: 0, frames: 0 }
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -183,6 +214,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
         break
       }
       stats.catchUpFrames++
+      tick.frames++
       at = next
     }
     client.canvasSeq = at
@@ -247,10 +279,12 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       storageError = null
       canvas.apply(batch.records)
       canvas.seq = from + batch.records.length / RECORD
-      const frame = encodeUpdates(canvas.seq, batch.records)
+      const frame = new SharedFrame(encodeUpdates(canvas.seq, batch.records))
       for (const client of subs.values()) {
-        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes && client.send(frame)) {
+        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes &&
+          (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data))) {
           client.canvasSeq = canvas.seq
+          tick.frames++
         } else if (!syncing.has(client)) {
           markLagging(canvas.id, client)
         }
@@ -299,9 +333,25 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     })
   }
 
+  /**
+   * The clock runs at TICK_MS; a stretched tick skips beats until its period
+   * has passed (so periods are whole multiples of TICK_MS). After each flush
+   * the next period is set from the frames this one wrote.
+   */
+  let lastFlush = 0
+  function onBeat (): void {
+    const now = performance.now()
+    if (now - lastFlush < tick.periodMs - opts.tickMs / 2) return
+    lastFlush = now
+    tick.frames = 0
+    flush()
+    tick.periodMs = nextTickMs(opts.tickMs, tickMaxMs, tick.frames, opts.frameBudget ?? 0)
+    if (tick.periodMs > opts.tickMs) tick.stretched++
+  }
+
   function start (): void {
     if (timer !== null) return
-    timer = setInterval(flush, opts.tickMs)
+    timer = setInterval(onBeat, opts.tickMs)
   }
 
   /** Stop ticking and commit what is pending: nothing accepted is dropped. */
@@ -330,6 +380,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** null while commits succeed; the last failure's message otherwise */
     get storageError () { return storageError },
     stats,
+    /** the adaptive tick: current period (ms), ticks that were stretched, UPDATES frames of the last tick */
+    tick,
     start,
     stop,
     snapshot

@@ -27,6 +27,64 @@ export interface Transport {
   close (code: number, reason: string): void
   ping (): void
   terminate (): void
+  /**
+   * Optional: write `framed` (a complete WebSocket frame carrying `data`)
+   * as is, when nothing else is queued ahead of it; otherwise send(data).
+   */
+  sendFramed? (framed: Buffer, data: Buffer | string): void
+}
+
+/**
+ * An unmasked, final, binary WebSocket frame (RFC 6455 §5.2) carrying
+ * `data`: header and payload in one buffer, ready to be written to any
+ * server-side socket.
+ */
+export function wsFrame (data: Buffer | string): Buffer {
+  const text = typeof data === 'string'
+  const len = text ? Buffer.byteLength(data) : data.length
+  const head = len < 126 ? 2 : len < 65536 ? 4 : 10
+  const frame = Buffer.allocUnsafe(head + len)
+  frame[0] = text ? 0x81 : 0x82 // FIN, opcode 1 (text) or 2 (binary)
+  if (head === 2) {
+    frame[1] = len
+  } else if (head === 4) {
+    frame[1] = 126
+    frame.writeUInt16BE(len, 2)
+  } else {
+    frame[1] = 127
+    frame.writeUInt32BE(Math.floor(len / 2 ** 32), 2)
+    frame.writeUInt32BE(len >>> 0, 6)
+  }
+  if (text) frame.write(data, head)
+  else data.copy(frame, head)
+  return frame
+}
+
+/**
+ * The last text message sent, framed. A loop that sends one string to many
+ * connections (a presence broadcast) then frames and encodes it once, not
+ * once per connection. Holds one message at most.
+ */
+let lastText: string | null = null
+let lastTextFrame: Buffer = Buffer.alloc(0)
+function textFrame (text: string): Buffer {
+  if (text !== lastText) {
+    lastTextFrame = wsFrame(text)
+    lastText = text
+  }
+  return lastTextFrame
+}
+
+/**
+ * One binary message for many connections (a tick's UPDATES): framed once,
+ * on first use, then written unchanged to every socket. Per connection the
+ * broadcast costs the write and nothing else.
+ */
+export class SharedFrame {
+  readonly data: Buffer
+  private _framed: Buffer | null = null
+  constructor (data: Buffer) { this.data = data }
+  get framed (): Buffer { return (this._framed ??= wsFrame(this.data)) }
 }
 
 export const canDraw = (role: Role) => role === 'painter' || role === 'admin'
@@ -93,13 +151,39 @@ export class Connection implements CanvasClient {
       this.dropped++
       return false
     }
-    this.transport.send(data)
-    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    let bytes: number
+    if (typeof data === 'string' && this.transport.sendFramed !== undefined) {
+      const framed = textFrame(data)
+      this.transport.sendFramed(framed, data)
+      bytes = framed.length - (framed[1] === 126 ? 4 : framed[1] === 127 ? 10 : 2)
+    } else {
+      this.transport.send(data)
+      bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    }
     const kind = outKind(data)
     this.messagesOut++
     this.bytesOut += bytes
     this.counts.messagesOut[kind]++
     this.counts.bytesOut[kind] += bytes
+    return true
+  }
+
+  /** send(frame.data), but written pre-framed when the transport can: same checks, same accounting. */
+  sendShared (frame: SharedFrame): boolean {
+    if (this._closed) return false
+    const t = this.transport
+    if (t.bufferedAmount > this.sendBufferBytes) {
+      this.dropped++
+      return false
+    }
+    const data = frame.data
+    if (t.sendFramed !== undefined) t.sendFramed(frame.framed, data)
+    else t.send(data)
+    const kind = outKind(data)
+    this.messagesOut++
+    this.bytesOut += data.length
+    this.counts.messagesOut[kind]++
+    this.counts.bytesOut[kind] += data.length
     return true
   }
 

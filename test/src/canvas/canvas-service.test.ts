@@ -2,7 +2,8 @@
 // broadcast, one frame for all, and catch-up for whoever fell behind.
 import { join } from 'node:path'
 import t from 'tap'
-import { createCanvasService, canvasTopic, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { createCanvasService, canvasTopic, nextTickMs, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { SharedFrame } from '../../../src/connection/connection.js'
 import { createHub } from '../../../src/hub/hub.js'
 import { openDatabase } from '../../../src/persistence/db.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
@@ -22,7 +23,7 @@ class FakeClient implements CanvasClient {
 const silent = { info () {}, warn () {}, error () {} }
 type Tap = { teardown (fn: () => unknown): void }
 
-function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number } = {}) {
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number } = {}) {
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
@@ -216,4 +217,81 @@ t.test('a client further behind than maxReplay when it drains gets a fresh snaps
   t.equal(slow.canvasSeq, 3)
   svc.draw(canvas, px(rec(7, 0, 9)), 'u', 1); svc.flush()
   t.equal(parseUpdates(slow.frames(0x11)[0]).seq, 4, 'then live')
+})
+
+class SharedClient extends FakeClient {
+  shared: SharedFrame[] = []
+  sendShared (f: SharedFrame): boolean { this.shared.push(f); return this.send(f.data) }
+}
+
+t.test('a tick broadcasts one SharedFrame, the same instance for every client that can take it', async (t) => {
+  const { svc, canvas } = setup(t)
+  const a = new SharedClient(1)
+  const b = new SharedClient(2)
+  const c = new FakeClient(3)
+  for (const x of [a, b, c]) svc.attach(x, canvas, 0)
+  svc.draw(canvas, px(rec(1, 1, 0x123456)), 'u', 1)
+  svc.flush()
+  t.equal(a.shared.length, 1)
+  t.equal(a.shared[0], b.shared[0], 'framed once for all')
+  t.equal(c.frames(0x11)[0], a.shared[0].data, 'a client without sendShared gets the same payload')
+  t.same(parseUpdates(a.shared[0].data).px, [[1, 1, 0x12, 0x34, 0x56]])
+})
+
+t.test('a fixed tick (tickMaxMs unset) never stretches', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { tickMs: 10, frameBudget: 1 })
+  const slow = new FakeClient(1)
+  svc.attach(slow, canvas, 0)
+  svc.start()
+  svc.start() // idempotent
+  svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  svc.stop()
+  t.equal(svc.tick.periodMs, 10)
+  t.equal(svc.tick.stretched, 0)
+  t.equal(slow.frames(0x11).length, 1)
+})
+
+t.test('nextTickMs: a frame budget stretches the tick for many clients', async (t) => {
+  t.equal(nextTickMs(50, 1000, 10_000, 60_000), 1000 * 10_000 / 60_000)
+  t.equal(nextTickMs(50, 1000, 100, 60_000), 50, 'few clients: the configured tick')
+  t.equal(nextTickMs(50, 1000, 10_000, 0), 50, 'budget 0: off')
+  t.equal(nextTickMs(50, 100, 10_000, 1000), 100, 'capped')
+  t.equal(nextTickMs(50, 20, 10_000, 1000), 50, 'a max below the tick means a fixed tick')
+})
+
+t.test('adaptive tick with a frame budget: frames of the last tick set the next period', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { tickMs: 10, tickMaxMs: 500, frameBudget: 100 })
+  const clients = [1, 2, 3, 4, 5].map((id) => new FakeClient(id))
+  for (const c of clients) svc.attach(c, canvas, 0)
+  svc.start()
+  svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  t.equal(svc.tick.periodMs, 50, '5 frames at 100 frames/s: 50 ms')
+  svc.draw(canvas, px(rec(2, 1, 1)), 'u', 1)
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  svc.stop()
+  t.same(clients.map((c) => c.frames(0x11).length), [2, 2, 2, 2, 2], 'every pixel still reaches everyone')
+})
+
+t.test('adaptive tick under steady painting: fewer, fuller frames, every pixel in order', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { maxPendingPixels: 100_000, tickMs: 10, tickMaxMs: 400, frameBudget: 50 })
+  const clients = [1, 2, 3, 4, 5].map((id) => new FakeClient(id)) // 5 frames a tick at 50/s: 100 ms ticks
+  for (const c of clients) svc.attach(c, canvas, 0)
+  svc.start()
+  let n = 0
+  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 5)
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  clearInterval(painter)
+  t.equal(svc.tick.periodMs, 100, 'stretched to 100 ms')
+  t.ok(svc.tick.stretched > 0)
+  svc.stop()
+  for (const c of clients) {
+    const frames = c.frames(0x11)
+    t.ok(frames.length <= 10, `${frames.length} frames, not ~60`)
+    const got = frames.flatMap((f) => parseUpdates(f).px)
+    t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n }, (_v, i) => i), 'every pixel, in order')
+    let seq = 0
+    for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
+  }
 })
