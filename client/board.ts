@@ -244,10 +244,13 @@ export class Board {
   /** In canvas coordinates: pending pixels, the rect preview, the hovered pixel. */
   private paintOverlay (): void {
     const { ctx, width } = this
+    // Not yet confirmed by the server: drawn see-through, solid once it is.
+    ctx.globalAlpha = 0.55
     for (const [idx, p] of this.pending) {
       ctx.fillStyle = hex(p.color)
       ctx.fillRect(idx % width, Math.floor(idx / width), 1, 1)
     }
+    ctx.globalAlpha = 1
     const line = 1 / this.view.scale
     const pv = this.preview
     if (pv !== null) {
