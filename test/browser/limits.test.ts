@@ -1,6 +1,6 @@
-// The drawing client's limits in a real browser: first paint of the default
-// canvas, a viewer cannot draw, the rate limit shows as a cooldown (the
-// client's own pacing and a refusal by the server) and never drops pixels.
+// The drawing client's limits in a real browser: a viewer cannot draw; the
+// rate limit shows as a cooldown (the client's own pacing and a refusal by
+// the server) and never drops pixels.
 import t from 'tap'
 import { listen, token, TestClient, isHello, isSnapshot, stroke } from '../helper.js'
 import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, screenOf, screenshot, status, waitForPixels } from './helper.js'
@@ -8,21 +8,6 @@ import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, screenOf, screensho
 const ORANGE = rgbOf('#ff4500') // key 3
 // One browser for the file; each person gets a context of their own.
 const browser = await launch(t)
-
-t.test('first paint of a 1024x1024 canvas, signed in by #token=', async (t) => {
-  const { url } = await listen(t)
-  const me = await person(t, browser, `${url}/#token=${token({ sub: 'kiosk', name: 'Kiosk' })}`)
-  await status(me.page, 'live')
-  t.equal(await me.page.evaluate(() => (globalThis as any).location.hash), '', 'the token left the address bar')
-  t.notOk(await me.page.isVisible('#signin'), 'no sign-in dialog')
-  const [paint, size] = await me.page.evaluate(() => {
-    const g = globalThis as any
-    return [g.performance.getEntriesByName('pixelwire:first-paint')[0].startTime, [g.pixelwire.board.width, g.pixelwire.board.height]]
-  })
-  t.same(size, [1024, 1024])
-  t.comment(`first paint ${Math.round(paint)} ms after navigation start`)
-  t.ok(paint < 3000, `first paint within 3 s on a busy machine (${Math.round(paint)} ms)`)
-})
 
 t.test('a viewer sees the canvas read-only and sends nothing', async (t) => {
   const { url, wsUrl } = await listen(t, { TICK_MS: '20' })
@@ -87,71 +72,4 @@ t.test('a refusal by the server (the bucket is per user) shows in words and as a
   // The refused pixels were not dropped: they go again after the cooldown.
   await waitForPixels(me.page, row(100, 104, 200), ORANGE)
   t.pass('the refused pixels landed after the cooldown')
-})
-
-t.test('without a token: sign in by pasting a JWT; anonymous viewers where allowed', async (t) => {
-  const { url } = await listen(t)
-  const me = await person(t, browser, `${url}/`)
-  await me.page.waitForSelector('#signin[open]', { timeout: WAIT_MS })
-  await status(me.page, 'offline')
-  t.match(await me.page.textContent('#status'), /offline: Sign in to see the canvas/)
-  await me.page.fill('#token-input', 'not-a-jwt')
-  await me.page.click('#token-form button[type=submit]')
-  t.match(await me.page.textContent('#signin-error'), /not a JWT/)
-  await me.page.fill('#token-input', token({ sub: 'paste', name: 'Pasted' }))
-  await me.page.click('#token-form button[type=submit]')
-  await status(me.page, 'live')
-  t.match(await me.page.textContent('#user'), /Pasted \(painter\)/)
-  t.notOk(await me.page.isVisible('#signin'), 'the dialog closed')
-
-  const open = await listen(t, { ANONYMOUS: 'read' })
-  const anon = await person(t, browser, `${open.url}/`)
-  await status(anon.page, 'live')
-  t.ok(await anon.page.isVisible('#signin'), 'the canvas is live behind the sign-in dialog')
-  await anon.page.click('#watch-button')
-  t.match(await anon.page.textContent('#user'), /anonymous \(view only\)/)
-  t.ok(await anon.page.isDisabled('.tool[data-tool="pencil"]'), 'read-only')
-})
-
-t.test('rendering keeps up with thousands of incoming pixels a second', async (t) => {
-  const { url, wsUrl } = await listen(t)
-  const me = await person(t, browser, `${url}/#token=${token({ sub: 'watcher', role: 'viewer' })}`)
-  await status(me.page, 'live')
-  const admin = new TestClient(wsUrl, { token: token({ sub: 'ops', role: 'admin' }) })
-  t.teardown(() => admin.close())
-  await admin.next(isHello)
-  await admin.next(isSnapshot)
-  await me.page.evaluate(() => {
-    const g = globalThis as any
-    g.frames = 0
-    const count = () => { g.frames++; g.requestAnimationFrame(count) }
-    g.requestAnimationFrame(count)
-  })
-
-  // 10,000 pixels over about two seconds, scattered over the whole canvas.
-  const last = new Map<number, [number, number, number, number, number]>()
-  let seed = 7
-  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
-  const started = Date.now()
-  for (let batch = 0; batch < 20; batch++) {
-    const pts = Array.from({ length: 500 }, () => [rand(1024), rand(1024), rand(256), rand(256), rand(256)] as [number, number, number, number, number])
-    for (const p of pts) last.set(p[1] * 1024 + p[0], p)
-    admin.send(stroke(pts))
-    await new Promise((resolve) => setTimeout(resolve, 100)) // pacing, not a wait for a result
-  }
-  const sentAll = Date.now()
-  const expected = [...last.values()]
-  await me.page.waitForFunction((pts) => {
-    const pw = (globalThis as any).pixelwire
-    return (pts as number[][]).every(([x, y, r, g, b]) => {
-      const p = pw.pixel(x, y)
-      return p[0] === r && p[1] === g && p[2] === b
-    })
-  }, expected, { timeout: WAIT_MS, polling: 100 })
-  const caughtUp = Date.now()
-  const frames = await me.page.evaluate(() => (globalThis as any).frames)
-  const fps = frames / ((caughtUp - started) / 1000)
-  t.comment(`10,000 pixels in ${sentAll - started} ms; the page showed them all ${caughtUp - sentAll} ms after the last was sent; ${fps.toFixed(0)} frames/s meanwhile`)
-  t.ok(caughtUp - sentAll < 10_000, 'the page caught up')
-  t.ok(fps > 10, `the page kept painting (${fps.toFixed(0)} frames/s)`)
 })
