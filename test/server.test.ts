@@ -1,4 +1,4 @@
-// src/server.ts and scripts/token.ts as real processes: configuration errors,
+// src/server.ts and src/cli/token.ts as real processes: configuration errors,
 // the generated development secret, `npm run token`, and the graceful
 // shutdown on SIGTERM / SIGINT. Plus the 503 a draining server answers.
 import { existsSync, readFileSync, statSync } from 'node:fs'
@@ -73,7 +73,7 @@ t.test('npm run token signs with the generated secret', async (t) => {
   const server = await startServer(t, { DATA_DIR: dataDir })
 
   const before = Math.floor(Date.now() / 1000)
-  const tok = run(t, ['scripts/token.ts', '--sub', 'alice', '--role', 'admin', '--ttl', '1h'], { DATA_DIR: dataDir })
+  const tok = run(t, ['src/cli/token.ts', '--sub', 'alice', '--role', 'admin', '--ttl', '1h'], { DATA_DIR: dataDir })
   t.same(await within(tok.exited, 15000, 'token script'), { code: 0, signal: null }, 'token script exits 0')
   const jwt = tok.out().trim()
   t.match(jwt, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'stdout is one JWT')
@@ -99,7 +99,7 @@ t.test('npm run token signs with the generated secret', async (t) => {
     { args: ['--role', 'admin'], says: /^token: --sub is required$/m }
   ]
   for (const { args, says } of bad) {
-    const p = run(t, ['scripts/token.ts', ...args], { DATA_DIR: dataDir })
+    const p = run(t, ['src/cli/token.ts', ...args], { DATA_DIR: dataDir })
     t.same(await within(p.exited, 15000, 'token script'), { code: 1, signal: null }, `${args.join(' ')}: exit 1`)
     t.match(p.err(), says, `${args.join(' ')}: says why on stderr`)
     t.equal(p.out(), '', `${args.join(' ')}: no token on stdout`)

@@ -2,7 +2,7 @@
 // Prints a JWT that a server with the same JWT_SECRET / DATA_DIR accepts.
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../config.js'
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
