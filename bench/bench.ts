@@ -30,21 +30,23 @@ const argv = process.argv.slice(2)
 const flag = (name: string) => argv.includes(`--${name}`)
 const option = (name: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : undefined }
 const quick = flag('quick')
-const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'persistence', 'slow'] as const
+const SCENARIOS = ['fanout', 'saturation', 'adaptive', 'idle', 'join', 'persistence', 'slow'] as const
 type Scenario = typeof SCENARIOS[number]
 const chosen = (option('scenario')?.split(',') ?? [...SCENARIOS]) as Scenario[]
 for (const s of chosen) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: expected ${SCENARIOS.join(',')}`)
 const TARGETS = ['pixelwire', 'ws', 'sio', 'sio-batched'] as const
 type TargetName = typeof TARGETS[number]
 const servers = (option('servers')?.split(',') ?? [...TARGETS]) as TargetName[]
-const full = !quick && option('scenario') === undefined && option('servers') === undefined
+/** --profile DIR: pixelwire runs with --cpu-prof, profiles written to DIR */
+const profileDir = option('profile')
+const full = !quick && option('scenario') === undefined && option('servers') === undefined && profileDir === undefined
 /** Hard deadline for the whole bench. */
 const HARD_MS = (quick ? 10 : 25) * 60_000
 
 // Scenario sizes: the issue's, or scaled down with --quick.
 const S = quick
-  ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 } }
-  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 } }
+  ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, adaptive: { receivers: 1000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 } }
+  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, adaptive: { receivers: 5000, rate: 10_000, seconds: 20 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 } }
 const PAINTERS = 10
 const PER_WORKER = 2500
 const W = 1024
@@ -60,6 +62,7 @@ function killAll (): void {
   for (const d of dataDirs) rmSync(d, { recursive: true, force: true })
 }
 process.once('SIGINT', () => { killAll(); process.exit(130) })
+process.once('SIGTERM', () => { killAll(); process.exit(143) })
 const hard = setTimeout(() => { console.error(`bench: hard deadline (${HARD_MS / 60_000} min) reached, killing everything`); killAll(); process.exit(2) }, HARD_MS)
 hard.unref()
 
@@ -93,13 +96,13 @@ async function startTarget (t: TargetName, env: Record<string, string> = {}): Pr
       HOST: '127.0.0.1',
       PORT: '0',
       DATA_DIR: dataDir
-    })
+    }, 20_000, profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])
     started.add(s.child)
     return {
       pid: s.pid,
       port: s.port,
       stop: async () => {
-        const how = await stopServer(s, 8000)
+        const how = await stopServer(s, profileDir !== undefined ? 60_000 : 15_000)
         if (!how.startsWith('exited (0)')) console.log(`  pixelwire ${how}; last lines:\n    ${s.tail.slice(-3).join('\n    ')}`)
         rmSync(dataDir, { recursive: true, force: true })
       }
@@ -174,8 +177,10 @@ async function connectReceivers (t: TargetName, port: number, n: number, extra: 
     workers.push(new Worker())
     sets.push(clientSet(t, port, 'r', from, Math.min(PER_WORKER, n - from), 'viewer', extra))
   }
-  const ready = await Promise.all(workers.map((w, i) => w.call<{ connected: number, failed: number, errors: string[] }>({ type: 'connect', set: sets[i], concurrency: 100 }, 'ready', 180_000)))
+  const t0 = performance.now()
+  const ready = await Promise.all(workers.map((w, i) => w.call<{ connected: number, failed: number, errors: string[] }>({ type: 'connect', set: sets[i], concurrency: 100 }, 'ready', 240_000)))
   const connected = ready.reduce((a, r) => a + r.connected, 0)
+  console.log(`    ${connected} connected in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   const errors = [...new Set(ready.flatMap((r) => r.errors))]
   return { workers, sets, connected, errors }
 }
@@ -439,9 +444,7 @@ async function main (): Promise<void> {
     const rows: TrafficRow[] = []
     if (has('pixelwire')) rows.push(await traffic('pixelwire', o))
     for (const t of baselines) rows.push(await traffic(t, o))
-    if (has('pixelwire')) rows.push(await traffic('pixelwire', { ...o, env: { TICK_MAX_MS: '50' }, label: 'pixelwire, fixed 50 ms tick (adaptive off)' }))
-    sections.push(`## saturation: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n${trafficTable(rows)}\n\n` +
-      'The last row is pixelwire with the adaptive tick turned off (`TICK_MAX_MS=50`): what the adaptive tick buys.')
+    sections.push(`## saturation: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n${trafficTable(rows)}`)
     const pw = rows[0]
     const find = (t: TargetName) => rows.find((r) => r.server === LABEL[t])
     if (pw?.server === LABEL.pixelwire) {
@@ -455,6 +458,19 @@ async function main (): Promise<void> {
         check('saturation', 'p99 <= 1/3 of baseline (c)', 3 * pw.p99 <= c.p99, `${fmtMs(pw.p99)} vs ${fmtMs(c.p99)}`)
       }
     }
+  }
+
+  if (chosen.includes('adaptive') && has('pixelwire')) {
+    // At a smaller scale than saturation: with a fixed tick, presence is not
+    // throttled either, and 10,000 joins take minutes.
+    const o = S.adaptive
+    console.log(`\nadaptive tick: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s, adaptive vs fixed`)
+    const rows = [
+      await traffic('pixelwire', { ...o, label: 'pixelwire, adaptive tick (default)' }),
+      await traffic('pixelwire', { ...o, env: { TICK_MAX_MS: '50' }, label: 'pixelwire, fixed 50 ms tick (TICK_MAX_MS=50)' })
+    ]
+    sections.push(`## adaptive tick: what it buys. ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n` +
+      'Both rows are pixelwire; the second has the adaptive tick off. The ratio columns compare it with the first.\n\n' + trafficTable(rows))
   }
 
   if (chosen.includes('idle')) {

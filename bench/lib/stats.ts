@@ -15,7 +15,10 @@ export const clockMs = () => performance.now() + offset
  * every ~28 minutes (far longer than any latency measured).
  */
 export const stampNow = () => Math.floor(clockMs() * 10) & 0xffffff
-export const ageMs = (stamp: number, nowStamp: number) => ((nowStamp - stamp) & 0xffffff) / 10
+export const ageMs = (stamp: number, nowStamp: number) => {
+  const d = (nowStamp - stamp) & 0xffffff
+  return d >= 0x800000 ? 0 : d / 10 // "negative": the two processes' clock offsets differ by a few µs
+}
 
 /**
  * Latency histogram: 0.1 ms buckets to 100 ms, 1 ms buckets to 120 s (beyond

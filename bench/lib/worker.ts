@@ -131,7 +131,7 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
       return
     }
     const url = set.kind === 'ws' && set.snapshot ? `${set.url}?snapshot=1` : set.url
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 20_000, perMessageDeflate: false })
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 20_000, perMessageDeflate: false, skipUTF8Validation: true })
     client = {
       close: () => ws.terminate(),
       sendBin: (b) => ws.send(b),
