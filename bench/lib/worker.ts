@@ -82,7 +82,7 @@ interface OpenOpts { set: ClientSet, index: number, counted: boolean, onSnapshot
 /** Open one client; resolves once it is ready to receive (pixelwire: synced by its SNAPSHOT). */
 function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: object) => string): Promise<Client> {
   const token = sign({ sub: `${set.prefix}-${set.from + index}`, role: set.role })
-  const sampled = counted && set.sampleEvery > 0 && index % set.sampleEvery === 0
+  const sampled = counted && set.sampleEvery > 0 && (index + 1) % set.sampleEvery === 0 // never the slow ones (index % slowEvery === 0)
   const slow = set.slowEvery > 0 && index % set.slowEvery === 0
   return new Promise((resolve, reject) => {
     let first = true
