@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { createCanvasService, type CanvasService } from '../src/canvas/canvas-service.js'
 import { createPresence, type Presence } from '../src/canvas/presence.js'
-import type { Connection } from '../src/connection/connection.js'
+import { framesWritten, type Connection } from '../src/connection/connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +21,7 @@ export default fp(async function canvases (fastify) {
     tickMs: c.TICK_MS,
     tickMaxMs: c.TICK_MAX_MS,
     frameBudget: c.TICK_FRAME_BUDGET,
+    framesWritten: () => framesWritten.count,
     maxPendingPixels: c.MAX_PENDING_PIXELS,
     maxReplay: c.MAX_REPLAY,
     sendBufferBytes: c.SEND_BUFFER_BYTES,

@@ -22,7 +22,7 @@ export const ConfigSchema = Type.Object({
   ANONYMOUS: Type.Union([Type.Literal('off'), Type.Literal('read')], { default: 'off', description: 'read: clients without a token watch as viewers' }),
   TICK_MS: Int(50, 5, 10000, 'broadcast tick and group-commit interval'),
   TICK_MAX_MS: Int(1000, 5, 60000, 'adaptive tick: with many clients the tick stretches up to this to stay within TICK_FRAME_BUDGET (never dropping a pixel); TICK_MS or less: fixed tick'),
-  TICK_FRAME_BUDGET: Int(60000, 0, 10000000, 'adaptive tick: UPDATES frames per second for all clients together; a tick that wrote n frames makes the next one at least n / budget s long; 0: off'),
+  TICK_FRAME_BUDGET: Int(60000, 0, 10000000, 'adaptive tick: frames per second written to all clients together (UPDATES, presence, snapshots...); n frames since the last tick make the next one about n / budget s long; 0: off'),
   MAX_CONNECTIONS: Int(20000, 1, 1000000, 'global WebSocket connection cap'),
   MAX_CONNECTIONS_PER_IP: Int(1000, 1, 1000000, 'WebSocket connections per client IP'),
   MAX_CONNECTIONS_PER_USER: Int(20, 1, 1000000, 'WebSocket connections per JWT sub'),

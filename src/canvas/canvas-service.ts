@@ -30,14 +30,22 @@ export interface CanvasClient extends Subscriber {
 
 /**
  * The next tick's period: the configured tick, stretched (up to max) so that
- * the frames the last tick wrote fit the frame budget (frames per second).
- * Only the frame count stretches it, not the commit: a tick slowed by a big
- * commit must not get longer, or fewer pixels per second would commit.
+ * the frames the last tick wrote fit the frame budget (frames per second),
+ * and so that sending took at most 1/TICK_SEND_FACTOR of it. The commit
+ * does not stretch it: a tick slowed by a big commit must not get longer,
+ * or fewer pixels per second would commit.
  */
-export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, frameBudget: number): number {
+export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, frameBudget: number, sendMs = 0): number {
   const budgetMs = frameBudget > 0 ? 1000 * frames / frameBudget : 0
-  return Math.min(Math.max(tickMs, tickMaxMs), Math.max(tickMs, budgetMs))
+  return Math.min(Math.max(tickMs, tickMaxMs), Math.max(tickMs, budgetMs, TICK_SEND_FACTOR * sendMs))
 }
+
+/**
+ * A tick's period is also at least this many times the time its flush spent
+ * sending (the flush without the commit): on a CPU-starved host, sending
+ * (UPDATES, presence) takes at most half the time.
+ */
+export const TICK_SEND_FACTOR = 2
 
 export interface Logger {
   info (obj: object, msg?: string): void
@@ -64,6 +72,12 @@ export interface CanvasServiceOptions<C extends CanvasClient> {
    * 0 or unset: no frame budget (only the flush time stretches the tick).
    */
   frameBudget?: number
+  /**
+   * Every frame written so far, to every client (a counter that only grows).
+   * When given, the frame budget counts all of them between two ticks
+   * (presence, snapshots, ...), not only UPDATES.
+   */
+  framesWritten?: () => number
   maxPendingPixels: number
   maxReplay: number
   sendBufferBytes: number
@@ -99,7 +113,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   let timer: NodeJS.Timeout | null = null
   const tickMaxMs = Math.max(opts.tickMs, opts.tickMaxMs ?? opts.tickMs)
   /** the current period, how many ticks were stretched, UPDATES frames written by the last tick */
-  const tick = { periodMs: opts.tickMs, stretched: 0, frames: 0 }
+  const tick = { periodMs: opts.tickMs, stretched: 0, frames: 0, commitMs: 0 }
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -264,7 +278,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       try {
         const start = performance.now()
         store.commit(canvas.id, from, batch.records, batch.runs)
-        meter.observe('commit', (performance.now() - start) / 1000)
+        const took = performance.now() - start
+        tick.commitMs += took
+        meter.observe('commit', took / 1000)
       } catch (err) {
         storageError = (err as Error).message
         stats.commitFailures++
@@ -339,13 +355,21 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
    * the next period is set from the frames this one wrote.
    */
   let lastFlush = 0
+  let framesBefore = opts.framesWritten?.() ?? 0
   function onBeat (): void {
     const now = performance.now()
     if (now - lastFlush < tick.periodMs - opts.tickMs / 2) return
     lastFlush = now
     tick.frames = 0
+    tick.commitMs = 0
     flush()
-    tick.periodMs = nextTickMs(opts.tickMs, tickMaxMs, tick.frames, opts.frameBudget ?? 0)
+    const sendMs = performance.now() - now - tick.commitMs
+    if (opts.framesWritten !== undefined) {
+      const total = opts.framesWritten()
+      tick.frames = total - framesBefore
+      framesBefore = total
+    }
+    tick.periodMs = nextTickMs(opts.tickMs, tickMaxMs, tick.frames, opts.frameBudget ?? 0, sendMs)
     if (tick.periodMs > opts.tickMs) tick.stretched++
   }
 
@@ -380,7 +404,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** null while commits succeed; the last failure's message otherwise */
     get storageError () { return storageError },
     stats,
-    /** the adaptive tick: current period (ms), ticks that were stretched, UPDATES frames of the last tick */
+    /** the adaptive tick: current period (ms), ticks that were stretched, frames counted for the last tick */
     tick,
     start,
     stop,

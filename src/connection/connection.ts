@@ -61,6 +61,13 @@ export function wsFrame (data: Buffer | string): Buffer {
 }
 
 /**
+ * Messages written by every Connection of this process: the adaptive tick
+ * reads it to keep all frames (UPDATES, presence, snapshots...) within its
+ * frame budget.
+ */
+export const framesWritten = { count: 0 }
+
+/**
  * The last text message sent, framed. A loop that sends one string to many
  * connections (a presence broadcast) then frames and encodes it once, not
  * once per connection. Holds one message at most.
@@ -161,6 +168,7 @@ export class Connection implements CanvasClient {
       bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
     }
     const kind = outKind(data)
+    framesWritten.count++
     this.messagesOut++
     this.bytesOut += bytes
     this.counts.messagesOut[kind]++
@@ -180,6 +188,7 @@ export class Connection implements CanvasClient {
     if (t.sendFramed !== undefined) t.sendFramed(frame.framed, data)
     else t.send(data)
     const kind = outKind(data)
+    framesWritten.count++
     this.messagesOut++
     this.bytesOut += data.length
     this.counts.messagesOut[kind]++

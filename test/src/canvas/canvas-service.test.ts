@@ -2,7 +2,7 @@
 // broadcast, one frame for all, and catch-up for whoever fell behind.
 import { join } from 'node:path'
 import t from 'tap'
-import { createCanvasService, canvasTopic, nextTickMs, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { createCanvasService, canvasTopic, nextTickMs, TICK_SEND_FACTOR, type CanvasClient } from '../../../src/canvas/canvas-service.js'
 import { SharedFrame } from '../../../src/connection/connection.js'
 import { createHub } from '../../../src/hub/hub.js'
 import { openDatabase } from '../../../src/persistence/db.js'
@@ -23,7 +23,7 @@ class FakeClient implements CanvasClient {
 const silent = { info () {}, warn () {}, error () {} }
 type Tap = { teardown (fn: () => unknown): void }
 
-function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number } = {}) {
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number, framesWritten?: () => number } = {}) {
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
@@ -258,6 +258,31 @@ t.test('nextTickMs: a frame budget stretches the tick for many clients', async (
   t.equal(nextTickMs(50, 1000, 10_000, 0), 50, 'budget 0: off')
   t.equal(nextTickMs(50, 100, 10_000, 1000), 100, 'capped')
   t.equal(nextTickMs(50, 20, 10_000, 1000), 50, 'a max below the tick means a fixed tick')
+  t.equal(nextTickMs(50, 1000, 0, 0, 100), 100 * TICK_SEND_FACTOR, 'sending took 100 ms')
+  t.equal(nextTickMs(50, 1000, 0, 0, 10), 50)
+})
+
+t.test('adaptive tick: slow sending stretches the tick, a slow commit does not', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { tickMs: 10, tickMaxMs: 500 })
+  let delay = 40
+  const slow = new (class extends FakeClient {
+    override send (data: Buffer | string): boolean {
+      const until = performance.now() + delay
+      while (performance.now() < until);
+      return super.send(data)
+    }
+  })(1)
+  svc.attach(slow, canvas, 0)
+  svc.start()
+  svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  t.ok(svc.tick.periodMs >= 80, `stretched to ${svc.tick.periodMs.toFixed(0)} ms`)
+  delay = 0
+  svc.draw(canvas, px(rec(2, 1, 1)), 'u', 1)
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  t.equal(svc.tick.periodMs, 10, 'fast again: the configured tick')
+  svc.stop()
+  t.equal(slow.frames(0x11).length, 2, 'every pixel sent')
 })
 
 t.test('adaptive tick with a frame budget: frames of the last tick set the next period', async (t) => {
@@ -294,4 +319,17 @@ t.test('adaptive tick under steady painting: fewer, fuller frames, every pixel i
     let seq = 0
     for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
   }
+})
+
+t.test('adaptive tick with framesWritten: every frame since the last tick counts, not only UPDATES', async (t) => {
+  let written = 0
+  const { svc } = setup(t, undefined, { tickMs: 10, tickMaxMs: 500, frameBudget: 1000, framesWritten: () => written })
+  svc.start()
+  written += 100 // e.g. a presence broadcast to 100 clients: 100 ms at 1000 frames/s
+  await new Promise((resolve) => setTimeout(resolve, 35))
+  t.equal(svc.tick.frames, 100)
+  t.equal(svc.tick.periodMs, 100)
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  t.equal(svc.tick.periodMs, 10, 'back to the configured tick once quiet')
+  svc.stop()
 })
