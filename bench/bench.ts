@@ -37,9 +37,11 @@ for (const s of chosen) if (!SCENARIOS.includes(s)) throw new Error(`unknown sce
 const TARGETS = ['pixelwire', 'ws', 'sio', 'sio-batched'] as const
 type TargetName = typeof TARGETS[number]
 const servers = (option('servers')?.split(',') ?? [...TARGETS]) as TargetName[]
+/** --env K=V,K=V: extra server variables for every pixelwire run (experiments; the run is then partial) */
+const extraEnv = Object.fromEntries((option('env') ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]))
 /** --profile DIR: pixelwire runs with --cpu-prof, profiles written to DIR */
 const profileDir = option('profile')
-const full = !quick && option('scenario') === undefined && option('servers') === undefined && profileDir === undefined
+const full = !quick && option('scenario') === undefined && option('servers') === undefined && profileDir === undefined && option('env') === undefined
 /** Hard deadline for the whole bench. */
 const HARD_MS = (quick ? 10 : 25) * 60_000
 
@@ -92,6 +94,7 @@ async function startTarget (t: TargetName, env: Record<string, string> = {}): Pr
       MAX_CONNECTIONS: '50000',
       MAX_CONNECTIONS_PER_IP: '50000',
       HANDSHAKE_RATE: '1000000',
+      ...extraEnv,
       ...env,
       HOST: '127.0.0.1',
       PORT: '0',
@@ -137,7 +140,8 @@ class Worker {
   private readonly waiting = new Map<string, (m: any) => void>()
   readonly up: Promise<void>
   constructor () {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const prof = profileDir !== undefined && flag('profile-workers') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/workers`] : []
+    this.child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     started.add(this.child)
     this.up = new Promise((resolve) => this.waiting.set('up', resolve))
     this.child.on('message', (m: { type: string, message?: string }) => {
