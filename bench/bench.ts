@@ -16,7 +16,7 @@
 // everything it started and exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem, release } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -191,6 +191,27 @@ async function connectReceivers (t: TargetName, port: number, n: number, extra: 
 
 // ---------------------------------------------------------------- measurements
 
+/** This network namespace's TCP counters (/proc/net/snmp and netstat): retransmits and receive-buffer prunes. */
+function tcpCounters (): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    try {
+      const lines = readFileSync(file, 'utf8').trim().split('\n')
+      for (let i = 0; i + 1 < lines.length; i += 2) {
+        const keys = lines[i].split(/\s+/)
+        const values = lines[i + 1].split(/\s+/)
+        keys.forEach((k, j) => { if (j > 0) out[`${keys[0]}${k}`] = Number(values[j]) })
+      }
+    } catch {}
+  }
+  return out
+}
+const TCP_SHOWN = ['Tcp:RetransSegs', 'TcpExt:TCPLossProbes', 'TcpExt:PruneCalled', 'TcpExt:TCPTimeouts']
+function tcpDelta (before: Record<string, number>): string {
+  const after = tcpCounters()
+  return TCP_SHOWN.map((k) => `${k.split(':')[1]} ${(after[k] ?? 0) - (before[k] ?? 0)}`).join(', ')
+}
+
 /** Peak RSS (MiB) of pid, sampled every 250 ms until stopped. */
 function rssPeak (pid: number) {
   let peak = sampleProc(pid)?.rss ?? 0
@@ -236,8 +257,10 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   const rss = rssPeak(srv.pid)
   const rssStart = sampleProc(srv.pid)?.rss ?? 0
   const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const tcp0 = tcpCounters()
   const t0 = performance.now()
   const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: o.stroke ?? 1, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
+  const tcp = tcpDelta(tcp0)
   const t1 = performance.now()
   const cpu1 = sampleProc(srv.pid)?.cpu ?? cpu0
   const mark = async () => (await Promise.all(rx.workers.map((w) => w.call<{ received: number }>({ type: 'mark' }, 'marked', 30_000)))).reduce((a, m) => a + m.received, 0)
@@ -263,7 +286,8 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
     rx.connected < o.receivers ? `${rx.connected}/${o.receivers} connected (${rx.errors.slice(0, 2).join('; ')})` : '',
     painted.rejected > 0 ? `${painted.rejected} px rejected` : '',
     Object.keys(closes).length > 0 ? `closes ${JSON.stringify(closes)}` : '',
-    slow > 0 ? `${slow} slow receivers excluded` : ''
+    slow > 0 ? `${slow} slow receivers excluded` : '',
+    `TCP while painting (whole machine): ${tcp}`
   ].filter(Boolean).join('; ')
   const row: TrafficRow = {
     server: label,
