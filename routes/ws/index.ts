@@ -1,4 +1,6 @@
 import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
@@ -20,7 +22,14 @@ const Query = Type.Object({
 })
 type HandshakeQuery = Static<typeof Query>
 
-interface Handshake { user: Principal, canvas: Canvas, resume: 'replay' | 'snapshot', slot: Reservation }
+interface Handshake {
+  user: Principal
+  canvas: Canvas
+  resume: 'replay' | 'snapshot'
+  slot: Reservation
+  /** the raw socket's 'close' listener that gives the slot back if the upgrade never completes */
+  onGone: () => void
+}
 
 declare module 'fastify' {
   interface FastifyRequest { handshake: Handshake | null }
@@ -69,9 +78,10 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     if ('status' in slot) throw new HttpError(slot.status, slot.error, slot.message, { 'retry-after': String(slot.retryAfterSec) })
     // A peer that resets before the upgrade completes gives its slot back
     // (the socket was open just above, so its 'close' is still to come).
-    socket.once('close', () => slot.release())
+    const onGone = () => slot.release()
+    socket.once('close', onGone)
     const { since, epoch } = request.query
-    return { user, canvas, slot, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
+    return { user, canvas, slot, onGone, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
   }
 
   function originAllowed (origin: string, host: string | undefined): boolean {
@@ -102,10 +112,26 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     const { connections, canvases } = fastify
     const transport: Transport = new WsTransport(socket)
     const conn = connections.open(transport, hs.user, hs.canvas.id, hs.slot)
+    // The slot is the connection's now: the close listener that would give it back goes.
+    const raw = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
+    raw.removeListener('close', hs.onGone)
+    request.handshake = null
+    // Let the upgrade request go (its reply, raw request and response,
+    // headers, logger, hook state: ~4 KB of heap). @fastify/websocket would hold it for the connection's life by
+    // its 'error' listener (a closure over request and reply, which logs
+    // and terminates: the listener below does that) and by the upgrade
+    // response still attached to the socket.
+    socket.removeAllListeners('error')
+    raw._httpMessage?.detachSocket(raw)
     socket.on('message', (data: Buffer, isBinary: boolean) => onClientMessage(conn, data, isBinary))
     socket.on('pong', () => connections.onPong(conn))
-    const log = request.log // not the request: a closure over it would hold it (and its headers) for the connection's life
-    socket.on('error', (err) => log.debug({ err, conn: conn.id }, 'socket error'))
+    const log = fastify.log // not request.log: a closure over it would hold it for the connection's life
+    // ws emits 'error' for what a peer got wrong (bad frames, oversize,
+    // invalid UTF-8) after sending its close code: a warning, not a fault of ours.
+    socket.on('error', (err) => {
+      log.warn({ err, conn: conn.id }, 'socket error')
+      socket.terminate()
+    })
     socket.on('close', (code: number) => connections.cleanup(conn, code))
 
     const { canvas } = hs

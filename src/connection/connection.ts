@@ -124,8 +124,10 @@ export class Connection implements CanvasClient {
   overSince: number | null = null
   /** sends refused because the buffer was over the cap */
   dropped = 0
-  readonly badMessages: WindowCounter
-  readonly rateLimited: WindowCounter
+  private readonly limits: ConnectionLimits
+  // Allocated on first use: most connections never send a bad or rate-limited message.
+  private _badMessages: WindowCounter | null = null
+  private _rateLimited: WindowCounter | null = null
   private readonly sendBufferBytes: number
   private readonly counts: MeterCounts
   private _closed = false
@@ -138,10 +140,11 @@ export class Connection implements CanvasClient {
     this.ip = ip
     this.sendBufferBytes = limits.sendBufferBytes
     this.counts = (limits.meter ?? noopMeter).counts
-    this.badMessages = new WindowCounter(limits.badMessageWindowMs)
-    this.rateLimited = new WindowCounter(limits.rateAbuseWindowMs)
+    this.limits = limits
   }
 
+  get badMessages (): WindowCounter { return (this._badMessages ??= new WindowCounter(this.limits.badMessageWindowMs)) }
+  get rateLimited (): WindowCounter { return (this._rateLimited ??= new WindowCounter(this.limits.rateAbuseWindowMs)) }
   get closed (): boolean { return this._closed }
   get bufferedBytes (): number { return this.transport.bufferedAmount }
 
