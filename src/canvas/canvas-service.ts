@@ -42,10 +42,16 @@ export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, f
 
 /**
  * A tick's period is also at least this many times the time its flush spent
- * sending (the flush without the commit): on a CPU-starved host, sending
- * (UPDATES, presence) takes at most half the time.
+ * sending (the flush without the commit): sending never takes longer than
+ * the tick. Measured, not guessed (bench/results/2026-12-02-tick.md): a
+ * factor of 2 doubled the 50 ms tick at 2,000 clients (~30 ms sending;
+ * periods are whole beats) and the fan-out p99 with it (117-121 ms against
+ * 83-85 ms), and at saturation fewer, larger bursts arrived later (p99
+ * 6.9-26.5 s and 10.7 s against 1.04 s). Its one gain, 10,000 clients
+ * connecting in ~20 s instead of ~90 s (fewer presence frames), is not
+ * worth that.
  */
-export const TICK_SEND_FACTOR = 2
+export const TICK_SEND_FACTOR = 1
 
 export interface Logger {
   info (obj: object, msg?: string): void

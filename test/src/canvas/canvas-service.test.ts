@@ -260,6 +260,9 @@ t.test('nextTickMs: a frame budget stretches the tick for many clients', async (
   t.equal(nextTickMs(50, 20, 10_000, 1000), 50, 'a max below the tick means a fixed tick')
   t.equal(nextTickMs(50, 1000, 0, 0, 100), 100 * TICK_SEND_FACTOR, 'sending took 100 ms')
   t.equal(nextTickMs(50, 1000, 0, 0, 10), 50)
+  t.equal(nextTickMs(50, 1000, 0, 0, 45), 50, 'sending within the tick does not stretch it')
+  t.equal(nextTickMs(50, 1000, 0, 0, 80), 80, 'sending past the tick: the tick is at least the sending')
+  t.equal(nextTickMs(50, 1000, 0, 0, 1900), 1000, 'capped')
 })
 
 t.test('adaptive tick: slow sending stretches the tick, a slow commit does not', async (t) => {
@@ -276,7 +279,9 @@ t.test('adaptive tick: slow sending stretches the tick, a slow commit does not',
   svc.start()
   svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
   await new Promise((resolve) => setTimeout(resolve, 60))
-  t.ok(svc.tick.periodMs >= 80, `stretched to ${svc.tick.periodMs.toFixed(0)} ms`)
+  // The stretched period lasts one tick (the next, empty flush sends
+  // nothing): count it rather than catch it; nextTickMs' value is tested above.
+  t.ok(svc.tick.stretched >= 1, `the tick was stretched (${svc.tick.stretched})`)
   delay = 0
   svc.draw(canvas, px(rec(2, 1, 1)), 'u', 1)
   await new Promise((resolve) => setTimeout(resolve, 700))
