@@ -156,11 +156,7 @@ export class Connection implements CanvasClient {
    * whether that needs a resync or a close.
    */
   send (data: Buffer | string, must = false): boolean {
-    if (this._closed) return false
-    if (this.transport.bufferedAmount > (must ? 2 * this.sendBufferBytes : this.sendBufferBytes)) {
-      this.dropped++
-      return false
-    }
+    if (!this.admits(must)) return false
     let bytes: number
     if (typeof data === 'string' && this.transport.sendFramed !== undefined) {
       const framed = textFrame(data)
@@ -170,33 +166,38 @@ export class Connection implements CanvasClient {
       this.transport.send(data)
       bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
     }
+    this.sent(data, bytes)
+    return true
+  }
+
+  /** send(frame.data), but written pre-framed when the transport can: same checks, same accounting. */
+  sendShared (frame: SharedFrame): boolean {
+    if (!this.admits(false)) return false
+    const data = frame.data
+    if (this.transport.sendFramed !== undefined) this.transport.sendFramed(frame.framed, data)
+    else this.transport.send(data)
+    this.sent(data, data.length)
+    return true
+  }
+
+  /** Open, and under the cap (twice the cap when `must`); a refusal counts as dropped. */
+  private admits (must: boolean): boolean {
+    if (this._closed) return false
+    if (this.transport.bufferedAmount > (must ? 2 * this.sendBufferBytes : this.sendBufferBytes)) {
+      this.dropped++
+      return false
+    }
+    return true
+  }
+
+  /** One message of `bytes` payload bytes written: per connection, per kind, and for the tick's frame budget. */
+  private sent (data: Buffer | string, bytes: number): void {
     const kind = outKind(data)
     framesWritten.count++
     this.messagesOut++
     this.bytesOut += bytes
     this.counts.messagesOut[kind]++
     this.counts.bytesOut[kind] += bytes
-    return true
-  }
-
-  /** send(frame.data), but written pre-framed when the transport can: same checks, same accounting. */
-  sendShared (frame: SharedFrame): boolean {
-    if (this._closed) return false
-    const t = this.transport
-    if (t.bufferedAmount > this.sendBufferBytes) {
-      this.dropped++
-      return false
-    }
-    const data = frame.data
-    if (t.sendFramed !== undefined) t.sendFramed(frame.framed, data)
-    else t.send(data)
-    const kind = outKind(data)
-    framesWritten.count++
-    this.messagesOut++
-    this.bytesOut += data.length
-    this.counts.messagesOut[kind]++
-    this.counts.bytesOut[kind] += data.length
-    return true
   }
 
   /** Start a close handshake with `code`; the transport's close event finishes it. */
