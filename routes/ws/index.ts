@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws'
 import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
+import { canvasOr404 } from '../../src/canvas/admin.js'
 import type { Principal, Transport } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { WsTransport } from '../../src/connection/ws-transport.js'
@@ -69,8 +70,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     if (origin !== undefined && !originAllowed(origin, request.headers.host)) {
       throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')
     }
-    const canvas = canvases.get(request.query.canvas)
-    if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${request.query.canvas}`)
+    const canvas = canvasOr404(canvases, request.query.canvas)
     // Last check: nothing may refuse after the slot is taken.
     const socket = request.raw.socket
     if (socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')

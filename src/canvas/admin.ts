@@ -3,6 +3,7 @@
 import type { Canvas } from './canvas.js'
 import type { Connection, Role } from '../connection/connection.js'
 import { canvasTopic } from './canvas-service.js'
+import { HttpError } from '../http-error.js'
 
 /** Canvas ids, as in the contract (§1). */
 export const CANVAS_ID_PATTERN = '^[a-z0-9-]{1,32}$'
@@ -30,6 +31,13 @@ export function canvasDetail (c: Canvas, createdAt: number | undefined): CanvasD
   const out: CanvasDetail = { ...canvasSummary(c), epoch: c.epoch }
   if (createdAt !== undefined) out.createdAt = new Date(createdAt).toISOString()
   return out
+}
+
+/** The canvas `id`, or the 404 every route answers for an unknown one. */
+export function canvasOr404 (canvases: { get (id: string): Canvas | undefined }, id: string): Canvas {
+  const canvas = canvases.get(id)
+  if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+  return canvas
 }
 
 /** Why a rect does not fit in the canvas, or null when it does. */

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { Canvas } from '../../../src/canvas/canvas.js'
 import {
-  CANVAS_ID_PATTERN, canvasDetail, canvasSummary, etagMatches, rectOutOfBounds, toHexColor
+  CANVAS_ID_PATTERN, canvasDetail, canvasOr404, canvasSummary, etagMatches, rectOutOfBounds, toHexColor
 } from '../../../src/canvas/admin.js'
 import { HttpError } from '../../../src/http-error.js'
 import { createPngCache } from '../../../src/png.js'
@@ -38,12 +37,6 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
   const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
   const pngs = createPngCache()
 
-  function canvasOr404 (id: string): Canvas {
-    const canvas = fastify.canvases.get(id)
-    if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${id}`)
-    return canvas
-  }
-
   fastify.get('/', {
     schema: { tags, summary: 'List the canvases', response: { 200: Type.Array(Type.Object(Summary)) } },
   }, function listCanvases () {
@@ -53,7 +46,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
   fastify.get('/:id', {
     schema: { tags, summary: 'One canvas', params: IdParams, response: { 200: Detail } },
   }, function getCanvas (request) {
-    const canvas = canvasOr404(request.params.id)
+    const canvas = canvasOr404(fastify.canvases, request.params.id)
     return canvasDetail(canvas, fastify.canvasStore.get(canvas.id)?.createdAt)
   })
 
@@ -67,7 +60,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
     // A PNG costs a compression whenever the canvas changed: its own, lower limit.
     config: { rateLimit: fastify.restLimits.snapshot }
   }, async function snapshotPng (request, reply) {
-    const canvas = canvasOr404(request.params.id)
+    const canvas = canvasOr404(fastify.canvases, request.params.id)
     reply.header('cache-control', 'no-cache')
     const inm = request.headers['if-none-match']
     const current = `"${canvas.epoch}-${canvas.seq}"`
@@ -90,7 +83,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
     },
   }, function pixelHistory (request) {
     const { id, x, y } = request.params
-    const canvas = canvasOr404(id)
+    const canvas = canvasOr404(fastify.canvases, id)
     const oob = rectOutOfBounds(canvas, x, y, 1, 1)
     if (oob !== null) throw new HttpError(400, 'OUT_OF_BOUNDS', oob)
     const row = fastify.canvasStore.pixelAt(canvas.id, x, y)

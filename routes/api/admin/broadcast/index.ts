@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CANVAS_ID_PATTERN } from '../../../../src/canvas/admin.js'
+import { CANVAS_ID_PATTERN, canvasOr404 } from '../../../../src/canvas/admin.js'
 import { canvasTopic } from '../../../../src/canvas/canvas-service.js'
 import type { Connection } from '../../../../src/connection/connection.js'
 import { HttpError } from '../../../../src/http-error.js'
@@ -58,7 +58,7 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
       return res
     }
     if (canvas !== undefined) {
-      if (fastify.canvases.get(canvas) === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${canvas}`)
+      canvasOr404(fastify.canvases, canvas)
       const message = JSON.stringify({ type: 'broadcast', canvas, data })
       return { delivered: sendAll(fastify.hub.subscribers(canvasTopic(canvas)).values(), message) }
     }

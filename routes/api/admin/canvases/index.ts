@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import {
-  CANVAS_ID_PATTERN, HEX_COLOR_PATTERN, canvasDetail, fromHexColor, rectOutOfBounds
+  CANVAS_ID_PATTERN, HEX_COLOR_PATTERN, canvasDetail, canvasOr404, fromHexColor, rectOutOfBounds
 } from '../../../../src/canvas/admin.js'
 import { HttpError } from '../../../../src/http-error.js'
 
@@ -54,8 +54,7 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
     },
     config: { rateLimit: fastify.restLimits.write }
   }, function fillCanvas (request, reply) {
-    const canvas = fastify.canvases.get(request.params.id)
-    if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${request.params.id}`)
+    const canvas = canvasOr404(fastify.canvases, request.params.id)
     const { x, y, w, h, color } = request.body
     const oob = rectOutOfBounds(canvas, x, y, w, h)
     if (oob !== null) throw new HttpError(400, 'OUT_OF_BOUNDS', oob)
