@@ -293,7 +293,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
         bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
         arrivals.get(canvas.id)?.take(pixels)
         // Never shown as applied: the painters hear it, nobody sees the pixels.
-        log.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
+        log.error({ err, canvas: canvas.id, pixels }, 'commit failed; batch rejected')
         const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
         for (const run of batch.runs) subs.get(run.connId)?.send(msg)
         return
