@@ -121,9 +121,12 @@ const SERVICE_STATS = {
   commitFailures: ['pixelwire_commit_failures_total', 'Canvas batch commits that failed; their pixels were not applied']
 } as const
 
-/** Live state, read at scrape time; a source not registered (a bare plugin test) reads as nothing. */
+/**
+ * Live state, read at scrape time. The sources (canvases, connections, hub)
+ * register after this plugin, which they depend on, and before the server is
+ * ready to serve a scrape.
+ */
 function defineGauges (client: Client, fastify: FastifyInstance) {
-  const has = (name: 'connections' | 'canvases' | 'hub' | 'config') => fastify.hasDecorator(name)
   return [
     new client.Gauge({
       name: 'pixelwire_connections',
@@ -131,7 +134,6 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       labelNames: ['canvas'],
       collect () {
         this.reset()
-        if (!has('canvases') || !has('connections')) return
         const by = new Map(fastify.canvases.list().map((cv) => [cv.id, 0]))
         for (const conn of fastify.connections.registry.all()) by.set(conn.canvasId, (by.get(conn.canvasId) ?? 0) + 1)
         for (const [canvas, n] of by) this.set({ canvas }, n)
@@ -142,7 +144,7 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       help: 'Bytes queued in WebSocket send buffers, summed over connections',
       collect () {
         let sum = 0
-        if (has('connections')) for (const conn of fastify.connections.registry.all()) sum += conn.bufferedBytes
+        for (const conn of fastify.connections.registry.all()) sum += conn.bufferedBytes
         this.set(sum)
       }
     }),
@@ -152,13 +154,13 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       labelNames: ['canvas'],
       collect () {
         this.reset()
-        if (has('canvases')) for (const cv of fastify.canvases.list()) this.set({ canvas: cv.id }, cv.pendingCount)
+        for (const cv of fastify.canvases.list()) this.set({ canvas: cv.id }, cv.pendingCount)
       }
     }),
     ...(['snapshotsSent', 'catchUpFrames', 'lagged', 'commitFailures'] as const).map((key) => new client.Counter({
       name: SERVICE_STATS[key][0],
       help: SERVICE_STATS[key][1],
-      collect () { this.reset(); this.inc(has('canvases') ? fastify.canvases.stats[key] : 0) }
+      collect () { this.reset(); this.inc(fastify.canvases.stats[key]) }
     })),
     new client.Gauge({
       name: 'pixelwire_stream_subscriptions',
@@ -166,7 +168,6 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       labelNames: ['namespace'],
       collect () {
         this.reset()
-        if (!has('hub') || !has('config')) return
         const by = new Map(Object.keys(fastify.config.namespaces).map((ns) => [ns, 0]))
         for (const topic of fastify.hub.topics()) {
           if (topic.startsWith('canvas:')) continue
