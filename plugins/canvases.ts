@@ -13,7 +13,7 @@ declare module 'fastify' {
 /** Canvases in memory, the per-tick group commit and broadcast, presence and cursors. */
 export default fp(async function canvases (fastify) {
   const c = fastify.config
-  const presence = createPresence<Connection>({ hub: fastify.hub, maxList: c.PRESENCE_MAX_LIST })
+  const presence = createPresence<Connection>({ hub: fastify.hub, maxList: c.PRESENCE_MAX_LIST, intervalMs: c.PRESENCE_MS })
   const service = createCanvasService({
     store: fastify.canvasStore,
     hub: fastify.hub,

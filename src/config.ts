@@ -61,6 +61,7 @@ export const ConfigSchema = Type.Object({
   MAX_STREAMS: Int(10000, 1, 10000000, 'streams held in memory (least recently used idle ones are dropped)'),
   STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat)' }),
   PRESENCE_MAX_LIST: Int(1000, 1, 100000, 'most connections listed in one presence message'),
+  PRESENCE_MS: Int(1000, 0, 60000, 'joins, leaves and rosters go out at most this often (each presence message is a frame to every client on the canvas); cursors still go every tick; 0: every tick'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'when set, nodes share state through Redis' }))
 })

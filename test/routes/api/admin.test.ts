@@ -81,7 +81,7 @@ t.test('connections: list with every field, filters, one, 404 and 400', async (t
     messagesIn: 2,
     bufferedBytes: 0
   })
-  // hello, snapshot, presence roster and two subscribed confirmations at least
+  // hello, snapshot and two subscribed confirmations at least (the roster may still be on its way)
   t.ok(bv.messagesOut >= 4, `messagesOut counts what was sent (${bv.messagesOut})`)
   t.ok(bv.bytesOut > 100, `bytesOut counts what was sent (${bv.bytesOut})`)
   t.same(all[0].streams, [], 'the canvas subscription is not a stream')

@@ -73,8 +73,8 @@ t.test('subscribe with since replays what is held, or says it cannot', async (t)
   t.ok(await d.nothing(isType('message'), 150), 'never a partial replay')
 })
 
-t.test('presence: the roster after the canvas, then joins and leaves batched per tick', async (t) => {
-  const srv = await listen(t, { TICK_MS: '20' })
+t.test('presence: the roster after the canvas, then joins and leaves batched every PRESENCE_MS', async (t) => {
+  const srv = await listen(t, { TICK_MS: '20', PRESENCE_MS: '500' })
   const a = new TestClient(srv.wsUrl, { token: token({ sub: 'a', name: 'Ann' }) })
   const order: string[] = []
   a.ws.on('message', (d: Buffer, bin: boolean) => order.push(bin ? `0x${d[0].toString(16)}` : JSON.parse(d.toString()).type))
@@ -91,11 +91,14 @@ t.test('presence: the roster after the canvas, then joins and leaves batched per
   // a may first hear of its own join (when it got its roster within that tick).
   const names = (m: Msg) => m.json?.type === 'presence' && m.json.joined.some((j: { connectionId: number }) => j.connectionId === bId)
   const heard = (await a.next(names)).json
+  const heardAt = performance.now()
   t.same([heard.canvas, heard.left, heard.count], ['main', [], 2])
-  t.same(heard.joined.find((j: { connectionId: number }) => j.connectionId === bId), { connectionId: bId, name: 'Bob' }, 'a hears of b even when both joined within one tick')
+  t.same(heard.joined.find((j: { connectionId: number }) => j.connectionId === bId), { connectionId: bId, name: 'Bob' }, 'a hears of b even when both joined within one batch')
   b.close()
   const leaves = (m: Msg) => m.json?.type === 'presence' && m.json.left.length > 0
   t.same((await a.next(leaves)).json, { type: 'presence', canvas: 'main', joined: [], left: [bId], count: 1 })
+  // b left at once, but the leave waits for the next batch (100 ms of slack for delivery jitter)
+  t.ok(performance.now() - heardAt >= 400, `the leave came ${(performance.now() - heardAt).toFixed(0)} ms after the join, not before the next batch`)
   a.close()
 })
 

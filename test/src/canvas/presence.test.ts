@@ -1,5 +1,6 @@
-// Presence with a real hub and fake clients: joins and leaves batched per
-// tick, the newcomer's roster, and one CURSORS frame per canvas per tick.
+// Presence with a real hub and fake clients: joins, leaves and rosters
+// batched per presence flush (every flush here, unless an interval is set),
+// and one CURSORS frame per canvas per tick.
 import t from 'tap'
 import { createHub } from '../../../src/hub/hub.js'
 import { createPresence, type PresenceClient } from '../../../src/canvas/presence.js'
@@ -15,9 +16,9 @@ class FakeClient implements PresenceClient {
   get cursors (): Buffer[] { return this.sent.filter((d): d is Buffer => Buffer.isBuffer(d)) }
 }
 
-function setup (maxList = 100) {
+function setup (maxList = 100, intervalMs = 0, now?: () => number) {
   const hub = createHub<FakeClient>()
-  const presence = createPresence<FakeClient>({ hub, maxList })
+  const presence = createPresence<FakeClient>({ hub, maxList, intervalMs, now })
   /** As the canvas service and the route do: subscribe to the canvas, then queue the join. */
   const enter = (c: FakeClient) => { hub.subscribe(c, canvasTopic(c.canvasId)); presence.join(c) }
   /** As cleanup does: leave the hub, then queue the leave. */
@@ -52,6 +53,8 @@ t.test('a join is told to the others at the next flush; the newcomer gets the ro
   presence.flush()
   t.same(ann.sent, [], 'no event before its roster')
   presence.sendRoster(ann)
+  t.same(ann.sent, [], 'the roster waits for the flush')
+  presence.flush()
   t.same(ann.sent, [event('main', [[1, 'Ann']], [], 1)], 'alone: itself')
 
   enter(bob) // its snapshot is still being compressed
@@ -60,9 +63,11 @@ t.test('a join is told to the others at the next flush; the newcomer gets the ro
   t.same(ann.sent.slice(1), ['{"type":"presence","canvas":"main","joined":[{"connectionId":2,"name":"Bob"}],"left":[],"count":2}'])
   t.same(bob.sent, [], 'the newcomer does not hear of its own join')
   presence.sendRoster(bob)
-  t.same(bob.sent, [event('main', [[1, 'Ann'], [2, 'Bob']], [], 2)], 'its roster has everyone, itself included')
   presence.flush()
-  t.same([ann.sent.length, bob.sent.length], [2, 1], 'an empty tick sends nothing')
+  t.same(bob.sent, [event('main', [[1, 'Ann'], [2, 'Bob']], [], 2)], 'its roster has everyone, itself included')
+  t.equal(ann.sent.length, 2, 'the others hear nothing of a roster')
+  presence.flush()
+  t.same([ann.sent.length, bob.sent.length], [2, 1], 'an empty flush sends nothing')
 })
 
 t.test('the roster and the joined list are capped at maxList; count is everyone', async (t) => {
@@ -72,13 +77,13 @@ t.test('the roster and the joined list are capped at maxList; count is everyone'
   const cs = [1, 2, 3].map((id) => new FakeClient(id, `c${id}`))
   for (const c of cs) enter(c)
   presence.sendRoster(cs[2])
-  t.same(cs[2].sent, [event('main', [[9, 'W'], [1, 'c1']], [], 4)])
   presence.flush()
   t.same(watcher.sent, [event('main', [[1, 'c1'], [2, 'c2']], [], 4)])
+  t.same(cs[2].sent, [event('main', [[9, 'W'], [1, 'c1']], [], 4)])
   t.same(cs[0].sent, [], 'no roster yet, no event')
 })
 
-t.test('a leave is told at the next flush; join and leave within a tick are not told at all', async (t) => {
+t.test('a leave is told at the next flush; join and leave within a flush are not told at all', async (t) => {
   const { presence, enter, exit, settle } = setup()
   const [a, b, c, d] = [1, 2, 3, 4].map((id) => new FakeClient(id, `c${id}`))
   settle(a, b, c)
@@ -92,7 +97,7 @@ t.test('a leave is told at the next flush; join and leave within a tick are not 
   enter(d)
   exit(d)
   presence.flush()
-  t.equal(a.sent.length, 1, 'in and out within a tick: nothing')
+  t.equal(a.sent.length, 1, 'in and out within a flush: nothing')
 
   enter(d)
   presence.sendRoster(d)
@@ -100,31 +105,68 @@ t.test('a leave is told at the next flush; join and leave within a tick are not 
   exit(c)
   presence.flush()
   t.same(a.sent.slice(1), [event('main', [], [3], 1)], 'only the leave of one who was here')
+  t.same(d.sent, [], 'no roster for one who left before it was sent')
   presence.flush()
   t.equal(a.sent.length, 2)
 })
 
-t.test('a roster sent before the tick: that tick\'s events follow it, its own join included', async (t) => {
+t.test('the newcomers of one flush share one roster, which reflects that flush', async (t) => {
   const { presence, hub, enter, exit, settle } = setup()
   const [a, c] = [1, 3].map((id) => new FakeClient(id, `c${id}`))
   settle(a, c)
   const b = new FakeClient(2, 'c2')
   const d = new FakeClient(4, 'c4')
-  // b resumes by replay: its roster goes out as soon as it is attached
+  // b resumes by replay: it asks for its roster as soon as it is attached, before its join is queued
   hub.subscribe(b, canvasTopic('main'))
   presence.sendRoster(b)
   presence.join(b)
-  t.same(b.sent, [event('main', [[1, 'c1'], [3, 'c3'], [2, 'c2']], [], 3)], 'the roster still lists c')
   exit(c)
   enter(d)
-  presence.flush()
-  const tick = event('main', [[2, 'c2'], [4, 'c4']], [3], 3)
-  t.same(a.sent, [tick])
-  t.same(b.sent.slice(1), [tick], 'b learns that c left and d came (and hears of itself again)')
-  t.equal(a.sent[0], b.sent[1])
-  t.same(d.sent, [], 'd has no roster yet')
   presence.sendRoster(d)
-  t.same(d.sent, [event('main', [[1, 'c1'], [2, 'c2'], [4, 'c4']], [], 3)], 'which already reflects that tick')
+  presence.flush()
+  t.same(a.sent, [event('main', [[2, 'c2'], [4, 'c4']], [3], 3)], 'the others: who came and who left')
+  const roster = event('main', [[1, 'c1'], [2, 'c2'], [4, 'c4']], [], 3)
+  t.same(b.sent, [roster], 'b: the roster, without c, and not the event as well')
+  t.same(d.sent, [roster], 'd: the same roster')
+  presence.flush()
+  t.same([a.sent.length, b.sent.length, d.sent.length], [1, 1, 1])
+  exit(a)
+  presence.flush()
+  t.same(b.sent.slice(1), [event('main', [], [1], 2)], 'newcomers hear of the next flush\'s events')
+  t.equal(b.sent[1], d.sent[1])
+})
+
+t.test('with an interval, joins, leaves and rosters wait for it; cursors do not', async (t) => {
+  let clock = 0
+  const { presence, enter, exit, settle } = setup(100, 1000, () => clock)
+  const a = new FakeClient(1, 'a')
+  settle(a) // the first flush is due at once
+  const [b, c] = [2, 3].map((id) => new FakeClient(id, `c${id}`))
+  clock = 10
+  enter(b)
+  presence.sendRoster(b)
+  enter(c)
+  presence.cursor(a, 5, 6)
+  presence.flush()
+  t.same(a.sent, [cursorsFrame([[1, 5, 6]])], 'the cursor goes at the tick')
+  t.same(b.sent, [cursorsFrame([[1, 5, 6]])], 'the roster waits')
+  clock = 500
+  exit(c)
+  presence.flush()
+  clock = 999
+  presence.flush()
+  t.equal(a.sent.length, 1, 'nothing before the interval has passed')
+  clock = 1000
+  presence.flush()
+  t.same(a.sent.slice(1), [event('main', [[2, 'c2']], [], 2)], 'one event for the interval; c came and went unannounced')
+  t.same(b.sent.slice(1), [event('main', [[1, 'a'], [2, 'c2']], [], 2)], 'and b\'s roster')
+  clock = 1500
+  exit(b)
+  presence.flush()
+  t.equal(a.sent.length, 2)
+  clock = 2100
+  presence.flush()
+  t.same(a.sent.slice(2), [event('main', [], [2], 1)], 'the next interval, measured from the last presence flush')
 })
 
 t.test('cursors: one frame per tick, the last position of each, the same buffer for all', async (t) => {
@@ -175,7 +217,7 @@ t.test('presence goes before cursors in a tick; a leave drops the pending cursor
   exit(c)
   presence.flush()
   t.same(a.sent.slice(2), [event('main', [], [3], 1)], 'no CURSORS for one who left')
-  t.equal(c.sent.length, 2, 'and nothing for it')
+  t.equal(c.sent.length, 1, 'and nothing for it, not even its roster')
 })
 
 t.test('canvases are independent', async (t) => {
@@ -193,11 +235,10 @@ t.test('canvases are independent', async (t) => {
   t.same(o2.sent, [])
   enter(m2)
   exit(o2)
-  presence.sendRoster(o1)
-  t.same(o1.sent.slice(1), [event('other', [[3, 'o1']], [], 1)], 'a roster is of its own canvas')
+  presence.sendRoster(o1) // asked again (e.g. after a snapshot resync): a roster of its own canvas
   presence.flush()
   t.same(m1.sent.slice(1), [event('main', [[2, 'm2']], [], 2)])
-  t.same(o1.sent.slice(2), [event('other', [], [4], 1)])
+  t.same(o1.sent.slice(1), [event('other', [], [4], 1), event('other', [[3, 'o1']], [], 1)])
   t.same(m2.sent, [])
 })
 
@@ -215,7 +256,8 @@ t.test('a canvas nobody watches any more sends nothing, and its pending state is
   t.same(w.sent, [], 'other canvases hear nothing of it')
   hub.subscribe(y, canvasTopic('empty'))
   presence.sendRoster(y)
-  t.same(y.sent, [event('empty', [[2, 'y']], [], 1)])
+  presence.flush()
+  t.same(y.sent, [event('empty', [[2, 'y']], [], 1)], 'its roster, and no join of x')
   presence.flush()
   t.equal(y.sent.length, 1, 'nothing stale later: no join of x, no cursor of x')
   presence.cursor(y, 4, 5)
