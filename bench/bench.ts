@@ -17,10 +17,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir, totalmem, release } from 'node:os'
+import { cpus, loadavg, setPriority, tmpdir, totalmem, release } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { sampleProc, sleep, startServer, stopServer, type Server } from './lib/server.js'
+import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, startServer, stopServer, type Server } from './lib/server.js'
 import { Histogram } from './lib/stats.js'
 import type { ClientSet, Command, Kind, Report } from './lib/worker.js'
 
@@ -39,9 +39,11 @@ type TargetName = typeof TARGETS[number]
 const servers = (option('servers')?.split(',') ?? [...TARGETS]) as TargetName[]
 /** --env K=V,K=V: extra server variables for every pixelwire run (experiments; the run is then partial) */
 const extraEnv = Object.fromEntries((option('env') ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]))
+/** --client-nice N: the load generator's processes run at this nice value (the servers at 0) */
+const clientNice = Number(option('client-nice') ?? 0)
 /** --profile DIR: pixelwire runs with --cpu-prof, profiles written to DIR */
 const profileDir = option('profile')
-const full = !quick && option('scenario') === undefined && option('servers') === undefined && profileDir === undefined && option('env') === undefined
+const full = !quick && option('client-nice') === undefined && option('scenario') === undefined && option('servers') === undefined && profileDir === undefined && option('env') === undefined
 /** Hard deadline for the whole bench. */
 const HARD_MS = (quick ? 10 : 25) * 60_000
 
@@ -143,6 +145,7 @@ class Worker {
     const prof = profileDir !== undefined && flag('profile-workers') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/workers`] : []
     this.child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     started.add(this.child)
+    if (clientNice !== 0 && this.child.pid !== undefined) setPriority(this.child.pid, clientNice)
     this.up = new Promise((resolve) => this.waiting.set('up', resolve))
     this.child.on('message', (m: { type: string, message?: string }) => {
       if (m.type === 'fatal') console.error(`worker failed: ${m.message}`)
@@ -219,6 +222,27 @@ function rssPeak (pid: number) {
   return { stop: () => { clearInterval(timer); return peak } }
 }
 
+/** pixelwire's /metrics (null for the baselines, which have none). */
+async function scrapeMetrics (t: TargetName, port: number): Promise<string | null> {
+  if (t !== 'pixelwire') return null
+  try { return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text() } catch { return null }
+}
+
+/**
+ * What the server's own histograms say about the painting window: how many
+ * ticks ran (so the mean period) and each draw op's delay from its arrival
+ * to its UPDATES frame being written, which splits the end-to-end latency
+ * into the server's part and the delivery's (kernel and client processes).
+ */
+function serverSide (before: string | null, after: string | null, seconds: number): string {
+  if (before === null || after === null) return ''
+  const ticks = histogramOf(after, 'pixelwire_tick_duration_seconds').count - histogramOf(before, 'pixelwire_tick_duration_seconds').count
+  const d0 = histogramOf(before, 'pixelwire_pixel_delay_seconds')
+  const d1 = histogramOf(after, 'pixelwire_pixel_delay_seconds')
+  const le = (q: number) => `<= ${fmtMs(1000 * bucketQuantile(d0, d1, q))}`
+  return `server: ${ticks} ticks (mean period ${fmtMs(1000 * seconds / Math.max(1, ticks))}), arrival to frame written p50 ${le(0.5)}, p99 ${le(0.99)}`
+}
+
 interface TrafficRow {
   server: string
   receivers: number
@@ -257,12 +281,19 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   const rss = rssPeak(srv.pid)
   const rssStart = sampleProc(srv.pid)?.rss ?? 0
   const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const clientsCpu = () => [...rx.workers, painter].reduce((a, w) => a + (sampleProc(w.child.pid ?? 0)?.cpu ?? 0), 0)
+  const ccpu0 = clientsCpu()
+  const mcpu0 = machineCpu()
+  const metrics0 = await scrapeMetrics(t, srv.port)
   const tcp0 = tcpCounters()
   const t0 = performance.now()
   const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: o.stroke ?? 1, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
   const tcp = tcpDelta(tcp0)
   const t1 = performance.now()
   const cpu1 = sampleProc(srv.pid)?.cpu ?? cpu0
+  const ccpu1 = clientsCpu()
+  const mcpu1 = machineCpu()
+  const inServer = serverSide(metrics0, await scrapeMetrics(t, srv.port), (t1 - t0) / 1000)
   const mark = async () => (await Promise.all(rx.workers.map((w) => w.call<{ received: number }>({ type: 'mark' }, 'marked', 30_000)))).reduce((a, m) => a + m.received, 0)
   const atEnd = await mark()
   const expected = (painted.sent - painted.rejected) * reading
@@ -287,6 +318,8 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
     painted.rejected > 0 ? `${painted.rejected} px rejected` : '',
     Object.keys(closes).length > 0 ? `closes ${JSON.stringify(closes)}` : '',
     slow > 0 ? `${slow} slow receivers excluded` : '',
+    inServer,
+    `CPU while painting: client processes ${(100 * (ccpu1 - ccpu0) / ((t1 - t0) / 1000)).toFixed(0)}% of a core, whole machine ${(100 * (mcpu1.busy - mcpu0.busy) / (mcpu1.total - mcpu0.total)).toFixed(0)}% busy (${cpus().length} cores)`,
     `TCP while painting (whole machine): ${tcp}`
   ].filter(Boolean).join('; ')
   const row: TrafficRow = {

@@ -110,3 +110,31 @@ export async function stopServer (s: Server, ms = 12_000): Promise<string> {
   await s.exited
   return `did not exit within ${ms} ms of SIGTERM: SIGKILLed`
 }
+
+/** The whole machine's CPU time so far (s): busy (everything but idle and iowait) and total, over all cores. */
+export function machineCpu (): { busy: number, total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const total = f.reduce((a, v) => a + v, 0)
+  return { busy: (total - f[3] - (f[4] ?? 0)) / CLK_TCK, total: total / CLK_TCK }
+}
+
+/** A Prometheus histogram's cumulative buckets (le → count) and its count, from a /metrics text. */
+export function histogramOf (text: string, name: string): { buckets: Map<number, number>, count: number } {
+  const buckets = new Map<number, number>()
+  let count = 0
+  for (const line of text.split('\n')) {
+    const b = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`).exec(line)
+    if (b !== null) buckets.set(b[1] === '+Inf' ? Infinity : Number(b[1]), Number(b[2]))
+    const c = new RegExp(`^${name}_count (\\S+)$`).exec(line)
+    if (c !== null) count = Number(c[1])
+  }
+  return { buckets, count }
+}
+
+/** The upper bound of the bucket holding quantile q of the observations between two scrapes ("<= le"). */
+export function bucketQuantile (before: ReturnType<typeof histogramOf>, after: ReturnType<typeof histogramOf>, q: number): number {
+  const n = after.count - before.count
+  if (n <= 0) return NaN
+  for (const [le, c] of [...after.buckets].sort((a, b) => a[0] - b[0])) if (c - (before.buckets.get(le) ?? 0) >= q * n) return le
+  return Infinity
+}
