@@ -78,7 +78,7 @@ function defineHistograms (client: Client) {
   return {
     tick: h('pixelwire_tick_duration_seconds', 'Duration of one broadcast tick: commit, broadcast, catch-up, presence', TICK_BUCKETS),
     commit: h('pixelwire_commit_duration_seconds', 'Duration of one canvas batch commit (one SQLite transaction)', COMMIT_BUCKETS),
-    pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frame with its last pixel was written', DELAY_BUCKETS)
+    pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frames with its last pixel were written to every client in sync (every slot of a stretched tick)', DELAY_BUCKETS)
   } satisfies Record<HistogramName, unknown>
 }
 

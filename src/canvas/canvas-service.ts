@@ -53,6 +53,11 @@ export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, f
  */
 export const TICK_SEND_FACTOR = 1
 
+/** Rotations in a row that must want fewer slots before a stretched tick shrinks (see onBeat). */
+const SHRINK_AFTER = 3
+/** Frames kept per canvas for its current seq, by the seq they start from (see frameFrom). */
+const FRAME_CACHE_MAX = 16
+
 export interface Logger {
   info (obj: object, msg?: string): void
   warn (obj: object, msg?: string): void
@@ -118,8 +123,17 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const lagging = new Map<CanvasId, Set<C>>()
   let timer: NodeJS.Timeout | null = null
   const tickMaxMs = Math.max(opts.tickMs, opts.tickMaxMs ?? opts.tickMs)
-  /** the current period, how many ticks were stretched, UPDATES frames written by the last tick */
-  const tick = { periodMs: opts.tickMs, stretched: 0, frames: 0, commitMs: 0 }
+  /** the current period, its slots, how many rotations were stretched, frames written by the last beat */
+  const tick = { periodMs: opts.tickMs, slots: 1, stretched: 0, frames: 0, commitMs: 0 }
+  /** a stretched tick's period in beats: clients are sent in this many slots, one per beat */
+  let slots = 1
+  const maxSlots = Math.max(1, Math.floor(tickMaxMs / opts.tickMs))
+  /** per canvas, the frames built from its newest commits at its current seq, by the seq they start from */
+  const frameCache = new Map<CanvasId, { seq: number, frames: Map<number, SharedFrame | null> }>()
+  /** per canvas, the beat of its last commit */
+  const lastCommit = new Map<CanvasId, number>()
+  /** per canvas, its newest commits (seq start, end] (see remember) */
+  const recent = new Map<CanvasId, { start: number, end: number, parts: Buffer[], records: number }>()
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -129,8 +143,12 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const stats = { lagged: 0, catchUpFrames: 0, snapshotsSent: 0, commitFailures: 0 }
   /** the last commit's failure, until a commit succeeds again (readiness reads it) */
   let storageError: string | null = null
-  /** when the current tick's frame was written (observeDelay reads it) */
+  /** when the current beat's frames were written (observeDelay reads it) */
   let written = 0
+  /** beats flushed so far */
+  let beats = 0
+  /** per canvas, committed batches not yet sent to every slot: the beat that sends the last slot, and their pixels */
+  const undelivered = new Map<CanvasId, Array<{ beat: number, pixels: number }>>()
 
   function load (): void {
     for (const row of store.list()) canvases.set(row.id, rebuild(row))
@@ -225,6 +243,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (client.canvasSeq === null || client.closed) return
     let at = client.canvasSeq
     if (canvas.seq - at > opts.maxReplay) return sendSnapshot(client, canvas)
+    if (at === canvas.seq) return
+    // Recent enough: one frame out of memory, shared with whoever else is at `at`
+    // (a slot change or a burst of laggards must not cost a log read each).
+    const frame = frameFrom(canvas, at)
+    if (frame !== null) {
+      if (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data)) {
+        stats.catchUpFrames++
+        tick.frames++
+        client.canvasSeq = canvas.seq
+      } else {
+        markLagging(canvas.id, client)
+      }
+      return
+    }
     while (at < canvas.seq) {
       const records = store.changesAfter(canvas.id, at, Math.min(frameRecords, canvas.seq - at))
       if (records.length === 0) throw new Error(`canvas ${canvas.id}: log has no change after ${at}`)
@@ -266,15 +298,21 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     return entry.promise
   }
 
-  /** Commit every canvas's pending batch, then broadcast what committed. */
+  /**
+   * One beat: commit every canvas's pending batch, then send this beat's
+   * slot of clients what they have not seen yet (every client when the
+   * tick is not stretched), catch laggards up, then presence.
+   */
   function flush (): void {
     const start = performance.now()
-    for (const canvas of canvases.values()) flushCanvas(canvas)
+    const slot = rotation.beat % slots
+    for (const canvas of canvases.values()) flushCanvas(canvas, slot)
+    beats++
     opts.afterFlush?.()
     meter.observe('tick', (performance.now() - start) / 1000)
   }
 
-  function flushCanvas (canvas: Canvas): void {
+  function flushCanvas (canvas: Canvas, slot: number): void {
     const batch = canvas.takeBatch(frameRecords)
     const topic = canvasTopic(canvas.id)
     const subs = hub.subscribers(topic)
@@ -301,25 +339,112 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       storageError = null
       canvas.apply(batch.records)
       canvas.seq = from + batch.records.length / RECORD
-      const frame = new SharedFrame(encodeUpdates(canvas.seq, batch.records))
-      for (const client of subs.values()) {
-        if (client.canvasSeq === from && client.bufferedBytes <= opts.sendBufferBytes &&
-          (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data))) {
-          client.canvasSeq = canvas.seq
-          tick.frames++
-        } else if (!syncing.has(client)) {
-          markLagging(canvas.id, client)
-        }
-      }
+      remember(canvas, from, batch.records)
+      lastCommit.set(canvas.id, beats)
       counts.pixelsApplied += pixels
-      written = performance.now()
-      arrivals.get(canvas.id)?.take(pixels, observeDelay)
+    }
+    // Every slot has been visited since the last commit (two rotations of the
+    // most slots cover any change of slots): nobody in sync is behind.
+    if (beats - (lastCommit.get(canvas.id) ?? -Infinity) <= 2 * maxSlots) broadcast(canvas, subs, slot)
+    if (batch !== null) {
+      // every slot has it after this beat and the slots - 1 that follow
+      let u = undelivered.get(canvas.id)
+      if (u === undefined) undelivered.set(canvas.id, (u = []))
+      u.push({ beat: beats + slots - 1, pixels: batch.records.length / RECORD })
       maybeStoreSnapshot(canvas)
     }
+    observeDelivered(canvas.id)
     retryLagging(canvas)
   }
 
-  /** A draw op's delay from arrival until the frame with its last pixel was written. */
+  /** Keep the canvas's newest commits in memory: the slots of a stretched tick are sent from them. */
+  function remember (canvas: Canvas, from: number, records: Buffer): void {
+    let r = recent.get(canvas.id)
+    if (r === undefined || r.end !== from) recent.set(canvas.id, (r = { start: from, end: from, parts: [], records: 0 }))
+    r.parts.push(records)
+    r.end = canvas.seq
+    r.records += records.length / RECORD
+    // Bounded: what one frame may carry, and no commit older than two
+    // rotations of the most slots (a client whose slot changed may have
+    // waited that long).
+    while (r.parts.length > 1 && (r.records - r.parts[0].length / RECORD >= frameRecords || r.parts.length > 2 * maxSlots + 1)) {
+      const n = r.parts.shift()!.length / RECORD
+      r.records -= n
+      r.start += n
+    }
+  }
+
+  /**
+   * The UPDATES frame from seq `at` to canvas.seq, out of memory, built once
+   * per (at, canvas.seq) for every client that needs it (a slot, and the
+   * laggards caught up in the same beat); null when it is not all in
+   * memory, or too big for one frame.
+   */
+  function frameFrom (canvas: Canvas, at: number): SharedFrame | null {
+    let cache = frameCache.get(canvas.id)
+    if (cache === undefined || cache.seq !== canvas.seq) frameCache.set(canvas.id, (cache = { seq: canvas.seq, frames: new Map() }))
+    let frame = cache.frames.get(at)
+    if (frame === undefined) {
+      frame = buildFrame(canvas, at)
+      // Bounded: a slot's clients share one `at`; clients resumed at many
+      // other seqs (a resume storm) get frames built for them, not kept.
+      if (cache.frames.size < FRAME_CACHE_MAX) cache.frames.set(at, frame)
+    }
+    return frame
+  }
+
+  function buildFrame (canvas: Canvas, at: number): SharedFrame | null {
+    const r = recent.get(canvas.id)
+    if (r === undefined || r.end !== canvas.seq || at < r.start || canvas.seq - at > frameRecords) return null
+    const parts: Buffer[] = []
+    let partStart = r.start
+    for (const part of r.parts) {
+      const partEnd = partStart + part.length / RECORD
+      if (partEnd > at) parts.push(partStart >= at ? part : part.subarray((at - partStart) * RECORD))
+      partStart = partEnd
+    }
+    return new SharedFrame(encodeUpdates(canvas.seq, parts.length === 1 ? parts[0] : Buffer.concat(parts)))
+  }
+
+  /**
+   * Send this beat's slot of clients in sync (all of them when slots is 1)
+   * what they have not seen: clients at the same seq share one frame,
+   * encoded once. Anyone it cannot be sent to (over its send buffer, or
+   * behind what is in memory) lags, and is caught up once drained.
+   */
+  function broadcast (canvas: Canvas, subs: ReadonlyMap<number, C>, slot: number): void {
+    const behind = lagging.get(canvas.id)
+    for (const client of subs.values()) {
+      if (slots > 1 && client.id % slots !== slot) continue
+      const at = client.canvasSeq
+      // laggards are caught up by retryLagging (a snapshot past maxReplay)
+      if (at === canvas.seq || behind?.has(client) === true) continue
+      if (at === null) {
+        if (!syncing.has(client)) markLagging(canvas.id, client)
+        continue
+      }
+      const frame = frameFrom(canvas, at)
+      if (frame !== null && client.bufferedBytes <= opts.sendBufferBytes &&
+        (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data))) {
+        client.canvasSeq = canvas.seq
+        tick.frames++
+      } else {
+        markLagging(canvas.id, client)
+      }
+    }
+  }
+
+  /** The batches whose last slot was sent this beat (all of them once slots is 1): their draw ops' delays. */
+  function observeDelivered (id: CanvasId): void {
+    const u = undelivered.get(id)
+    if (u === undefined) return
+    written = performance.now()
+    const n = slots === 1 ? u.length : u.findIndex((d) => d.beat > beats)
+    for (const done of u.splice(0, n < 0 ? u.length : n)) arrivals.get(id)?.take(done.pixels, observeDelay)
+    if (u.length === 0) undelivered.delete(id)
+  }
+
+  /** A draw op's delay from arrival until the frame with its last pixel was written to every slot. */
   function observeDelay (arrivedAt: number): void {
     meter.observe('pixelDelay', (written - arrivedAt) / 1000)
   }
@@ -356,27 +481,52 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   /**
-   * The clock runs at TICK_MS; a stretched tick skips beats until its period
-   * has passed (so periods are whole multiples of TICK_MS). After each flush
-   * the next period is set from the frames this one wrote.
+   * The clock beats at TICK_MS and every beat commits. A stretched tick of
+   * period G beats splits the clients into G slots (by connection id) and
+   * each beat sends one slot: every client still gets one frame per
+   * period, but a beat writes a G-th of the frames, so the write burst,
+   * and the wait of the clients written last, is a G-th of what one flush
+   * to everyone would take (bench/results: saturation p99). After each
+   * rotation (G beats) the period is set again from the frames and the
+   * sending time of that rotation.
    */
-  let lastFlush = 0
+  const rotation = { beat: 0, frames: 0, sendMs: 0 }
+  const shrink = { rotations: 0, most: 1 }
   let framesBefore = opts.framesWritten?.() ?? 0
   function onBeat (): void {
     const now = performance.now()
-    if (now - lastFlush < tick.periodMs - opts.tickMs / 2) return
-    lastFlush = now
     tick.frames = 0
     tick.commitMs = 0
     flush()
-    const sendMs = performance.now() - now - tick.commitMs
+    rotation.sendMs += performance.now() - now - tick.commitMs
     if (opts.framesWritten !== undefined) {
       const total = opts.framesWritten()
       tick.frames = total - framesBefore
       framesBefore = total
     }
-    tick.periodMs = nextTickMs(opts.tickMs, tickMaxMs, tick.frames, opts.frameBudget ?? 0, sendMs)
-    if (tick.periodMs > opts.tickMs) tick.stretched++
+    rotation.frames += tick.frames
+    if (++rotation.beat < slots) return
+    const periodMs = nextTickMs(opts.tickMs, tickMaxMs, rotation.frames, opts.frameBudget ?? 0, rotation.sendMs)
+    const wanted = Math.min(maxSlots, Math.max(1, Math.ceil(periodMs / opts.tickMs - 0.5)))
+    // Every change of slots reshuffles who is sent when (and makes some wait
+    // up to two periods): more slots at once, fewer only once SHRINK_AFTER
+    // rotations in a row wanted fewer, and then the most of them wanted.
+    if (wanted > slots) {
+      slots = wanted
+      shrink.rotations = 0
+    } else if (wanted < slots) {
+      shrink.most = shrink.rotations === 0 ? wanted : Math.max(shrink.most, wanted)
+      if (++shrink.rotations >= SHRINK_AFTER) {
+        slots = shrink.most
+        shrink.rotations = 0
+      }
+    } else {
+      shrink.rotations = 0
+    }
+    tick.periodMs = slots * opts.tickMs
+    tick.slots = slots
+    if (slots > 1) tick.stretched++
+    rotation.beat = rotation.frames = rotation.sendMs = 0
   }
 
   function start (): void {
@@ -388,6 +538,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function stop (): void {
     if (timer !== null) clearInterval(timer)
     timer = null
+    // the last flush sends every slot: nobody is left without what committed
+    slots = 1
+    rotation.beat = 0
     flush()
   }
 

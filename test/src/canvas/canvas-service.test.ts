@@ -23,7 +23,7 @@ class FakeClient implements CanvasClient {
 const silent = { info () {}, warn () {}, error () {} }
 type Tap = { teardown (fn: () => unknown): void }
 
-function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number, framesWritten?: () => number } = {}) {
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number, framesWritten?: () => number, afterFlush?: () => void } = {}) {
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
@@ -332,9 +332,70 @@ t.test('adaptive tick with framesWritten: every frame since the last tick counts
   svc.start()
   written += 100 // e.g. a presence broadcast to 100 clients: 100 ms at 1000 frames/s
   await new Promise((resolve) => setTimeout(resolve, 35))
-  t.equal(svc.tick.frames, 100)
   t.equal(svc.tick.periodMs, 100)
+  t.equal(svc.tick.slots, 10, 'ten beats of 10 ms, one slot of clients each')
   await new Promise((resolve) => setTimeout(resolve, 600))
   t.equal(svc.tick.periodMs, 10, 'back to the configured tick once quiet')
   svc.stop()
+})
+
+t.test('a stretched tick sends one slot of clients per beat: a frame per client per period, every pixel in order', async (t) => {
+  let beat = 0
+  const log: Array<[beat: number, id: number]> = []
+  const { svc, canvas } = setup(t, undefined, { maxPendingPixels: 100_000, tickMs: 10, tickMaxMs: 400, frameBudget: 200, afterFlush: () => { beat++ } })
+  class Logged extends FakeClient {
+    override send (data: Buffer | string): boolean {
+      if (Buffer.isBuffer(data) && data[0] === 0x11) log.push([beat, this.id])
+      return super.send(data)
+    }
+  }
+  // 6 frames a period at 200 frames/s: 30 ms, i.e. 3 beats of 10 ms, 2 clients each
+  const clients = [1, 2, 3, 4, 5, 6].map((id) => new Logged(id))
+  for (const c of clients) svc.attach(c, canvas, 0)
+  svc.start()
+  let n = 0
+  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 3)
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  clearInterval(painter)
+  t.equal(svc.tick.slots, 3)
+  t.equal(svc.tick.periodMs, 30)
+  const lastBeat = beat
+  svc.stop()
+  const byBeat = new Map<number, number[]>()
+  for (const [b, id] of log) if (b > 0 && b < lastBeat) byBeat.set(b, [...(byBeat.get(b) ?? []), id])
+  t.ok(byBeat.size >= 10, `${byBeat.size} beats sent frames`)
+  const mixed = [...byBeat.values()].filter((ids) => new Set(ids.map((id) => id % 3)).size > 1)
+  t.same(mixed, [], 'after the first period, every beat sends one slot (connection id mod 3) only')
+  t.ok([...byBeat.values()].every((ids) => ids.length <= 2), 'two clients a beat')
+  for (const c of clients) {
+    const frames = c.frames(0x11)
+    const got = frames.flatMap((f) => parseUpdates(f).px)
+    t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n }, (_v, i) => i), `client ${c.id}: every pixel, in order`)
+    let seq = 0
+    for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
+    t.ok(frames.length <= lastBeat / 3 + 3, `client ${c.id}: ${frames.length} frames in ${lastBeat} beats`)
+  }
+})
+
+t.test('a stretched tick: slots share a frame per seq; a newcomer behind its slot gets its own, then joins the slot\'s', async (t) => {
+  const { svc, canvas } = setup(t, undefined, { maxPendingPixels: 100_000, tickMs: 10, tickMaxMs: 400, frameBudget: 200 })
+  const clients = [3, 6, 9, 12, 15, 18].map((id) => new FakeClient(id)) // all in slot 0 of 3
+  for (const c of clients) svc.attach(c, canvas, 0)
+  svc.start()
+  let n = 0
+  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 3)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  const late = new FakeClient(21)
+  const resumedAt = canvas.seq
+  svc.attach(late, canvas, resumedAt) // resumed at the current seq: ahead of its slot
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  clearInterval(painter)
+  svc.stop()
+  const lastFrames = clients.map((c) => c.frames(0x11).at(-2))
+  t.ok(lastFrames.every((f) => f === lastFrames[0]), 'one frame instance for the whole slot')
+  t.equal(late.frames(0x11).at(-2), lastFrames[0], 'the newcomer is in step with its slot after one period')
+  const got = late.frames(0x11).flatMap((f) => parseUpdates(f).px)
+  // pixel i (colour i) is change i + 1
+  t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n - resumedAt }, (_v, i) => resumedAt + i), 'every pixel after its resume point, in order')
+  t.equal(late.canvasSeq, canvas.seq)
 })
