@@ -30,8 +30,8 @@ export interface CanvasClient extends Subscriber {
 
 /**
  * The next tick's period: the configured tick, stretched (up to max) so that
- * the frames the last tick wrote fit the frame budget (frames per second),
- * and so that sending took at most 1/TICK_SEND_FACTOR of it. The commit
+ * the frames the last period wrote fit the frame budget (frames per second),
+ * and so that sending took at most 1/TICK_SEND_FACTOR of its CPU time. The commit
  * does not stretch it: a tick slowed by a big commit must not get longer,
  * or fewer pixels per second would commit.
  */
@@ -41,9 +41,9 @@ export function nextTickMs (tickMs: number, tickMaxMs: number, frames: number, f
 }
 
 /**
- * A tick's period is also at least this many times the time its flush spent
- * sending (the flush without the commit): sending never takes longer than
- * the tick. Measured, not guessed (bench/results/2026-12-02-tick.md): a
+ * A tick's period is also at least this many times the CPU time its beats
+ * spent sending (the flush without the commit): sending never takes more
+ * than the whole process. Measured, not guessed (bench/results/2026-12-02-tick.md): a
  * factor of 2 doubled the 50 ms tick at 2,000 clients (~30 ms sending;
  * periods are whole beats) and the fan-out p99 with it (117-121 ms against
  * 83-85 ms), and at saturation fewer, larger bursts arrived later (p99
@@ -494,11 +494,16 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const shrink = { rotations: 0, most: 1 }
   let framesBefore = opts.framesWritten?.() ?? 0
   function onBeat (): void {
-    const now = performance.now()
     tick.frames = 0
     tick.commitMs = 0
+    // CPU time, not wall time: on a CPU shared with other processes, wall
+    // time grows with their load, and stretching the period for it made
+    // frames bigger, receivers slower and the period longer still (at
+    // saturation the slots ran away from 4 to 20, p99 1.9-3.5 s).
+    const cpu0 = process.cpuUsage()
     flush()
-    rotation.sendMs += performance.now() - now - tick.commitMs
+    const cpu = process.cpuUsage(cpu0)
+    rotation.sendMs += Math.max(0, (cpu.user + cpu.system) / 1000 - tick.commitMs)
     if (opts.framesWritten !== undefined) {
       const total = opts.framesWritten()
       tick.frames = total - framesBefore
