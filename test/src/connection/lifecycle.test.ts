@@ -25,7 +25,7 @@ class FakeTransport implements Transport {
 
 const silent = { info () {}, warn () {}, error () {} }
 
-function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }) {
+function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }, timing: { heartbeatMs?: number, heartbeatSliceMs?: number } = {}) {
   const db = openDatabase({ file: join(tempDir(t), 'l.db'), migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => db.close())
   const hub = createHub<Connection>()
@@ -34,7 +34,7 @@ function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnect
   })
   canvases.load()
   const lc = createLifecycle({
-    hub, log: silent, heartbeatMs: 60000, sendBufferBytes: 1000, slowClientTimeoutMs: 500, tokenGraceMs: 2000, badMessageWindowMs: 1000, rateAbuseWindowMs: 1000, ...limits
+    hub, log: silent, heartbeatMs: 60000, sendBufferBytes: 1000, slowClientTimeoutMs: 500, tokenGraceMs: 2000, badMessageWindowMs: 1000, rateAbuseWindowMs: 1000, ...limits, ...timing
   })
   lc.onCleanup((conn) => canvases.detach(conn))
   return { hub, canvases, lc }
@@ -186,4 +186,32 @@ t.test('sweep: over the send buffer past the deadline is 4008 and terminated', a
   t.equal(slow.terminated, 1)
   t.equal(conn.send('x'), false, 'nothing is queued over the cap')
   t.equal(conn.dropped, 1)
+})
+
+t.test('heartbeats are spread: one slice of connections per beat, each pinged once a period, dead ones ended', async (t) => {
+  const { lc } = setup(t, undefined, { heartbeatMs: 600, heartbeatSliceMs: 200 }) // 3 slices, a beat every 200 ms
+  const trs = Array.from({ length: 6 }, () => new FakeTransport())
+  const conns = trs.map((tr, i) => open(lc, tr, user(`u${i}`), '1.2.3.4'))
+  const slotOf = (i: number) => conns[i].id % 3
+  lc.start()
+  t.teardown(() => lc.stopTimers())
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  // Whenever we look, pings went out slot by slot: a slot's connections alike, earlier slots never behind later ones.
+  const states = new Set<string>()
+  let inOrder = true
+  while (trs.some((tr) => tr.pings === 0)) {
+    await sleep(10)
+    const bySlot = [0, 1, 2].map((s) => [...new Set(trs.filter((_tr, i) => slotOf(i) === s).map((tr) => tr.pings))])
+    if (bySlot.some((counts) => counts.length !== 1) || bySlot[0][0] < bySlot[1][0] || bySlot[1][0] < bySlot[2][0]) inOrder = false
+    states.add(bySlot.map((c) => c.join('|')).join(','))
+  }
+  t.ok(inOrder, 'one slot at a time, in order')
+  t.ok(states.has('1,0,0') || states.has('1,1,0'), `seen part way: ${[...states].join(' ')}`)
+  t.same(trs.map((tr) => tr.pings), [1, 1, 1, 1, 1, 1], 'within one period, everyone once')
+  // nobody answers: after two unanswered pings, a slot's third beat ends it
+  const deadline = performance.now() + 5000
+  while (trs.some((tr) => tr.closes.length === 0) && performance.now() < deadline) await sleep(20)
+  t.same(trs.map((tr) => tr.closes[0]?.[0]), [4012, 4012, 4012, 4012, 4012, 4012], 'dead peers ended (4012) after two missed pongs')
+  t.same(trs.map((tr) => tr.pings), [2, 2, 2, 2, 2, 2], 'two pings each before that')
+  t.ok(trs.every((tr) => tr.terminated > 0))
 })
