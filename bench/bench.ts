@@ -280,6 +280,7 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   await sleep(2000) // joins settle (pixelwire's presence, socket.io's handshakes)
   const rss = rssPeak(srv.pid)
   const rssStart = sampleProc(srv.pid)?.rss ?? 0
+  await Promise.all(rx.workers.map((w) => w.call({ type: 'loopReset' }, 'loopReset', 30_000)))
   const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
   const clientsCpu = () => [...rx.workers, painter].reduce((a, w) => a + (sampleProc(w.child.pid ?? 0)?.cpu ?? 0), 0)
   const ccpu0 = clientsCpu()
@@ -319,6 +320,7 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
     Object.keys(closes).length > 0 ? `closes ${JSON.stringify(closes)}` : '',
     slow > 0 ? `${slow} slow receivers excluded` : '',
     inServer,
+    `receiving processes' event-loop delay p99 ${fmtMs(Math.max(...reports.map((r) => r.loop.p99)))} (worst process), max ${fmtMs(Math.max(...reports.map((r) => r.loop.max)))}`,
     `CPU while painting: client processes ${(100 * (ccpu1 - ccpu0) / ((t1 - t0) / 1000)).toFixed(0)}% of a core, whole machine ${(100 * (mcpu1.busy - mcpu0.busy) / (mcpu1.total - mcpu0.total)).toFixed(0)}% busy (${cpus().length} cores)`,
     `TCP while painting (whole machine): ${tcp}`
   ].filter(Boolean).join('; ')

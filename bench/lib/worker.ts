@@ -10,6 +10,7 @@ import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { io as sioConnect, type Socket as SioSocket } from 'socket.io-client'
 import type { Socket as NetSocket } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { ageMs, clockMs, Histogram, stampNow } from './stats.js'
 
 export type Kind = 'pixelwire' | 'ws' | 'sio'
@@ -37,6 +38,7 @@ export type Command =
   | { type: 'paint', rate: number, durationMs: number, stroke: number, width: number, height: number }
   | { type: 'join', set: ClientSet, perSec: number, timeoutMs: number }
   | { type: 'mark' }
+  | { type: 'loopReset' }
   | { type: 'report' }
   | { type: 'exit' }
 
@@ -47,9 +49,14 @@ export interface Report {
   closes: Record<string, number>
   errors: string[]
   hist: ReturnType<Histogram['toJSON']>
+  /** this process's event-loop delay since loopReset (ms): how late it could have read what arrived */
+  loop: { p50: number, p99: number, max: number }
 }
 
 const send = (m: object) => process.send?.(m)
+// Is the load generator itself late? A receiver's latency includes this.
+const loop = monitorEventLoopDelay({ resolution: 10 })
+loop.enable()
 
 interface Client {
   close: () => void
@@ -229,8 +236,10 @@ process.on('message', (m: Command) => {
       case 'paint': { const sent = await paint(m.rate, m.durationMs, m.stroke, m.width, m.height); return send({ type: 'painted', sent, rejected: rejected * m.stroke }) }
       case 'join': return send({ type: 'joined', ...await joinStorm(m.set, m.perSec, m.timeoutMs), errors: [...errors] })
       case 'mark': return send({ type: 'marked', received })
+      case 'loopReset': loop.reset(); return send({ type: 'loopReset' })
       case 'report': {
-        const r: Report = { type: 'report', received, open: clients.filter((c) => c.isOpen()).length, closes, errors: [...errors], hist: hist.toJSON() }
+        const ms = (ns: number) => ns / 1e6
+        const r: Report = { type: 'report', received, open: clients.filter((c) => c.isOpen()).length, closes, errors: [...errors], hist: hist.toJSON(), loop: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } }
         return send(r)
       }
       case 'exit':
