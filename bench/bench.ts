@@ -50,7 +50,7 @@ const HARD_MS = (quick ? 10 : 25) * 60_000
 // Scenario sizes: the issue's, or scaled down with --quick.
 const S = quick
   ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, adaptive: { receivers: 1000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 } }
-  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, adaptive: { receivers: 5000, rate: 10_000, seconds: 20 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 } }
+  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, adaptive: { receivers: 10_000, rate: 10_000, seconds: 30 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 } }
 const PAINTERS = 10
 const PER_WORKER = 2500
 const W = 1024
@@ -524,8 +524,7 @@ async function main (): Promise<void> {
   }
 
   if (chosen.includes('adaptive') && has('pixelwire')) {
-    // At a smaller scale than saturation: with a fixed tick, presence is not
-    // throttled either, and 10,000 joins take minutes.
+    // The saturation load, with the adaptive tick (slots) and with a fixed tick.
     const o = S.adaptive
     console.log(`\nadaptive tick: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s, adaptive vs fixed`)
     const rows = [
