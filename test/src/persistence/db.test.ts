@@ -1,9 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { migrate, openDatabase, readMigrations } from '../../../src/persistence/db.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
 import { tempDir } from '../../helper.js'
+import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
 
 t.test('opening migrates to the newest version with WAL on', async (t) => {
   const file = join(tempDir(t), 'sub', 'x.db')
@@ -40,4 +41,34 @@ t.test('migration numbering must have no gaps', async (t) => {
   writeFileSync(join(dir, '001-a.sql'), '')
   writeFileSync(join(dir, '003-c.sql'), '')
   t.throws(() => readMigrations(dir), /without gaps/)
+})
+
+t.test('003 on a database at 002 with history: the pixel index by row, the history intact', async (t) => {
+  const dir = tempDir(t)
+  const old = join(dir, 'm')
+  mkdirSync(old)
+  for (const m of readMigrations(MIGRATIONS_DIR).filter((m) => m.version <= 2)) copyFileSync(join(MIGRATIONS_DIR, m.name), join(old, m.name))
+  const file = join(dir, 'x.db')
+  const before = openDatabase({ file, migrationsDir: old })
+  t.equal(before.pragma('user_version', { simple: true }), 2)
+  const store = createCanvasStore(before)
+  store.insert({ id: 'main', width: 8, height: 8, epoch: 'e', seq: 0, createdAt: 1 })
+  const records = Buffer.alloc(3 * 7)
+  records.writeUInt16BE(1, 0); records.writeUInt16BE(2, 2); records[6] = 1 // (1,2) colour 1
+  records.writeUInt16BE(2, 7); records.writeUInt16BE(1, 9); records[13] = 2 // (2,1) colour 2
+  records.writeUInt16BE(1, 14); records.writeUInt16BE(2, 16); records[20] = 3 // (1,2) again, colour 3
+  store.commit('main', 0, records, [{ user: 'u', count: 3 }], 5)
+  before.close()
+
+  const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), readMigrations(MIGRATIONS_DIR).length)
+  const cols = (db.prepare("SELECT name FROM pragma_index_info('change_log_pixel') ORDER BY seqno").all() as Array<{ name: string }>).map((r) => r.name)
+  t.same(cols, ['canvas', 'y', 'x', 'seq'])
+  const after = createCanvasStore(db)
+  t.same(after.pixelAt('main', 1, 2), { seq: 3, x: 1, y: 2, color: 3, user: 'u', at: 5 }, 'the newest change at (1,2)')
+  t.same(after.pixelAt('main', 2, 1), { seq: 2, x: 2, y: 1, color: 2, user: 'u', at: 5 })
+  t.equal(after.changesAfter('main', 0, 10).length, 3 * 7, 'the whole log is still there')
+  const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT seq FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1').all('main', 1, 2) as Array<{ detail: string }>)[0].detail
+  t.match(plan, /INDEX change_log_pixel \(canvas=\? AND y=\? AND x=\?\)/)
 })
