@@ -1,7 +1,7 @@
 // The canvas service with a real SQLite file and fake clients: commit before
 // broadcast, one frame for all, and catch-up for whoever fell behind.
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createCanvasService, canvasTopic, nextTickMs, TICK_SEND_FACTOR, type CanvasClient } from '../../../src/canvas/canvas-service.js'
 import { SharedFrame } from '../../../src/connection/connection.js'
 import { createHub } from '../../../src/hub/hub.js'
@@ -46,6 +46,23 @@ function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixel
 
 const rec = (x: number, y: number, c: number) => Buffer.from([0, x, 0, y, c >> 16, (c >> 8) & 255, c & 255])
 const px = (records: Buffer) => ({ kind: 'pixels' as const, records })
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Draw pixel n (colour n) on the canvas every `everyMs` until stopped; stop() says how many were drawn. */
+function painting (svc: ReturnType<typeof setup>['svc'], canvas: ReturnType<typeof setup>['canvas'], everyMs: number) {
+  let n = 0
+  const timer = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, everyMs)
+  return { stop (): number { clearInterval(timer); return n } }
+}
+
+/** The UPDATES frames carry pixels from..to-1 (colour = index), in order, each frame's seq its last pixel's. */
+function inOrder (t: Test, frames: Buffer[], from: number, to: number, what: string): void {
+  const got = frames.flatMap((f) => parseUpdates(f).px)
+  t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: to - from }, (_v, i) => from + i), `${what}: every pixel, in order`)
+  let seq = from
+  for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
+}
 
 t.test('a tick commits, then sends one shared frame to clients in sync', async (t) => {
   const { svc, canvas, store } = setup(t)
@@ -309,20 +326,16 @@ t.test('adaptive tick under steady painting: fewer, fuller frames, every pixel i
   const clients = [1, 2, 3, 4, 5].map((id) => new FakeClient(id)) // 5 frames a tick at 50/s: 100 ms ticks
   for (const c of clients) svc.attach(c, canvas, 0)
   svc.start()
-  let n = 0
-  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 5)
-  await new Promise((resolve) => setTimeout(resolve, 600))
-  clearInterval(painter)
+  const p = painting(svc, canvas, 5)
+  await sleep(600)
+  const n = p.stop()
   t.equal(svc.tick.periodMs, 100, 'stretched to 100 ms')
   t.ok(svc.tick.stretched > 0)
   svc.stop()
   for (const c of clients) {
     const frames = c.frames(0x11)
     t.ok(frames.length <= 10, `${frames.length} frames, not ~60`)
-    const got = frames.flatMap((f) => parseUpdates(f).px)
-    t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n }, (_v, i) => i), 'every pixel, in order')
-    let seq = 0
-    for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
+    inOrder(t, frames, 0, n, `client ${c.id}`)
   }
 })
 
@@ -353,10 +366,9 @@ t.test('a stretched tick sends one slot of clients per beat: a frame per client 
   const clients = [1, 2, 3, 4, 5, 6].map((id) => new Logged(id))
   for (const c of clients) svc.attach(c, canvas, 0)
   svc.start()
-  let n = 0
-  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 3)
-  await new Promise((resolve) => setTimeout(resolve, 400))
-  clearInterval(painter)
+  const p = painting(svc, canvas, 3)
+  await sleep(400)
+  const n = p.stop()
   t.equal(svc.tick.slots, 3)
   t.equal(svc.tick.periodMs, 30)
   const lastBeat = beat
@@ -369,10 +381,7 @@ t.test('a stretched tick sends one slot of clients per beat: a frame per client 
   t.ok([...byBeat.values()].every((ids) => ids.length <= 2), 'two clients a beat')
   for (const c of clients) {
     const frames = c.frames(0x11)
-    const got = frames.flatMap((f) => parseUpdates(f).px)
-    t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n }, (_v, i) => i), `client ${c.id}: every pixel, in order`)
-    let seq = 0
-    for (const f of frames) { const u = parseUpdates(f); t.equal(u.seq, seq + u.px.length); seq = u.seq }
+    inOrder(t, frames, 0, n, `client ${c.id}`)
     t.ok(frames.length <= lastBeat / 3 + 3, `client ${c.id}: ${frames.length} frames in ${lastBeat} beats`)
   }
 })
@@ -382,20 +391,18 @@ t.test('a stretched tick: slots share a frame per seq; a newcomer behind its slo
   const clients = [3, 6, 9, 12, 15, 18].map((id) => new FakeClient(id)) // all in slot 0 of 3
   for (const c of clients) svc.attach(c, canvas, 0)
   svc.start()
-  let n = 0
-  const painter = setInterval(() => { svc.draw(canvas, px(rec(n % 8, (n >> 3) % 4, n)), 'u', 1); n++ }, 3)
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  const p = painting(svc, canvas, 3)
+  await sleep(150)
   const late = new FakeClient(21)
   const resumedAt = canvas.seq
   svc.attach(late, canvas, resumedAt) // resumed at the current seq: ahead of its slot
-  await new Promise((resolve) => setTimeout(resolve, 150))
-  clearInterval(painter)
+  await sleep(150)
+  const n = p.stop()
   svc.stop()
   const lastFrames = clients.map((c) => c.frames(0x11).at(-2))
   t.ok(lastFrames.every((f) => f === lastFrames[0]), 'one frame instance for the whole slot')
   t.equal(late.frames(0x11).at(-2), lastFrames[0], 'the newcomer is in step with its slot after one period')
-  const got = late.frames(0x11).flatMap((f) => parseUpdates(f).px)
-  // pixel i (colour i) is change i + 1
-  t.same(got.map((p) => (p[2] << 16) | (p[3] << 8) | p[4]), Array.from({ length: n - resumedAt }, (_v, i) => resumedAt + i), 'every pixel after its resume point, in order')
+  // pixel i (colour i) is change i + 1: after its resume point, pixels resumedAt..n-1
+  inOrder(t, late.frames(0x11), resumedAt, n, 'the newcomer')
   t.equal(late.canvasSeq, canvas.seq)
 })
