@@ -76,7 +76,7 @@ export default fp(async function metrics (fastify) {
 function defineHistograms (client: Client) {
   const h = (name: string, help: string, buckets: number[]) => new client.Histogram({ name, help, buckets })
   return {
-    tick: h('pixelwire_tick_duration_seconds', 'Duration of one broadcast tick: commit, broadcast, catch-up, presence', TICK_BUCKETS),
+    tick: h('pixelwire_tick_duration_seconds', 'Duration of one beat of the broadcast tick (TICK_MS): commit, one slot of UPDATES, catch-up, presence', TICK_BUCKETS),
     commit: h('pixelwire_commit_duration_seconds', 'Duration of one canvas batch commit (one SQLite transaction)', COMMIT_BUCKETS),
     pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frames with its last pixel were written to every client in sync (every slot of a stretched tick)', DELAY_BUCKETS)
   } satisfies Record<HistogramName, unknown>
