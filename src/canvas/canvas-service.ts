@@ -80,7 +80,7 @@ export interface CanvasServiceOptions<C extends CanvasClient> {
    * Adaptive tick: the UPDATES frames a second may cost (all clients
    * together). A tick that wrote n frames makes the next one at least
    * n / frameBudget s long: with many clients, fewer and fuller frames.
-   * 0 or unset: no frame budget (only the flush time stretches the tick).
+   * 0 or unset: no frame budget (only the CPU time spent sending stretches the tick).
    */
   frameBudget?: number
   /**
@@ -123,10 +123,18 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const lagging = new Map<CanvasId, Set<C>>()
   let timer: NodeJS.Timeout | null = null
   const tickMaxMs = Math.max(opts.tickMs, opts.tickMaxMs ?? opts.tickMs)
-  /** the current period, its slots, how many rotations were stretched, frames written by the last beat */
-  const tick = { periodMs: opts.tickMs, slots: 1, stretched: 0, frames: 0, commitMs: 0 }
-  /** a stretched tick's period in beats: clients are sent in this many slots, one per beat */
-  let slots = 1
+  /**
+   * The adaptive tick: its period in beats (clients are sent in this many
+   * slots, one per beat), how many rotations were stretched, frames written
+   * by the last beat.
+   */
+  const tick = {
+    slots: 1,
+    get periodMs (): number { return this.slots * opts.tickMs },
+    stretched: 0,
+    frames: 0,
+    commitMs: 0
+  }
   const maxSlots = Math.max(1, Math.floor(tickMaxMs / opts.tickMs))
   /** per canvas, the frames built from its newest commits at its current seq, by the seq they start from */
   const frameCache = new Map<CanvasId, { seq: number, frames: Map<number, SharedFrame | null> }>()
@@ -248,7 +256,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     // (a slot change or a burst of laggards must not cost a log read each).
     const frame = frameFrom(canvas, at)
     if (frame !== null) {
-      if (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data)) {
+      if (sendFrame(client, frame)) {
         stats.catchUpFrames++
         tick.frames++
         client.canvasSeq = canvas.seq
@@ -305,7 +313,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
    */
   function flush (): void {
     const start = performance.now()
-    const slot = rotation.beat % slots
+    const slot = rotation.beat % tick.slots
     for (const canvas of canvases.values()) flushCanvas(canvas, slot)
     beats++
     opts.afterFlush?.()
@@ -350,7 +358,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       // every slot has it after this beat and the slots - 1 that follow
       let u = undelivered.get(canvas.id)
       if (u === undefined) undelivered.set(canvas.id, (u = []))
-      u.push({ beat: beats + slots - 1, pixels: batch.records.length / RECORD })
+      u.push({ beat: beats + tick.slots - 1, pixels: batch.records.length / RECORD })
       maybeStoreSnapshot(canvas)
     }
     observeDelivered(canvas.id)
@@ -415,7 +423,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function broadcast (canvas: Canvas, subs: ReadonlyMap<number, C>, slot: number): void {
     const behind = lagging.get(canvas.id)
     for (const client of subs.values()) {
-      if (slots > 1 && client.id % slots !== slot) continue
+      if (tick.slots > 1 && client.id % tick.slots !== slot) continue
       const at = client.canvasSeq
       // laggards are caught up by retryLagging (a snapshot past maxReplay)
       if (at === canvas.seq || behind?.has(client) === true) continue
@@ -424,8 +432,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
         continue
       }
       const frame = frameFrom(canvas, at)
-      if (frame !== null && client.bufferedBytes <= opts.sendBufferBytes &&
-        (client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data))) {
+      if (frame !== null && client.bufferedBytes <= opts.sendBufferBytes && sendFrame(client, frame)) {
         client.canvasSeq = canvas.seq
         tick.frames++
       } else {
@@ -434,12 +441,17 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     }
   }
 
+  /** A shared frame to one client, pre-framed where the client can take it so. */
+  function sendFrame (client: C, frame: SharedFrame): boolean {
+    return client.sendShared !== undefined ? client.sendShared(frame) : client.send(frame.data)
+  }
+
   /** The batches whose last slot was sent this beat (all of them once slots is 1): their draw ops' delays. */
   function observeDelivered (id: CanvasId): void {
     const u = undelivered.get(id)
     if (u === undefined) return
     written = performance.now()
-    const n = slots === 1 ? u.length : u.findIndex((d) => d.beat > beats)
+    const n = tick.slots === 1 ? u.length : u.findIndex((d) => d.beat > beats)
     for (const done of u.splice(0, n < 0 ? u.length : n)) arrivals.get(id)?.take(done.pixels, observeDelay)
     if (u.length === 0) undelivered.delete(id)
   }
@@ -510,27 +522,25 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       framesBefore = total
     }
     rotation.frames += tick.frames
-    if (++rotation.beat < slots) return
+    if (++rotation.beat < tick.slots) return
     const periodMs = nextTickMs(opts.tickMs, tickMaxMs, rotation.frames, opts.frameBudget ?? 0, rotation.sendMs)
     const wanted = Math.min(maxSlots, Math.max(1, Math.ceil(periodMs / opts.tickMs - 0.5)))
     // Every change of slots reshuffles who is sent when (and makes some wait
     // up to two periods): more slots at once, fewer only once SHRINK_AFTER
     // rotations in a row wanted fewer, and then the most of them wanted.
-    if (wanted > slots) {
-      slots = wanted
+    if (wanted > tick.slots) {
+      tick.slots = wanted
       shrink.rotations = 0
-    } else if (wanted < slots) {
+    } else if (wanted < tick.slots) {
       shrink.most = shrink.rotations === 0 ? wanted : Math.max(shrink.most, wanted)
       if (++shrink.rotations >= SHRINK_AFTER) {
-        slots = shrink.most
+        tick.slots = shrink.most
         shrink.rotations = 0
       }
     } else {
       shrink.rotations = 0
     }
-    tick.periodMs = slots * opts.tickMs
-    tick.slots = slots
-    if (slots > 1) tick.stretched++
+    if (tick.slots > 1) tick.stretched++
     rotation.beat = rotation.frames = rotation.sendMs = 0
   }
 
@@ -544,7 +554,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (timer !== null) clearInterval(timer)
     timer = null
     // the last flush sends every slot: nobody is left without what committed
-    slots = 1
+    tick.slots = 1
     rotation.beat = 0
     flush()
   }

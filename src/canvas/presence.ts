@@ -81,10 +81,15 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
     of(client.canvasId).cursors.set(client.id, { connectionId: client.id, x, y })
   }
 
+  /** One `presence` message: an event (who came and went) or a roster (who is here, left empty). */
+  function message (canvasId: string, joined: Array<{ connectionId: number, name: string }>, left: ConnId[], count: number): string {
+    return JSON.stringify({ type: 'presence', canvas: canvasId, joined, left, count })
+  }
+
   function flushPresence (canvasId: string, p: Pending<C>, subs: ReadonlyMap<ConnId, C>): void {
     if (p.joined.size > 0 || p.left.size > 0) {
       const joined = [...p.joined.values()].slice(0, opts.maxList)
-      const msg = JSON.stringify({ type: 'presence', canvas: canvasId, joined, left: [...p.left], count: subs.size })
+      const msg = message(canvasId, joined, [...p.left], subs.size)
       for (const c of subs.values()) if (hasRoster.has(c)) c.send(msg)
       p.joined.clear()
       p.left.clear()
@@ -95,7 +100,7 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
         if (roster.length >= opts.maxList) break
         roster.push({ connectionId: c.id, name: c.user.name })
       }
-      const msg = JSON.stringify({ type: 'presence', canvas: canvasId, joined: roster, left: [], count: subs.size })
+      const msg = message(canvasId, roster, [], subs.size)
       for (const c of p.newcomers) {
         // a newcomer that left is no longer a subscriber (and was dropped by leave)
         if (subs.get(c.id) !== c) continue
