@@ -230,8 +230,8 @@ async function scrapeMetrics (t: TargetName, port: number): Promise<string | nul
 
 /**
  * What the server's own histograms say about the painting window: how many
- * ticks ran (so the mean period) and each draw op's delay from its arrival
- * to its UPDATES frame being written, which splits the end-to-end latency
+ * beats ran (so their mean length) and each draw op's delay from its arrival
+ * to its UPDATES frames being written to every slot, which splits the end-to-end latency
  * into the server's part and the delivery's (kernel and client processes).
  */
 function serverSide (before: string | null, after: string | null, seconds: number): string {
@@ -240,7 +240,7 @@ function serverSide (before: string | null, after: string | null, seconds: numbe
   const d0 = histogramOf(before, 'pixelwire_pixel_delay_seconds')
   const d1 = histogramOf(after, 'pixelwire_pixel_delay_seconds')
   const le = (q: number) => `<= ${fmtMs(1000 * bucketQuantile(d0, d1, q))}`
-  return `server: ${ticks} ticks (mean period ${fmtMs(1000 * seconds / Math.max(1, ticks))}), arrival to frame written p50 ${le(0.5)}, p99 ${le(0.99)}`
+  return `server: ${ticks} beats (mean ${fmtMs(1000 * seconds / Math.max(1, ticks))}), arrival to frames written to every slot p50 ${le(0.5)}, p99 ${le(0.99)}`
 }
 
 interface TrafficRow {
