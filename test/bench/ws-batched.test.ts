@@ -1,0 +1,103 @@
+// Baseline (d) of the bench (bench/baselines/ws-batched.ts) must speak
+// enough of pixelwire's protocol for the bench's pixelwire clients, or the
+// bench would compare pixelwire with a server that delivers nothing: hello,
+// a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
+// draws only from painters and admins. A real child process, real sockets;
+// the frames are decoded here by hand, independently of src/protocol.
+import { inflateSync } from 'node:zlib'
+import { createSigner } from 'fast-jwt'
+import t, { type Test } from 'tap'
+import WebSocket from 'ws'
+import { run, within } from '../process.js'
+
+const SECRET = 'bench-baseline-d-test-secret-0123456789'
+const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
+
+async function startBaseline (t: Test): Promise<string> {
+  const proc = run(t, ['bench/baselines/ws-batched.ts'], { JWT_SECRET: SECRET, PORT: '0', TICK_MS: '20' })
+  const port = await within(new Promise<number>((resolve, reject) => {
+    proc.child.stdout!.on('data', () => {
+      const m = /^listening (\d+)$/m.exec(proc.out())
+      if (m !== null) resolve(Number(m[1]))
+    })
+    proc.exited.then(({ code }) => reject(new Error(`exited (${code}): ${proc.err()}`)))
+  }), 20_000, 'baseline (d) listening')
+  return `ws://127.0.0.1:${port}/ws`
+}
+
+interface Client { ws: WebSocket, texts: string[], binaries: Buffer[], next: (n: number) => Promise<void> }
+
+/** A client that keeps every message; `next(n)` waits until n binary messages have arrived. */
+async function connect (url: string, sub: string, role: string): Promise<Client> {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${sign({ sub, role })}` } })
+  const c: Client = { ws, texts: [], binaries: [], next: async () => {} }
+  let wake = () => {}
+  ws.on('message', (d: Buffer, bin: boolean) => { if (bin) c.binaries.push(d); else c.texts.push(d.toString()); wake() })
+  c.next = (n) => within(new Promise<void>((resolve) => {
+    wake = () => { if (c.binaries.length >= n) resolve() }
+    wake()
+  }), 10_000, `${sub}: ${n} binary messages`)
+  await c.next(1)
+  return c
+}
+
+const record = (x: number, y: number, rgb: number) => {
+  const r = Buffer.alloc(7)
+  r.writeUInt16BE(x, 0); r.writeUInt16BE(y, 2); r[4] = rgb >> 16; r[5] = (rgb >> 8) & 0xff; r[6] = rgb & 0xff
+  return r
+}
+
+/** The canvas of a SNAPSHOT: op 0x10, seq u64, width u16, height u16, encoding u8 (1: deflated), RGB rows. */
+function snapshot (b: Buffer) {
+  return { op: b[0], seq: Number(b.readBigUInt64BE(1)), width: b.readUInt16BE(9), height: b.readUInt16BE(11), encoding: b[13], pixels: b[13] === 1 ? inflateSync(b.subarray(14)) : b.subarray(14) }
+}
+
+t.test('baseline (d): 401 without a token; hello and a deflated SNAPSHOT on join', async (t) => {
+  const url = await startBaseline(t)
+  const refused = await new Promise<string>((resolve) => new WebSocket(url).once('error', (err) => resolve(err.message)))
+  t.match(refused, /401/)
+
+  const v = await connect(url, 'v', 'viewer')
+  t.teardown(() => v.ws.terminate())
+  const hello = JSON.parse(v.texts[0])
+  t.match(hello, { type: 'hello', user: { id: 'v', role: 'viewer' }, canvas: { width: 1024, height: 1024, seq: 0 }, resume: 'snapshot' })
+  const s = snapshot(v.binaries[0])
+  t.match(s, { op: 0x10, seq: 0, width: 1024, height: 1024, encoding: 1 })
+  t.ok(s.pixels.equals(Buffer.alloc(1024 * 1024 * 3, 0xff)), 'a blank white canvas')
+})
+
+t.test('baseline (d): painters\' PIXEL and PIXELS become UPDATES with a continuous seq; viewers and out-of-bounds records are ignored', async (t) => {
+  const url = await startBaseline(t)
+  const v = await connect(url, 'v', 'viewer')
+  const p = await connect(url, 'p', 'painter')
+  t.teardown(() => { v.ws.terminate(); p.ws.terminate() })
+
+  v.ws.send(Buffer.concat([Buffer.from([0x00]), record(7, 7, 0x123456)])) // a viewer's draw: not applied
+  p.ws.send(Buffer.concat([Buffer.from([0x00]), record(1, 2, 0x090909)]))
+  const stroke = Buffer.concat([Buffer.from([0x01, 0, 3]), record(5000, 0, 0xaaaaaa), record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])
+  p.ws.send(stroke)
+
+  // Three pixels applied; a tick may fall between the two messages, so one or two UPDATES.
+  const records: Buffer[] = []
+  let seq = 0
+  for (let i = 1; records.length < 3; i++) {
+    await v.next(1 + i)
+    const u = v.binaries[i]
+    t.equal(u[0], 0x11, 'UPDATES')
+    const count = u.readUInt32BE(9)
+    t.equal(u.length, 13 + 7 * count, 'count matches the records')
+    t.equal(Number(u.readBigUInt64BE(1)) - count, seq, 'seq continues: the frame\'s seq is the seq after its last pixel')
+    seq = Number(u.readBigUInt64BE(1))
+    for (let o = 13; o < u.length; o += 7) records.push(u.subarray(o, o + 7))
+  }
+  t.same(records, [record(1, 2, 0x090909), record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)], 'in order, nothing else')
+  t.equal(seq, 3)
+
+  // A joiner's SNAPSHOT is at the seq of the last frame sent and holds those pixels.
+  const j = await connect(url, 'j', 'viewer')
+  t.teardown(() => j.ws.terminate())
+  const s = snapshot(j.binaries[0])
+  t.equal(s.seq, 3)
+  const at = (x: number, y: number) => s.pixels.readUIntBE((y * 1024 + x) * 3, 3)
+  t.same([at(1, 2), at(3, 0), at(4, 0), at(7, 7)], [0x090909, 0x0a0b0c, 0x0d0e0f, 0xffffff])
+})
