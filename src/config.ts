@@ -4,6 +4,7 @@
 // reads process.env.
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
@@ -62,8 +63,13 @@ export const ConfigSchema = Type.Object({
   STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat)' }),
   PRESENCE_MAX_LIST: Int(1000, 1, 100000, 'most connections listed in one presence message'),
   PRESENCE_MS: Int(1000, 0, 60000, 'joins, leaves and rosters go out at most this often (each presence message is a frame to every client on the canvas); cursors still go every tick; 0: every tick'),
+  TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses or CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed; empty: none, the socket peer is the client' }),
+  HTTP_HEADERS_TIMEOUT_MS: Int(10000, 100, 600000, 'a request whose headers (an upgrade included) are not all in by then gets 408 and is closed'),
+  HTTP_REQUEST_TIMEOUT_MS: Int(30000, 0, 3600000, 'a request (headers and body) not all in by then gets 408 and is closed; 0: off; >= HTTP_HEADERS_TIMEOUT_MS'),
+  HTTP_IDLE_TIMEOUT_MS: Int(30000, 0, 3600000, 'a socket silent this long while a request or response is under way is closed; 0: off'),
+  HTTP_KEEPALIVE_TIMEOUT_MS: Int(72000, 1, 3600000, 'an idle keep-alive socket is closed after this (above the 60 s idle timeout of common load balancers)'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
-  REDIS_URL: Type.Optional(Type.String({ description: 'when set, nodes share state through Redis' }))
+  REDIS_URL: Type.Optional(Type.String({ description: 'nodes sharing state through Redis: not implemented yet, so a non-empty value stops boot' }))
 })
 
 export type EnvConfig = Static<typeof ConfigSchema>
@@ -73,6 +79,8 @@ export interface Config extends EnvConfig {
   secretGenerated: boolean
   allowedOrigins: string[]
   namespaces: Record<string, NamespaceRules>
+  /** TRUST_PROXY as a list; empty: X-Forwarded-For is ignored */
+  trustProxy: string[]
 }
 
 const Role = Type.Union([Type.Literal('viewer'), Type.Literal('painter'), Type.Literal('admin')])
@@ -102,6 +110,40 @@ function parseNamespaces (json: string): Record<string, NamespaceRules> {
   return { ...DEFAULT_NAMESPACES, ...(parsed as Record<string, NamespaceRules>) }
 }
 
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * TRUST_PROXY: what Fastify's trustProxy (proxy-addr) accepts as a list,
+ * checked here so a typo is a boot error naming the variable, not a
+ * proxy that silently counts as untrusted.
+ */
+function parseTrustProxy (value: string): string[] {
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean)
+  for (const entry of entries) {
+    if (PROXY_NAMES.has(entry)) continue
+    const [addr, bits, ...rest] = entry.split('/')
+    const family = isIP(addr)
+    const max = family === 6 ? 128 : 32
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max)
+    if (family === 0 || !okBits || rest.length > 0) {
+      throw new Error(`invalid configuration: TRUST_PROXY entry ${JSON.stringify(entry)} is not an IP address, a CIDR or one of ${[...PROXY_NAMES].join(', ')}`)
+    }
+  }
+  return entries
+}
+
+/** Rules between variables that the schema cannot say. */
+function checkCombinations (cfg: EnvConfig): void {
+  if (cfg.HTTP_REQUEST_TIMEOUT_MS > 0 && cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new Error('invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)')
+  }
+  // Refused rather than ignored: nodes that believe they share state but
+  // do not would each run their own canvas and diverge unseen.
+  if (cfg.REDIS_URL !== undefined && cfg.REDIS_URL !== '') {
+    throw new Error('invalid configuration: REDIS_URL is set, but this version has no Redis broker yet and would run single-node, sharing nothing; unset REDIS_URL')
+  }
+}
+
 /**
  * Validate an environment (process.env or a test's overrides) into a Config.
  * Throws an Error naming every bad variable; server.ts turns that into exit 1.
@@ -113,6 +155,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   } catch (err) {
     throw new Error(`invalid configuration: ${(err as Error).message}`)
   }
+  checkCombinations(cfg)
+  const trustProxy = parseTrustProxy(cfg.TRUST_PROXY)
   const dataDir = resolve(cfg.DATA_DIR)
   let secretGenerated = false
   let secret = cfg.JWT_SECRET
@@ -122,7 +166,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   const allowedOrigins = cfg.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   const namespaces = parseNamespaces(cfg.STREAM_NAMESPACES)
-  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces }
+  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces, trustProxy }
 }
 
 /** The dev secret lives beside the database so `npm run token` and the server agree. */

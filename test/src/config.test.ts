@@ -40,3 +40,27 @@ t.test('an unreadable secret path is an error, not a silent new secret', async (
   mkdirSync(join(dir, 'jwt-secret'))
   t.throws(() => loadConfig({ DATA_DIR: dir }), /EISDIR/)
 })
+
+t.test('TRUST_PROXY: addresses, CIDRs and proxy-addr names; anything else is named', async (t) => {
+  const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
+  t.same(loadConfig(base).trustProxy, [], 'nothing trusted by default')
+  t.same(loadConfig({ ...base, TRUST_PROXY: ' 127.0.0.1, 10.0.0.0/8,,::1, fd00::/8 ,loopback' }).trustProxy,
+    ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', 'loopback'])
+  for (const bad of ['10.0.0.0/33', '::/129', 'proxy.example', '10.0.0.1/8/8', '10.0.0/8', '*', 'true']) {
+    t.throws(() => loadConfig({ ...base, TRUST_PROXY: bad }), new RegExp(`^invalid configuration: TRUST_PROXY entry "${bad.replace(/[*/.]/g, '\\$&')}"`), `${bad}: refused`)
+  }
+})
+
+t.test('HTTP timeouts: defaults, and the headers fit in the request', async (t) => {
+  const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
+  const c = loadConfig(base)
+  t.same([c.HTTP_HEADERS_TIMEOUT_MS, c.HTTP_REQUEST_TIMEOUT_MS, c.HTTP_IDLE_TIMEOUT_MS, c.HTTP_KEEPALIVE_TIMEOUT_MS], [10000, 30000, 30000, 72000])
+  t.throws(() => loadConfig({ ...base, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }), /HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS/)
+  t.equal(loadConfig({ ...base, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '0' }).HTTP_REQUEST_TIMEOUT_MS, 0, 'a request timeout of 0 is off')
+})
+
+t.test('REDIS_URL: refused until a Redis broker exists; empty is unset', async (t) => {
+  const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
+  t.throws(() => loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:1' }), /^invalid configuration: REDIS_URL is set, but this version has no Redis broker/)
+  t.equal(loadConfig({ ...base, REDIS_URL: '' }).REDIS_URL, '', 'REDIS_URL= (empty) boots single-node')
+})
