@@ -1,10 +1,13 @@
 // The composition root: a plugin that autoloads plugins/ then routes/.
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyHttpOptions, FastifyInstance } from 'fastify'
 import autoload from '@fastify/autoload'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import { ROOT } from './paths.js'
+import { clientErrorResponse } from './http-error.js'
 
 export interface AppOptions { config: Config }
 
@@ -16,7 +19,7 @@ export function redactUrl (url: string): string {
 }
 
 /** Fastify's own options: logging (no token ever), limits, trust. */
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config): FastifyHttpOptions<Server> {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -30,8 +33,38 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Upgrade requests are plain HTTP until the handshake passes: keep them small.
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    ...operationOptions(config)
   }
+}
+
+/**
+ * Whose address a per-IP limit counts (TRUST_PROXY), and how long a socket
+ * may take to send its request or sit idle (slowloris, silent sockets).
+ * Node checks the headers and request deadlines on a timer
+ * (connectionsCheckingInterval, 30 s by default): run it often enough that
+ * the cut comes close to the deadline.
+ */
+function operationOptions (config: Config): FastifyHttpOptions<Server> {
+  return {
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    connectionTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEPALIVE_TIMEOUT_MS,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, config.HTTP_HEADERS_TIMEOUT_MS)
+    },
+    clientErrorHandler: onClientError
+  }
+}
+
+/** A request Node's parser refused or timed out: one JSON answer, then close. */
+function onClientError (err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) socket.write(clientErrorResponse(err.code))
+  socket.destroy(err)
 }
 
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {

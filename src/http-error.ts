@@ -1,6 +1,7 @@
 // The one shape of every HTTP rejection: {"error": CODE, "message": TEXT},
 // plus headers such as Retry-After. Thrown from hooks and handlers; the error
 // handler in plugins/errors.ts renders it.
+import { STATUS_CODES } from 'node:http'
 export class HttpError extends Error {
   readonly statusCode: number
   readonly error: string
@@ -30,4 +31,22 @@ const CODES: Record<number, string> = {
 /** Stable error code for a status, for errors that did not bring their own. */
 export function codeForStatus (status: number): string {
   return CODES[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST')
+}
+
+/** What Node's HTTP parser refuses before any route runs, by its error code. */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'TIMEOUT', 'the request was not received in time'],
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'the request headers are too large']
+}
+
+/**
+ * The whole HTTP/1.1 response, in the one error shape, for a request the
+ * parser refused (headers too slow, too large, malformed); the connection
+ * is closed after it.
+ */
+export function clientErrorResponse (code: string | undefined): string {
+  const [status, error, message] = CLIENT_ERRORS[code ?? ''] ?? [400, 'BAD_REQUEST', 'malformed HTTP request']
+  const body = JSON.stringify({ error, message })
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 }
