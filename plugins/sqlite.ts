@@ -25,4 +25,4 @@ export default fp(async function sqlite (fastify) {
     db.pragma('wal_checkpoint(TRUNCATE)')
     db.close()
   })
-}, { name: 'sqlite', dependencies: ['config'] })
+}, { name: 'sqlite', dependencies: ['config', 'data-dir-lock'] })

@@ -13,7 +13,13 @@ try {
 }
 
 const server = Fastify(serverOptions(config))
-await server.register(app, { config })
+try {
+  await server.register(app, { config })
+} catch (err) {
+  // e.g. DATA_DIR held by another server: say so, touch nothing, exit 1.
+  server.log.error({ err }, `could not start: ${(err as Error).message}`)
+  process.exit(1)
+}
 
 closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS }, async function onSignal ({ signal, err }) {
   if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
