@@ -1,5 +1,6 @@
 // Helpers for tests that run src/server.ts or scripts/*.ts as real child
-// processes (under tsx), with bounded waits and SIGKILL in teardown.
+// processes (under tsx), or any command (npm), with bounded waits and
+// SIGKILL in teardown.
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Test } from 'tap'
 import { ConfigSchema } from '../src/config.js'
@@ -30,12 +31,27 @@ export interface Proc {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-/** Spawn a node script under tsx; killed with SIGKILL in teardown if still running. */
-export function run (t: Test, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...baseEnv(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
+export interface SpawnOptions {
+  cwd?: string
+  /**
+   * Only what a deployed server would see: no NODE_OPTIONS (tap's hooks,
+   * resolved from this checkout) and no npm_* variables from an outer npm.
+   */
+  bare?: boolean
+  /**
+   * Its own process group, SIGKILLed as a whole in teardown: for a command
+   * (npm) whose child must not outlive a failed test.
+   */
+  group?: boolean
+}
+
+/** Spawn any command; killed with SIGKILL in teardown if still running. */
+export function spawnProcess (t: Test, command: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Proc {
+  const merged: Record<string, string> = { ...baseEnv(), ...env }
+  if (opts.bare === true) {
+    for (const k of Object.keys(merged)) if (k === 'NODE_OPTIONS' || /^npm_/i.test(k)) delete merged[k]
+  }
+  const child = spawn(command, args, { env: merged, cwd: opts.cwd, detached: opts.group === true, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
@@ -43,8 +59,17 @@ export function run (t: Test, args: string[], env: Record<string, string>): Proc
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => resolve({ code, signal }))
   })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (opts.group === true && child.pid !== undefined) {
+      try { process.kill(-child.pid, 'SIGKILL') } catch {} // the group is gone already
+    } else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
   return { child, out: () => out, err: () => err, exited }
+}
+
+/** Spawn a node script under tsx; killed with SIGKILL in teardown if still running. */
+export function run (t: Test, args: string[], env: Record<string, string>): Proc {
+  return spawnProcess(t, process.execPath, ['--import', 'tsx', ...args], env)
 }
 
 /** Race a promise against a timer; rejects with `what` when the timer wins. */
@@ -67,7 +92,13 @@ export async function startServer (t: Test, env: Record<string, string>): Promis
   const proc = run(t, ['src/server.ts'], {
     FASTIFY_AUTOLOAD_TYPESCRIPT: '1', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env
   })
-  const port = await within(new Promise<number>((resolve, reject) => {
+  const port = await listening(proc)
+  return { ...proc, port, ws: `ws://127.0.0.1:${port}/ws` }
+}
+
+/** The port a server process (on 127.0.0.1) logs it listens on; rejects if it exits first. */
+export function listening (proc: Proc, ms = BOOT_MS): Promise<number> {
+  return within(new Promise<number>((resolve, reject) => {
     const check = () => {
       const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(proc.out())
       if (m !== null) {
@@ -76,9 +107,9 @@ export async function startServer (t: Test, env: Record<string, string>): Promis
       }
     }
     proc.child.stdout!.on('data', check)
+    check()
     proc.exited.then(({ code }) => reject(new Error(`server exited (${code}) before listening: ${proc.err()}`)))
-  }), BOOT_MS, 'server listening')
-  return { ...proc, port, ws: `ws://127.0.0.1:${port}/ws` }
+  }), ms, 'server listening')
 }
 
 /** The pino JSON lines a server wrote on stdout. */
