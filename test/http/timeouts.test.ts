@@ -7,7 +7,7 @@
 // hold these sockets for a minute or more).
 import { connect, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { listen, type Listening } from '../helper.js'
+import { listen, token, TestClient, isHello, isSnapshot, pixel, collect, type Listening } from '../helper.js'
 import { within } from '../process.js'
 
 const DEADLINE_MS = 10000
@@ -98,4 +98,18 @@ t.test('an idle keep-alive socket is closed at HTTP_KEEPALIVE_TIMEOUT_MS', async
   await within(idle.closed, DEADLINE_MS, 'idle socket closed')
   t.match(idle.received(), /^HTTP\/1\.1 200 OK\r\n[\s\S]*keep-alive: timeout=1\r\n/i, 'answered, and told the keep-alive timeout')
   t.match(idle.received(), /\{"status":"ok"\}$/, 'one response, then the close')
+})
+
+t.test('an open WebSocket outlives every HTTP timeout', async (t) => {
+  const srv = await listen(t, { HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '500', HTTP_IDLE_TIMEOUT_MS: '500', HTTP_KEEPALIVE_TIMEOUT_MS: '500', TICK_MS: '20' })
+  const c = new TestClient(srv.wsUrl, { token: token({ sub: 'quiet' }) })
+  t.teardown(() => c.ws.terminate())
+  await c.opened
+  await c.next(isHello)
+  await c.next(isSnapshot)
+  // Silent for several times every deadline (and Node's 1 s check).
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  t.equal(c.ws.readyState, c.ws.OPEN, 'still open')
+  c.send(pixel(3, 4, 5, 6, 7))
+  t.same((await collect(c, 1)).px, [[3, 4, 5, 6, 7]], 'and still served')
 })
