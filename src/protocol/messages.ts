@@ -1,20 +1,11 @@
-// JSON text messages of the wire contract (§5). Parsing never throws: any
-// malformed message yields a BAD_MESSAGE error saying what was wrong.
+// The server's parser of JSON text messages (§5); their types are the wire
+// module's (json-messages.ts). Parsing never throws: any malformed message
+// yields a BAD_MESSAGE error saying what was wrong.
 import secureJsonParse from 'secure-json-parse'
-import type { Decoded } from './codec.js'
+import { MAX_TOKEN_CHARS, STREAM_NAME, type ClientMessage, type Decoded } from './wire.js'
 import { protocolError, type ProtocolError } from './errors.js'
 
-export type ClientMessage =
-  | { type: 'subscribe', stream: string, since?: number }
-  | { type: 'unsubscribe', stream: string }
-  | { type: 'publish', stream: string, data: unknown }
-  | { type: 'ping', id?: unknown }
-  | { type: 'auth', token: string }
-
-/** `namespace:name`, e.g. `chat:main`, `alerts:ops`. */
-export const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,31}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
-
-export const MAX_TOKEN_CHARS = 8192
+export { MAX_TOKEN_CHARS, STREAM_NAME, type ClientMessage, type ServerMessage } from './wire.js'
 
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
 const FORBIDDEN_KEY = 'forbidden prototype property'
