@@ -10,6 +10,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
+import { ROLES } from './protocol/wire.js'
 
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
@@ -83,7 +84,7 @@ export interface Config extends EnvConfig {
   trustProxy: string[]
 }
 
-const Role = Type.Union([Type.Literal('viewer'), Type.Literal('painter'), Type.Literal('admin')])
+const Role = Type.Enum(ROLES)
 const NamespaceSchema = Type.Object({
   subscribe: Type.Array(Role),
   publish: Type.Array(Role),

@@ -6,6 +6,7 @@
 // Histograms need every observation, so `observe` is called, but only once
 // per tick, per commit or per draw op, never per send.
 import { CloseCode } from './protocol/errors.js'
+import { Op } from './protocol/wire.js'
 
 /** Inbound messages by kind: the binary op, or `json` for text. */
 export const IN_KINDS = ['pixel', 'stroke', 'rect', 'cursor', 'json', 'other'] as const
@@ -21,14 +22,14 @@ const OUT_OTHER = 4
 export function inKind (data: Uint8Array, isBinary: boolean): number {
   if (!isBinary) return IN_JSON
   const op = data[0]
-  return op !== undefined && op <= 0x03 ? op : IN_OTHER
+  return op !== undefined && op <= Op.CURSOR ? op : IN_OTHER
 }
 
 /** Index into OUT_KINDS: 0x10..0x12 are SNAPSHOT, UPDATES, CURSORS. */
 export function outKind (data: Uint8Array | string): number {
   if (typeof data === 'string') return OUT_JSON
-  const type = data[0] - 0x10
-  return type >= 0 && type <= 2 ? type : OUT_OTHER
+  const type = data[0] - Op.SNAPSHOT
+  return type >= 0 && type <= Op.CURSORS - Op.SNAPSHOT ? type : OUT_OTHER
 }
 
 // Close codes a peer may send are any of 1000-1014 or 3000-4999: unbounded

@@ -1,20 +1,19 @@
 // From verified JWT claims to the Principal a connection carries. The
 // signature, algorithm and exp were already checked by the verifier; this
 // checks the shape of what we rely on.
-import type { Principal, Role } from '../connection/connection.js'
-
-const ROLES = new Set<Role>(['viewer', 'painter', 'admin'])
+import type { Principal } from '../connection/connection.js'
+import { DEFAULT_ROLE, isRole } from '../protocol/wire.js'
 
 export type PrincipalResult = { ok: true, principal: Principal } | { ok: false, message: string }
 
 export function principalFromClaims (claims: Record<string, unknown>): PrincipalResult {
-  const { sub, name, role = 'painter', exp } = claims
+  const { sub, name, role = DEFAULT_ROLE, exp } = claims
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) return { ok: false, message: 'token sub must be a string of 1 to 128 characters' }
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, message: 'token exp must be a number' }
-  if (typeof role !== 'string' || !ROLES.has(role as Role)) return { ok: false, message: 'token role must be viewer, painter or admin' }
+  if (!isRole(role)) return { ok: false, message: 'token role must be viewer, painter or admin' }
   if (name !== undefined && (typeof name !== 'string' || name.length > 64)) return { ok: false, message: 'token name must be a string of at most 64 characters' }
   const display = typeof name === 'string' && name.trim() !== '' ? name.trim() : sub
-  return { ok: true, principal: { id: sub, name: display, role: role as Role, exp } }
+  return { ok: true, principal: { id: sub, name: display, role, exp } }
 }
 
 /**

@@ -4,19 +4,19 @@ import type { Canvas } from './canvas.js'
 import type { Connection, Role } from '../connection/connection.js'
 import { canvasTopic } from './canvas-service.js'
 import { HttpError } from '../http-error.js'
+import { parseHexColor } from '../protocol/wire.js'
 
 /** Canvas ids, as in the contract (§1). */
 export const CANVAS_ID_PATTERN = '^[a-z0-9-]{1,32}$'
 export const HEX_COLOR_PATTERN = '^#[0-9a-fA-F]{6}$'
 
-/** 0xRRGGBB → "#rrggbb" */
-export function toHexColor (color: number): string {
-  return '#' + color.toString(16).padStart(6, '0')
-}
+export { toHexColor } from '../protocol/wire.js'
 
-/** "#rrggbb" (either case) → 0xRRGGBB; the caller validated the pattern. */
+/** "#rrggbb" (either case) → 0xRRGGBB; the caller validated HEX_COLOR_PATTERN, so anything else is a bug. */
 export function fromHexColor (hex: string): number {
-  return Number.parseInt(hex.slice(1), 16)
+  const color = parseHexColor(hex)
+  if (color === null) throw new RangeError(`not a #rrggbb colour: ${JSON.stringify(hex)}`)
+  return color
 }
 
 export interface CanvasSummary { id: string, width: number, height: number, seq: number }

@@ -9,7 +9,7 @@
 // sees "snapshot, then every change in order", never a gap or a duplicate.
 import { promisify } from 'node:util'
 import { deflate, inflateSync } from 'node:zlib'
-import { encodeSnapshot, encodeUpdates, rectRecords, type DrawOp } from '../protocol/codec.js'
+import { PIXEL_RECORD_BYTES as RECORD, encodeSnapshot, encodeUpdates, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import type { Hub, Subscriber } from '../hub/hub.js'
@@ -18,7 +18,6 @@ import { SharedFrame } from '../connection/connection.js'
 import { ArrivalQueue, bump, noopMeter, type Meter } from '../metrics.js'
 
 const deflateAsync = promisify(deflate)
-const RECORD = 7
 
 export interface CanvasClient extends Subscriber {
   canvasSeq: number | null

@@ -3,8 +3,7 @@
 // `pixels`, not in any snapshot) until the tick commits them.
 import { randomBytes } from 'node:crypto'
 import type { Authorship, CanvasId, CanvasRow } from '../persistence/canvas-store.js'
-
-const RECORD = 7
+import { PIXEL_RECORD_BYTES as RECORD, readRgb } from '../protocol/wire.js'
 
 export interface PendingRun extends Authorship { connId: number }
 
@@ -116,6 +115,6 @@ export class Canvas {
 
   colorAt (x: number, y: number): number {
     const p = (y * this.width + x) * 3
-    return (this.pixels[p] << 16) | (this.pixels[p + 1] << 8) | this.pixels[p + 2]
+    return readRgb(this.pixels, p)
   }
 }

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../config.js'
+import { DEFAULT_ROLE, isRole } from '../protocol/wire.js'
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
@@ -16,13 +17,13 @@ try {
   const { values } = parseArgs({
     options: {
       sub: { type: 'string' },
-      role: { type: 'string', default: 'painter' },
+      role: { type: 'string', default: DEFAULT_ROLE },
       name: { type: 'string' },
       ttl: { type: 'string', default: '1h' }
     }
   })
   if (values.sub === undefined) throw new Error('--sub is required')
-  if (!['viewer', 'painter', 'admin'].includes(values.role)) throw new Error('--role must be viewer, painter or admin')
+  if (!isRole(values.role)) throw new Error('--role must be viewer, painter or admin')
   const config = loadConfig()
   const sign = createSigner({ key: config.JWT_SECRET, algorithm: 'HS256', expiresIn: parseTtl(values.ttl) * 1000 })
   const claims: Record<string, string> = { sub: values.sub, role: values.role }

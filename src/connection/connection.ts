@@ -9,8 +9,9 @@ import type { CanvasClient } from '../canvas/canvas-service.js'
 import type { ConnId } from '../hub/hub.js'
 import { WindowCounter } from '../rate/token-bucket.js'
 import { noopMeter, outKind, type Meter, type MeterCounts } from '../metrics.js'
+import type { Role } from '../protocol/wire.js'
 
-export type Role = 'viewer' | 'painter' | 'admin'
+export { canDraw, type Role } from '../protocol/wire.js'
 
 export interface Principal {
   /** JWT sub */
@@ -93,8 +94,6 @@ export class SharedFrame {
   constructor (data: Buffer) { this.data = data }
   get framed (): Buffer { return (this._framed ??= wsFrame(this.data)) }
 }
-
-export const canDraw = (role: Role) => role === 'painter' || role === 'admin'
 
 export interface ConnectionLimits {
   /** over this many pending output bytes nothing more is queued */

@@ -2,7 +2,7 @@
 // the connection lives on, until it spends its budget of bad messages (4400)
 // or of rate-limited ones (4429). Nothing here throws on any input.
 import type { CanvasService, Logger } from '../canvas/canvas-service.js'
-import { Op, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
+import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import type { TokenBuckets } from '../rate/token-bucket.js'
@@ -137,18 +137,5 @@ export function createMessageHandler (opts: SessionOptions) {
       opts.log.error({ err, conn: conn.id }, 'message handler failed')
       reject(conn, protocolError('INTERNAL', 'internal error'))
     }
-  }
-}
-
-/**
- * Pixels a well-formed but refused draw message asked for, read from its
- * header: 1 for PIXEL, the count of PIXELS, w·h of RECT, 0 for anything else.
- */
-function claimedPixels (data: Buffer): number {
-  switch (data[0]) {
-    case Op.PIXEL: return 1
-    case Op.PIXELS: return data.length >= 3 ? data.readUInt16BE(1) : 0
-    case Op.RECT: return data.length >= 9 ? data.readUInt16BE(5) * data.readUInt16BE(7) : 0
-    default: return 0
   }
 }

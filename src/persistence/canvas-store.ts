@@ -1,6 +1,7 @@
 // Every SQL statement about canvases, prepared once. Synchronous by design
 // (better-sqlite3): a tick's commit is one short transaction on the event loop.
 import type { Db } from './db.js'
+import { PIXEL_RECORD_BYTES as RECORD, readRgb, readU16, writePixelRecord } from '../protocol/wire.js'
 
 export type CanvasId = string
 
@@ -17,8 +18,6 @@ export interface CanvasRow {
 export interface Authorship { user: string, count: number }
 
 export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, at: number }
-
-const RECORD = 7
 
 export function createCanvasStore (db: Db) {
   const stmts = {
@@ -46,8 +45,7 @@ export function createCanvasStore (db: Db) {
     for (const { user, count: n } of authors) {
       for (let i = 0; i < n; i++, off += RECORD) {
         seq++
-        const color = (records[off + 4] << 16) | (records[off + 5] << 8) | records[off + 6]
-        stmts.log.run(canvas, seq, records.readUInt16BE(off), records.readUInt16BE(off + 2), color, user, at)
+        stmts.log.run(canvas, seq, readU16(records, off), readU16(records, off + 2), readRgb(records, off + 4), user, at)
       }
     }
     if (seq !== fromSeq + count) throw new Error(`authorship covers ${seq - fromSeq} of ${count} records`)
@@ -77,11 +75,7 @@ export function createCanvasStore (db: Db) {
       const out = Buffer.allocUnsafe(rows.length * RECORD)
       let off = 0
       for (const [x, y, color] of rows) {
-        out.writeUInt16BE(x, off)
-        out.writeUInt16BE(y, off + 2)
-        out[off + 4] = color >>> 16
-        out[off + 5] = (color >>> 8) & 0xff
-        out[off + 6] = color & 0xff
+        writePixelRecord(out, off, x, y, color)
         off += RECORD
       }
       return out

@@ -5,8 +5,9 @@ import { CANVAS_ID_PATTERN, connectionView } from '../../../../src/canvas/admin.
 import type { Connection } from '../../../../src/connection/connection.js'
 import { HttpError } from '../../../../src/http-error.js'
 import { CloseCode, CloseReason } from '../../../../src/protocol/errors.js'
+import { ROLES } from '../../../../src/protocol/wire.js'
 
-const Role = Type.Union([Type.Literal('viewer'), Type.Literal('painter'), Type.Literal('admin')])
+const Role = Type.Enum(ROLES)
 const ConnectionSchema = Type.Object({
   id: Type.Integer(),
   user: Type.Object({ id: Type.String(), name: Type.String(), role: Role }),
