@@ -2,7 +2,7 @@
 // frames write into; once per animation frame the dirty part goes to a 1:1
 // backing canvas, which is drawn scaled, without smoothing, onto the screen
 // canvas with what floats above it (pending pixels, cursors, previews).
-import { RECORD_BYTES, hex } from './protocol.js'
+import { PIXEL_RECORD_BYTES, toHexColor } from '../protocol/wire.js'
 
 export interface View { scale: number, ox: number, oy: number }
 export interface RectPreview { x: number, y: number, w: number, h: number, color: number, ok: boolean }
@@ -72,7 +72,7 @@ export class Board {
     if (this.image === null) return
     const { width, height, u32, pending } = this
     let x0 = width; let y0 = height; let x1 = 0; let y1 = 0
-    for (let i = 0, o = 0; i < count; i++, o += RECORD_BYTES) {
+    for (let i = 0, o = 0; i < count; i++, o += PIXEL_RECORD_BYTES) {
       const x = (records[o] << 8) | records[o + 1]
       const y = (records[o + 2] << 8) | records[o + 3]
       if (x >= width || y >= height) continue
@@ -247,7 +247,7 @@ export class Board {
     // Not yet confirmed by the server: drawn see-through, solid once it is.
     ctx.globalAlpha = 0.55
     for (const [idx, p] of this.pending) {
-      ctx.fillStyle = hex(p.color)
+      ctx.fillStyle = toHexColor(p.color)
       ctx.fillRect(idx % width, Math.floor(idx / width), 1, 1)
     }
     ctx.globalAlpha = 1
@@ -255,7 +255,7 @@ export class Board {
     const pv = this.preview
     if (pv !== null) {
       ctx.globalAlpha = 0.6
-      ctx.fillStyle = hex(pv.color)
+      ctx.fillStyle = toHexColor(pv.color)
       ctx.fillRect(pv.x, pv.y, pv.w, pv.h)
       ctx.globalAlpha = 1
       ctx.lineWidth = 2 * line

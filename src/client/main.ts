@@ -5,7 +5,7 @@ import { Board } from './board.js'
 import { attachInput, typing, type Tool } from './input.js'
 import { Net, type NetState } from './net.js'
 import { Outbox } from './outbox.js'
-import { encodeCursor, hex, type Role, type ServerError } from './protocol.js'
+import { DEFAULT_ROLE, canDraw as roleCanDraw, encodeCursor, parseHexColor, toHexColor, type ErrorMessage, type Role } from '../protocol/wire.js'
 import { $, PALETTE, buildPalette, say, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
 
 const fragment = readFragment()
@@ -65,7 +65,7 @@ const outbox = new Outbox({
 })
 
 function canDraw (): boolean {
-  return role === 'painter' || role === 'admin'
+  return roleCanDraw(role)
 }
 
 function setRole (next: Role, name: string): void {
@@ -96,7 +96,7 @@ const ERROR_WORDS: Record<string, string> = {
   BAD_MESSAGE: 'The server did not understand a message:'
 }
 
-function onServerError (e: ServerError): void {
+function onServerError (e: ErrorMessage): void {
   if (DRAW_ERRORS.has(e.code)) for (const p of outbox.refused(e.code)) board.dropPending(p.x, p.y)
   if (e.code === 'RATE_LIMITED') {
     outbox.serverCooldown(e.retryAfterMs ?? 1000)
@@ -125,7 +125,7 @@ const swatches = buildPalette(setColor)
 setColor(color)
 setTool('pencil')
 for (const b of document.querySelectorAll<HTMLButtonElement>('.tool')) b.addEventListener('click', () => setTool(b.dataset.tool as Tool))
-$<HTMLInputElement>('custom-color').addEventListener('input', (ev) => setColor(parseInt((ev.target as HTMLInputElement).value.slice(1), 16)))
+$<HTMLInputElement>('custom-color').addEventListener('input', (ev) => setColor(parseHexColor((ev.target as HTMLInputElement).value) ?? color))
 $('zoom-in').addEventListener('click', () => board.zoomCentre(1.5))
 $('zoom-out').addEventListener('click', () => board.zoomCentre(1 / 1.5))
 $('zoom-fit').addEventListener('click', () => board.fit())
@@ -252,7 +252,7 @@ function signIn (token: string, guest?: string, store = true): boolean {
 function useToken (token: string | null): void {
   net.token = token
   const claims = token === null ? null : decodeClaims(token)
-  setRole(claims === null ? 'viewer' : (claims.role as Role | undefined) ?? 'painter', claims?.name ?? claims?.sub ?? 'anonymous')
+  setRole(claims === null ? 'viewer' : (claims.role as Role | undefined) ?? DEFAULT_ROLE, claims?.name ?? claims?.sub ?? 'anonymous')
   net.connect()
 }
 
@@ -326,7 +326,7 @@ Object.assign(window, {
       return [d[0], d[1], d[2]]
     },
     toScreen: (x: number, y: number) => board.toScreen(x, y),
-    color: () => hex(color)
+    color: () => toHexColor(color)
   }
 })
 

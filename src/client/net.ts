@@ -2,21 +2,21 @@
 // and jitter, resumes with since+epoch (the server falls back to a snapshot),
 // and says honestly where it is: connecting, live, reconnecting, offline.
 import {
-  Op, decodeCursors, decodeSnapshot, decodeUpdates, snapshotPixels,
-  type Cursor, type Hello, type Presence, type ServerError, type Updates
-} from './protocol.js'
+  SnapshotEncoding, decodeServerBinary,
+  type CursorEntry, type ErrorMessage, type HelloMessage, type PresenceMessage, type SnapshotFrame, type UpdatesFrame
+} from '../protocol/wire.js'
 
 export type NetState = 'connecting' | 'live' | 'reconnecting' | 'offline'
 
 export interface NetEvents {
   state (state: NetState, detail: string): void
   /** before its SNAPSHOT or replay; `reset` when the canvas epoch changed under us */
-  hello (hello: Hello, reset: boolean): void
+  hello (hello: HelloMessage, reset: boolean): void
   snapshot (width: number, height: number, rgb: Uint8Array): void
-  updates (u: Updates): void
-  cursors (cursors: Cursor[]): void
-  presence (p: Presence): void
-  error (e: ServerError): void
+  updates (u: UpdatesFrame): void
+  cursors (cursors: CursorEntry[]): void
+  presence (p: PresenceMessage): void
+  error (e: ErrorMessage): void
   /** the answer to `{"type":"ping","id"}` */
   pong (id: unknown): void
   /** the socket closed (before any reconnect) */
@@ -48,7 +48,7 @@ export class Net {
   /** the resume point: the seq and epoch of the state shown */
   seq: number | null = null
   epoch: string | null = null
-  hello: Hello | null = null
+  hello: HelloMessage | null = null
   live = false
 
   private ws: WebSocket | null = null
@@ -145,31 +145,29 @@ export class Net {
 
   private async onMessage (gen: number, data: string | ArrayBuffer): Promise<void> {
     if (typeof data === 'string') return this.onText(JSON.parse(data) as { type: string })
-    const op = new Uint8Array(data, 0, 1)[0]
-    if (op === Op.UPDATES) {
-      const u = decodeUpdates(data)
-      if (u === null) throw new Error('malformed UPDATES')
-      this.events.updates(u)
-      this.seq = u.seq
-      if (!this.live && this.hello !== null && u.seq >= this.hello.canvas.seq) this.goLive()
-    } else if (op === Op.SNAPSHOT) {
-      const snap = decodeSnapshot(data)
-      if (snap === null) throw new Error('malformed SNAPSHOT')
-      const rgb = await snapshotPixels(snap)
+    const res = decodeServerBinary(new Uint8Array(data))
+    if (!res.ok) throw new Error(res.error.message)
+    const frame = res.value
+    if (frame.kind === 'updates') {
+      this.events.updates(frame)
+      this.seq = frame.seq
+      if (!this.live && this.hello !== null && frame.seq >= this.hello.canvas.seq) this.goLive()
+    } else if (frame.kind === 'snapshot') {
+      const rgb = await snapshotPixels(frame)
       if (gen !== this.generation) return
-      if (rgb.length !== snap.width * snap.height * 3) throw new Error('SNAPSHOT size does not match its dimensions')
-      this.events.snapshot(snap.width, snap.height, rgb)
-      this.seq = snap.seq
+      if (rgb.length !== frame.width * frame.height * 3) throw new Error('SNAPSHOT size does not match its dimensions')
+      this.events.snapshot(frame.width, frame.height, rgb)
+      this.seq = frame.seq
       this.goLive()
-    } else if (op === Op.CURSORS) {
-      this.events.cursors(decodeCursors(data))
+    } else {
+      this.events.cursors(frame.cursors)
     }
   }
 
   private onText (msg: { type: string }): void {
     switch (msg.type) {
       case 'hello': {
-        const hello = msg as Hello
+        const hello = msg as HelloMessage
         const reset = this.epoch !== null && hello.canvas.epoch !== this.epoch
         this.hello = hello
         this.epoch = hello.canvas.epoch
@@ -177,8 +175,8 @@ export class Net {
         if (hello.resume === 'replay' && this.seq !== null && this.seq >= hello.canvas.seq) this.goLive()
         return
       }
-      case 'presence': return this.events.presence(msg as Presence)
-      case 'error': return this.events.error(msg as ServerError)
+      case 'presence': return this.events.presence(msg as PresenceMessage)
+      case 'error': return this.events.error(msg as ErrorMessage)
       case 'pong': return this.events.pong((msg as { id?: unknown }).id)
     }
   }
@@ -245,4 +243,11 @@ export class Net {
       this.events.error({ type: 'error', code: 'REFUSED', message: 'The server is up but refuses the connection: the token may be invalid or expired, or there are too many connections. Still retrying.' })
     }
   }
+}
+
+/** RGB rows of a SNAPSHOT payload, inflating a deflated one with the browser's DecompressionStream. */
+async function snapshotPixels (snap: SnapshotFrame): Promise<Uint8Array> {
+  if (snap.encoding === SnapshotEncoding.RAW) return snap.payload
+  const stream = new Blob([snap.payload as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate'))
+  return new Uint8Array(await new Response(stream).arrayBuffer())
 }

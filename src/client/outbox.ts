@@ -3,7 +3,7 @@
 // and go out as PIXELS and RECT ops no larger than the server accepts, at the
 // pace of a local copy of the server's token bucket (hello.limits), so a
 // burst becomes a visible cooldown instead of refused pixels.
-import { RECORD_BYTES, encodePixels, encodeRect, writeRecord, type Limits, type Role } from './protocol.js'
+import { PIXELS_HEADER_BYTES, PIXEL_RECORD_BYTES, encodePixels, encodeRect, writePixelRecord, type Limits, type Role } from '../protocol/wire.js'
 
 export const QUEUE_CAP = 5000
 /** The local bucket fills a little slower than the server's, so clock skew does not cause refusals. */
@@ -127,16 +127,16 @@ export class Outbox {
         for (let y = first.y; y < first.y + first.h; y++) for (let x = first.x; x < first.x + first.w; x++) this.sink.sent(x, y)
         continue
       }
-      const byBytes = Math.floor((l.maxMessageBytes - 3) / RECORD_BYTES)
+      const byBytes = Math.floor((l.maxMessageBytes - PIXELS_HEADER_BYTES) / PIXEL_RECORD_BYTES)
       let room = Math.min(l.maxStrokePixels, byBytes, exempt ? Infinity : Math.floor(this.tokens), exempt ? Infinity : l.pixelBurst)
       if (room < 1) return
       let n = 0
       while (n < this.items.length && n < room && this.items[n].kind === 'px') n++
       room = n
-      const records = new Uint8Array(room * RECORD_BYTES)
+      const records = new Uint8Array(room * PIXEL_RECORD_BYTES)
       for (let i = 0; i < room; i++) {
         const it = this.items[i] as Item & { kind: 'px' }
-        writeRecord(records, i * RECORD_BYTES, it.x, it.y, it.color)
+        writePixelRecord(records, i * PIXEL_RECORD_BYTES, it.x, it.y, it.color)
       }
       if (!this.sink.send(encodePixels(records))) return
       const sent = this.items.splice(0, room)

@@ -1,5 +1,5 @@
 // Small DOM pieces: status, messages, palette, readout, presence, cooldown.
-import { hex } from './protocol.js'
+import { toHexColor } from '../protocol/wire.js'
 import type { NetState } from './net.js'
 
 export function $<T extends HTMLElement = HTMLElement> (id: string): T {
@@ -44,11 +44,11 @@ export function buildPalette (onPick: (color: number) => void): HTMLButtonElemen
     b.className = 'swatch'
     b.setAttribute('role', 'radio')
     b.setAttribute('aria-checked', 'false')
-    b.dataset.color = hex(color)
-    b.style.background = hex(color)
+    b.dataset.color = toHexColor(color)
+    b.style.background = toHexColor(color)
     const key = i < 9 ? String(i + 1) : i === 9 ? '0' : ''
-    b.title = `${hex(color)}${key === '' ? '' : ` (${key})`}`
-    b.setAttribute('aria-label', `Colour ${hex(color)}`)
+    b.title = `${toHexColor(color)}${key === '' ? '' : ` (${key})`}`
+    b.setAttribute('aria-label', `Colour ${toHexColor(color)}`)
     if (key !== '') b.setAttribute('aria-keyshortcuts', key)
     b.addEventListener('click', () => onPick(color))
     box.append(b)
@@ -59,13 +59,13 @@ export function buildPalette (onPick: (color: number) => void): HTMLButtonElemen
 export function showColor (color: number, swatches: HTMLButtonElement[]): void {
   let inPalette = false
   for (const b of swatches) {
-    const on = b.dataset.color === hex(color)
+    const on = b.dataset.color === toHexColor(color)
     inPalette ||= on
     b.setAttribute('aria-checked', String(on))
   }
   const custom = $<HTMLInputElement>('custom-color')
   custom.classList.toggle('selected', !inPalette)
-  if (!inPalette) custom.value = hex(color)
+  if (!inPalette) custom.value = toHexColor(color)
 }
 
 export function showReadout (x: number, y: number, color: number | null): void {
@@ -77,8 +77,8 @@ export function showReadout (x: number, y: number, color: number | null): void {
   el.innerHTML = ''
   const chip = document.createElement('span')
   chip.className = 'chip'
-  chip.style.background = hex(color)
-  el.append(chip, `${x}, ${y} ${hex(color)}`)
+  chip.style.background = toHexColor(color)
+  el.append(chip, `${x}, ${y} ${toHexColor(color)}`)
 }
 
 export function showPresence (names: Map<number, string>, count: number): void {
