@@ -5,6 +5,7 @@
 // 127.0.0.1 and exits on SIGTERM.
 import { deflateSync } from 'node:zlib'
 import { createVerifier } from 'fast-jwt'
+import { SnapshotEncoding, encodeSnapshot, readU16, type SnapshotEncodingValue } from '../../src/protocol/wire.js'
 
 const secret = process.env.JWT_SECRET ?? ''
 if (secret.length < 32) throw new Error('JWT_SECRET (>= 32 chars) is required')
@@ -29,8 +30,8 @@ let seq = 0
 
 /** Apply one 7-byte record (x u16, y u16, r, g, b) at m[o] to the canvas; false (and nothing applied) when out of bounds. */
 export function applyRecord (m: Buffer, o: number): boolean {
-  const x = m.readUInt16BE(o)
-  const y = m.readUInt16BE(o + 2)
+  const x = readU16(m, o)
+  const y = readU16(m, o + 2)
   if (x >= WIDTH || y >= HEIGHT) return false
   const p = (y * WIDTH + x) * 3
   pixels[p] = m[o + 4]; pixels[p + 1] = m[o + 5]; pixels[p + 2] = m[o + 6]
@@ -44,27 +45,21 @@ export function applyPixel (m: Buffer): void { applyRecord(m, 1) }
 /** The canvas seq: one per applied pixel, as pixelwire counts it. */
 export const canvasSeq = () => seq
 
-/** SNAPSHOT header: op, seq u64, width u16, height u16, encoding u8. */
-function snapshotHead (encoding: 0 | 1): Buffer {
-  const head = Buffer.alloc(14)
-  head[0] = 0x10
-  head.writeBigUInt64BE(BigInt(seq), 1)
-  head.writeUInt16BE(WIDTH, 9)
-  head.writeUInt16BE(HEIGHT, 11)
-  head[13] = encoding
-  return head
+/** A SNAPSHOT frame (pixelwire's layout) of the canvas at its seq. */
+function snapshot (encoding: SnapshotEncodingValue, payload: Uint8Array): Buffer {
+  return encodeSnapshot(seq, WIDTH, HEIGHT, encoding, payload, (size) => Buffer.allocUnsafe(size))
 }
 
 /** The canvas as pixelwire's SNAPSHOT layout, raw RGB (encoding 0): what a typical server sends on connect. */
 export function snapshotFrame (): Buffer {
-  return Buffer.concat([snapshotHead(0), pixels])
+  return snapshot(SnapshotEncoding.RAW, pixels)
 }
 
 let deflated: { seq: number, frame: Buffer } | null = null
 /** The same SNAPSHOT zlib-deflated (encoding 1), as pixelwire sends it; built once per seq. */
 export function deflatedSnapshotFrame (): Buffer {
   if (deflated?.seq !== seq) {
-    deflated = { seq, frame: Buffer.concat([snapshotHead(1), deflateSync(pixels)]) }
+    deflated = { seq, frame: snapshot(SnapshotEncoding.DEFLATE, deflateSync(pixels)) }
   }
   return deflated.frame
 }

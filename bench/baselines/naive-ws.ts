@@ -4,6 +4,7 @@
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
 import WebSocket from 'ws'
+import { Op, PIXEL_BYTES } from '../../src/protocol/wire.js'
 import { applyPixel, bearer, listening, port, snapshotFrame, verify } from './common.js'
 
 const app = Fastify({ logger: false })
@@ -17,7 +18,7 @@ await app.register(async function routes (app) {
   }, (socket, request) => {
     if (request.query.snapshot !== undefined) socket.send(snapshotFrame())
     socket.on('message', (message: Buffer, isBinary: boolean) => {
-      if (!isBinary || message.length !== 8 || message[0] !== 0x00) return
+      if (!isBinary || message.length !== PIXEL_BYTES || message[0] !== Op.PIXEL) return
       applyPixel(message)
       app.websocketServer.clients.forEach((client) => {
         if (client.readyState === WebSocket.OPEN) client.send(message)

@@ -5,6 +5,7 @@
 // Frame: 0x01, then count × (x u16, y u16, r, g, b).
 import { createServer } from 'node:http'
 import { Server } from 'socket.io'
+import { Op, PIXEL_BYTES } from '../../src/protocol/wire.js'
 import { applyPixel, listening, port, snapshotFrame, verify } from './common.js'
 
 const TICK_MS = Number(process.env.TICK_MS ?? 50)
@@ -19,7 +20,7 @@ let used = 1
 io.on('connection', (socket) => {
   if (socket.handshake.auth.snapshot === true) socket.emit('snap', snapshotFrame())
   socket.on('px', (message: unknown) => {
-    if (!Buffer.isBuffer(message) || message.length !== 8 || message[0] !== 0x00) return
+    if (!Buffer.isBuffer(message) || message.length !== PIXEL_BYTES || message[0] !== Op.PIXEL) return
     applyPixel(message)
     if (used + 7 > batch.length) {
       const grown = Buffer.allocUnsafe(batch.length * 2)
@@ -32,7 +33,7 @@ io.on('connection', (socket) => {
 })
 setInterval(() => {
   if (used === 1) return
-  batch[0] = 0x01
+  batch[0] = Op.PIXELS
   io.emit('px', Buffer.from(batch.subarray(0, used)))
   used = 1
 }, TICK_MS)

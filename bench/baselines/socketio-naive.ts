@@ -3,6 +3,7 @@
 // broadcasting page). WebSocket transport only, JWT in the handshake `auth`.
 import { createServer } from 'node:http'
 import { Server } from 'socket.io'
+import { Op, PIXEL_BYTES } from '../../src/protocol/wire.js'
 import { applyPixel, listening, port, snapshotFrame, verify } from './common.js'
 
 const http = createServer()
@@ -14,7 +15,7 @@ io.use((socket, next) => {
 io.on('connection', (socket) => {
   if (socket.handshake.auth.snapshot === true) socket.emit('snap', snapshotFrame())
   socket.on('px', (message: unknown) => {
-    if (!Buffer.isBuffer(message) || message.length !== 8 || message[0] !== 0x00) return
+    if (!Buffer.isBuffer(message) || message.length !== PIXEL_BYTES || message[0] !== Op.PIXEL) return
     applyPixel(message)
     io.emit('px', message)
   })

@@ -4,9 +4,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
+import { Op, PIXEL_RECORD_BYTES, decodeServerBinary, encodePixel as encodePixelOp, readPixelRecord, type Role } from '../../src/protocol/wire.js'
 import { sleep, within } from './server.js'
 
-export type Sign = (sub: string, role: 'viewer' | 'painter') => string
+export type Sign = (sub: string, role: Exclude<Role, 'admin'>) => string
 export function signer (secret: string, ttlSec: number): Sign {
   const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: ttlSec * 1000 })
   return (sub, role) => sign({ sub, role })
@@ -39,9 +40,7 @@ export class Histogram {
 export const pixelAt = (n: number, w: number, h: number) => ({ x: n % w, y: Math.floor(n / w) % h })
 export function encodePixel (n: number, w: number, h: number): Buffer {
   const { x, y } = pixelAt(n, w, h)
-  const m = Buffer.alloc(8) // PIXEL: op 0, x u16, y u16, r, g, b
-  m.writeUInt16BE(x, 1); m.writeUInt16BE(y, 3); m[5] = n >> 16; m[6] = (n >> 8) & 0xff; m[7] = n & 0xff
-  return m
+  return encodePixelOp(x, y, n & 0xffffff, (size) => Buffer.alloc(size))
 }
 
 /** Open a client WebSocket; listeners attach before the upgrade so no frame is missed. Retries 429 (the per-IP handshake rate). */
@@ -69,16 +68,18 @@ export async function watcher (url: string, token: string, sentAt: Map<number, n
   const ws = await open(url, token, (b, bin) => {
     if (!bin) return
     const now = performance.now()
-    if (b[0] === 0x10) { lastSeq = Number(b.readBigUInt64BE(1)); onSync(); return } // SNAPSHOT
-    if (b[0] !== 0x11) return // UPDATES: seq (after the last pixel), count, count × 7 bytes
-    const seq = Number(b.readBigUInt64BE(1))
-    if (lastSeq >= 0 && seq - b.readUInt32BE(9) !== lastSeq) st.seqErrors++ // a gap or a duplicate
-    lastSeq = seq
-    for (let o = 13; o + 7 <= b.length; o += 7) {
-      const n = (b[o + 4] << 16) | (b[o + 5] << 8) | b[o + 6]
+    const res = decodeServerBinary(b)
+    if (!res.ok) { st.seqErrors++; return } // a malformed frame breaks the stream as a gap would
+    const f = res.value
+    if (f.kind === 'snapshot') { lastSeq = f.seq; onSync(); return }
+    if (f.kind !== 'updates') return
+    if (lastSeq >= 0 && f.seq - f.count !== lastSeq) st.seqErrors++ // a gap or a duplicate (seq is after the last pixel)
+    lastSeq = f.seq
+    for (let o = 0; o < f.records.length; o += PIXEL_RECORD_BYTES) {
+      const { x, y, color: n } = readPixelRecord(f.records, o)
       const sent = sentAt.get(n)
       const p = pixelAt(n, w, h)
-      if (sent === undefined || p.x !== b.readUInt16BE(o) || p.y !== b.readUInt16BE(o + 2)) continue
+      if (sent === undefined || p.x !== x || p.y !== y) continue
       st.delivered++
       for (const hist of hists) hist.add(now - sent)
     }
@@ -111,7 +112,7 @@ export interface Held { since: number, localPort: number, resume: () => void, en
 export async function slowClient (url: string, token: string): Promise<Held> {
   let onSnapshot = () => {}
   const snapshot = new Promise<void>((resolve) => { onSnapshot = resolve })
-  const ws = await open(url, token, (d, bin) => { if (bin && d[0] === 0x10) onSnapshot() })
+  const ws = await open(url, token, (d, bin) => { if (bin && d[0] === Op.SNAPSHOT) onSnapshot() })
   const ended = new Promise<string>((resolve) => ws.once('close', (code) => resolve(`close code ${closeName(code)}`)))
   ws.on('error', () => {})
   if (!await within(snapshot, 10_000)) throw new Error('slow client: no snapshot')

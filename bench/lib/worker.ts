@@ -11,6 +11,9 @@ import WebSocket from 'ws'
 import { io as sioConnect, type Socket as SioSocket } from 'socket.io-client'
 import type { Socket as NetSocket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import {
+  Op, PIXEL_RECORD_BYTES, UPDATES_HEADER_BYTES, encodePixel, encodePixels, readRgb, writePixelRecord, type Role
+} from '../../src/protocol/wire.js'
 import { ageMs, clockMs, Histogram, stampNow } from './stats.js'
 
 export type Kind = 'pixelwire' | 'ws' | 'sio'
@@ -24,7 +27,7 @@ export interface ClientSet {
   prefix: string
   from: number
   count: number
-  role: 'viewer' | 'admin'
+  role: Exclude<Role, 'painter'>
   /** decode and time every nth client's pixels (0: none) */
   sampleEvery: number
   /** every nth client stops reading once it has its first frame (0: none) */
@@ -72,14 +75,17 @@ const errors = new Set<string>()
 let received = 0
 let rejected = 0
 
+const RECORD = PIXEL_RECORD_BYTES
+
+/** Records from `off` to the end of a frame (UPDATES, or a baseline's PIXEL / batch). */
 function onPixels (buf: Buffer, off: number, sampled: boolean): void {
-  if (!sampled) { received += ((buf.length - off) / 7) | 0; return }
+  if (!sampled) { received += ((buf.length - off) / RECORD) | 0; return }
   const now = stampNow()
   let n = 0
-  for (let o = off; o + 7 <= buf.length; o += 7) {
+  for (let o = off; o + RECORD <= buf.length; o += RECORD) {
     n++
-    if ((buf[o + 1] & 7) !== 0) continue
-    hist.add(ageMs((buf[o + 4] << 16) | (buf[o + 5] << 8) | buf[o + 6], now))
+    if ((buf[o + 1] & 7) !== 0) continue // x % 8 (the low byte of x)
+    hist.add(ageMs(readRgb(buf, o + 4), now))
   }
   received += n
 }
@@ -107,10 +113,10 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
         if (slow) client.pause()
       }
       const op = b[0]
-      if (op === 0x10) { onSnapshot?.(); if (set.kind === 'pixelwire' || set.snapshot) done(); return }
+      if (op === Op.SNAPSHOT) { onSnapshot?.(); if (set.kind === 'pixelwire' || set.snapshot) done(); return }
       if (slow || !counted) return
-      if (op === 0x11) onPixels(b, 13, sampled)
-      else if (op <= 0x01) onPixels(b, 1, sampled)
+      if (op === Op.UPDATES) onPixels(b, UPDATES_HEADER_BYTES, sampled)
+      else if (op === Op.PIXEL || op === Op.PIXELS) onPixels(b, 1, sampled) // baselines: a PIXEL re-sent, or (c)'s 0x01 + records
     }
     if (set.kind === 'sio') {
       const s: SioSocket = sioConnect(set.url, {
@@ -181,6 +187,8 @@ async function connectAll (set: ClientSet, concurrency: number): Promise<{ conne
   return { connected: clients.length, failed }
 }
 
+const allocBuffer = (size: number) => Buffer.allocUnsafe(size)
+
 /** Send `rate` pixels/s in total, round-robin over this process's clients, as PIXEL (stroke 1) or PIXELS ops. */
 function paint (rate: number, durationMs: number, stroke: number, width: number, height: number): Promise<number> {
   let n = 0
@@ -193,15 +201,15 @@ function paint (rate: number, durationMs: number, stroke: number, width: number,
       for (;;) {
         if (n + stroke > due && !(last && n < due)) break
         const k = Math.min(stroke, due - n)
-        const b = stroke === 1 ? Buffer.allocUnsafe(8) : Buffer.allocUnsafe(3 + 7 * k)
-        let o = 1
-        b[0] = stroke === 1 ? 0x00 : 0x01
-        if (stroke !== 1) { b.writeUInt16BE(k, 1); o = 3 }
         const stamp = stampNow()
-        for (let i = 0; i < k; i++, o += 7, n++) {
-          b.writeUInt16BE(n % width, o)
-          b.writeUInt16BE(Math.floor(n / width) % height, o + 2)
-          b[o + 4] = stamp >> 16; b[o + 5] = (stamp >> 8) & 0xff; b[o + 6] = stamp & 0xff
+        let b: Buffer
+        if (stroke === 1) {
+          b = encodePixel(n % width, Math.floor(n / width) % height, stamp, allocBuffer)
+          n++
+        } else {
+          const records = Buffer.allocUnsafe(RECORD * k)
+          for (let i = 0; i < k; i++, n++) writePixelRecord(records, i * RECORD, n % width, Math.floor(n / width) % height, stamp)
+          b = encodePixels(records, allocBuffer)
         }
         clients[(n / stroke | 0) % clients.length].sendBin(b)
       }
