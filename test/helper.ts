@@ -10,6 +10,7 @@ import { inflateSync } from 'node:zlib'
 import WebSocket from 'ws'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { PIXEL_RECORD_BYTES, encodePixel, encodePixels, encodeRect, packRgb, writePixelRecord } from '../src/protocol/wire.js'
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 
@@ -109,7 +110,7 @@ export class TestClient {
     }
   }
 
-  send (data: Buffer | string): void { this.ws.send(data) }
+  send (data: Uint8Array | string): void { this.ws.send(data) }
   close (): void { this.ws.close() }
 }
 
@@ -154,29 +155,22 @@ export function parseSnapshot (b: Buffer): { seq: number, w: number, h: number, 
   return { seq, w, h, enc, px, at: (x, y) => [...px.subarray((y * w + x) * 3, (y * w + x) * 3 + 3)] }
 }
 
-export const pixel = (x: number, y: number, r: number, g: number, b: number): Buffer => {
-  const m = Buffer.alloc(8)
-  m.writeUInt16BE(x, 1); m.writeUInt16BE(y, 3); m[5] = r; m[6] = g; m[7] = b
-  return m
-}
+// Draw ops as a client sends them: the wire module's encoders (a client's
+// production path), in Buffers. Malformed ops are written by hand where a
+// test needs one.
+const buffer = (size: number) => Buffer.alloc(size)
+
+export const pixel = (x: number, y: number, r: number, g: number, b: number): Buffer =>
+  encodePixel(x, y, packRgb(r, g, b), buffer)
 
 export const stroke = (pts: Array<[number, number, number, number, number]>): Buffer => {
-  const m = Buffer.alloc(3 + 7 * pts.length)
-  m[0] = 1
-  m.writeUInt16BE(pts.length, 1)
-  pts.forEach(([x, y, r, g, b], i) => {
-    const o = 3 + 7 * i
-    m.writeUInt16BE(x, o); m.writeUInt16BE(y, o + 2); m[o + 4] = r; m[o + 5] = g; m[o + 6] = b
-  })
-  return m
+  const records = Buffer.alloc(PIXEL_RECORD_BYTES * pts.length)
+  pts.forEach(([x, y, r, g, b], i) => writePixelRecord(records, PIXEL_RECORD_BYTES * i, x, y, packRgb(r, g, b)))
+  return encodePixels(records, buffer)
 }
 
-export const rect = (x: number, y: number, w: number, h: number, r: number, g: number, b: number): Buffer => {
-  const m = Buffer.alloc(12)
-  m[0] = 2
-  m.writeUInt16BE(x, 1); m.writeUInt16BE(y, 3); m.writeUInt16BE(w, 5); m.writeUInt16BE(h, 7); m[9] = r; m[10] = g; m[11] = b
-  return m
-}
+export const rect = (x: number, y: number, w: number, h: number, r: number, g: number, b: number): Buffer =>
+  encodeRect(x, y, w, h, packRgb(r, g, b), buffer)
 
 /** Collect UPDATES until n pixels arrived; returns them with the last seq. */
 export async function collect (c: TestClient, n: number, ms = 3000): Promise<{ px: Array<[number, number, number, number, number]>, seq: number, frames: Buffer[] }> {
