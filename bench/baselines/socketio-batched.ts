@@ -5,7 +5,7 @@
 // Frame: 0x01, then count × (x u16, y u16, r, g, b).
 import { createServer } from 'node:http'
 import { Server } from 'socket.io'
-import { Op, PIXEL_BYTES } from '../../src/protocol/wire.js'
+import { Op, PIXEL_BYTES, PIXEL_RECORD_BYTES } from '../../src/protocol/wire.js'
 import { applyPixel, listening, port, snapshotFrame, verify } from './common.js'
 
 const TICK_MS = Number(process.env.TICK_MS ?? 50)
@@ -22,13 +22,13 @@ io.on('connection', (socket) => {
   socket.on('px', (message: unknown) => {
     if (!Buffer.isBuffer(message) || message.length !== PIXEL_BYTES || message[0] !== Op.PIXEL) return
     applyPixel(message)
-    if (used + 7 > batch.length) {
+    if (used + PIXEL_RECORD_BYTES > batch.length) {
       const grown = Buffer.allocUnsafe(batch.length * 2)
       batch.copy(grown, 0, 0, used)
       batch = grown
     }
-    message.copy(batch, used, 1, 8)
-    used += 7
+    message.copy(batch, used, 1, PIXEL_BYTES)
+    used += PIXEL_RECORD_BYTES
   })
 })
 setInterval(() => {
