@@ -4,7 +4,8 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import {
-  DEFAULT_ROLE, ROLES, canDraw, isRole, packRgb, parseHexColor, readU64, toHexColor, unpackRgb, writeU64
+  DEFAULT_ROLE, ROLES, canDraw, claimedPixels, isRole, packRgb, parseHexColor, readU64, rectRecords, toHexColor, unpackRgb,
+  writePixelRecord, writeU64
 } from '../../../src/protocol/wire.js'
 
 t.test('colours: packed 0xRRGGBB, "#rrggbb" both ways', async (t) => {
@@ -39,6 +40,24 @@ t.test('u64: every safe integer round trips; beyond 2^53 reads as -1', async (t)
   t.equal(readU64(buf, 0), -1, '2^53')
   buf.fill(0xff)
   t.equal(readU64(buf, 0), -1, '2^64 - 1')
+})
+
+t.test('claimedPixels reads only a header, and a short one claims nothing', async (t) => {
+  t.equal(claimedPixels(Uint8Array.of(0x00)), 1, 'PIXEL')
+  t.equal(claimedPixels(Uint8Array.of(0x01, 0x01, 0x02)), 0x0102, 'PIXELS count, records or not')
+  t.equal(claimedPixels(Uint8Array.of(0x01, 0x01)), 0, 'PIXELS without its count')
+  t.equal(claimedPixels(Uint8Array.of(0x02, 0, 0, 0, 0, 0, 3, 0, 4)), 12, 'RECT w·h')
+  t.equal(claimedPixels(Uint8Array.of(0x02, 0, 0, 0, 0, 0, 3, 0)), 0, 'RECT without its h')
+  t.equal(claimedPixels(Uint8Array.of(0x03, 0, 0, 0, 0)), 0, 'CURSOR')
+  t.equal(claimedPixels(new Uint8Array(0)), 0, 'empty')
+})
+
+t.test('record writers refuse what does not fit', async (t) => {
+  t.throws(() => writePixelRecord(new Uint8Array(7), 1, 0, 0, 0), RangeError, 'no room')
+  t.throws(() => writePixelRecord(new Uint8Array(7), -1, 0, 0, 0), RangeError, 'negative offset')
+  t.throws(() => rectRecords(0, 0, -1, 1, 0), RangeError, 'negative width')
+  t.throws(() => rectRecords(0, 0, 1, 0.5, 0), RangeError, 'fractional height')
+  t.equal(rectRecords(70000, 0, 0, 1, 0).length, 0, 'an empty rect has no position to check')
 })
 
 t.test('the wire module uses no Node-only API (it is bundled for browsers)', async (t) => {
