@@ -19,6 +19,9 @@ import { createServer } from 'node:http'
 import type { Socket } from 'node:net'
 import * as wsModule from 'ws'
 import { type WebSocket, WebSocketServer } from 'ws'
+import {
+  Op, PIXELS_HEADER_BYTES, PIXEL_BYTES, PIXEL_RECORD_BYTES as RECORD, UPDATES_HEADER_BYTES, readU16, writeU32, writeU64
+} from '../../src/protocol/wire.js'
 import { applyRecord, bearer, canvasSeq, deflatedSnapshotFrame, HEIGHT, listening, port, verify, WIDTH } from './common.js'
 
 const TICK_MS = Number(process.env.TICK_MS ?? 50)
@@ -43,24 +46,24 @@ function drop (c: Client): void {
 }
 
 // The pending UPDATES frame, built in place: op, seq u64, count u32, then 7-byte records.
-const HEAD = 13
+const HEAD = UPDATES_HEADER_BYTES
 let batch = Buffer.allocUnsafe(64 * 1024)
 let used = HEAD
 
 function onDraw (this: WebSocket, data: Buffer, isBinary: boolean): void {
-  if (!isBinary || data.length < 8) return
+  if (!isBinary || data.length < PIXEL_BYTES) return
   // PIXEL: op 0 + one record (8 bytes); PIXELS: op 1, count u16, count records
-  const count = data[0] === 0x00 && data.length === 8 ? 1 : data[0] === 0x01 && data.length === 3 + 7 * data.readUInt16BE(1) ? data.readUInt16BE(1) : 0
-  const from = data[0] === 0x00 ? 1 : 3
-  if (used + 7 * count > batch.length) {
-    const grown = Buffer.allocUnsafe(Math.max(2 * batch.length, used + 7 * count))
+  const count = data[0] === Op.PIXEL && data.length === PIXEL_BYTES ? 1 : data[0] === Op.PIXELS && data.length === PIXELS_HEADER_BYTES + RECORD * readU16(data, 1) ? readU16(data, 1) : 0
+  const from = data[0] === Op.PIXEL ? 1 : PIXELS_HEADER_BYTES
+  if (used + RECORD * count > batch.length) {
+    const grown = Buffer.allocUnsafe(Math.max(2 * batch.length, used + RECORD * count))
     batch.copy(grown, 0, 0, used)
     batch = grown
   }
-  for (let o = from; o < from + 7 * count; o += 7) {
-    if (data.readUInt16BE(o) >= WIDTH || data.readUInt16BE(o + 2) >= HEIGHT) continue
-    data.copy(batch, used, o, o + 7)
-    used += 7
+  for (let o = from; o < from + RECORD * count; o += RECORD) {
+    if (readU16(data, o) >= WIDTH || readU16(data, o + 2) >= HEIGHT) continue
+    data.copy(batch, used, o, o + RECORD)
+    used += RECORD
   }
 }
 
@@ -72,10 +75,10 @@ function onDraw (this: WebSocket, data: Buffer, isBinary: boolean): void {
  */
 function tick (): void {
   if (used === HEAD) return
-  for (let o = HEAD; o < used; o += 7) applyRecord(batch, o)
-  batch[0] = 0x11
-  batch.writeBigUInt64BE(BigInt(canvasSeq()), 1)
-  batch.writeUInt32BE((used - HEAD) / 7, 9)
+  for (let o = HEAD; o < used; o += RECORD) applyRecord(batch, o)
+  batch[0] = Op.UPDATES
+  writeU64(batch, 1, canvasSeq())
+  writeU32(batch, 9, (used - HEAD) / RECORD)
   const framed = Buffer.concat(Sender.frame(batch.subarray(0, used), BINARY))
   used = HEAD
   // Backwards, so that drop() (which moves the last client to this index) never skips one.
