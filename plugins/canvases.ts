@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import { createCanvasService, type CanvasService } from '../src/canvas/canvas-service.js'
 import { createPresence, type Presence } from '../src/canvas/presence.js'
-import { framesWritten, type Connection } from '../src/connection/connection.js'
+import type { Connection } from '../src/connection/connection.js'
+import { createCanvasLog } from '../src/persistence/canvas-log.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,18 +11,22 @@ declare module 'fastify' {
   }
 }
 
-/** Canvases in memory, the per-tick group commit and broadcast, presence and cursors. */
+/** Canvases in memory, the per-tick group commit (published through the broker) and delivery, presence and cursors. */
 export default fp(async function canvases (fastify) {
   const c = fastify.config
-  const presence = createPresence<Connection>({ hub: fastify.hub, maxList: c.PRESENCE_MAX_LIST, intervalMs: c.PRESENCE_MS })
+  const { hub, broker, fanout } = fastify
+  const presence = createPresence<Connection>({ hub, broker, fanout, maxList: c.PRESENCE_MAX_LIST, intervalMs: c.PRESENCE_MS })
   const service = createCanvasService({
     store: fastify.canvasStore,
-    hub: fastify.hub,
+    canvasLog: createCanvasLog(fastify.canvasStore),
+    hub,
+    broker,
+    fanout,
     log: fastify.log,
     tickMs: c.TICK_MS,
     tickMaxMs: c.TICK_MAX_MS,
     frameBudget: c.TICK_FRAME_BUDGET,
-    framesWritten: () => framesWritten.count,
+    framesWritten: () => hub.frames.count,
     maxPendingPixels: c.MAX_PENDING_PIXELS,
     maxReplay: c.MAX_REPLAY,
     sendBufferBytes: c.SEND_BUFFER_BYTES,
@@ -37,4 +42,4 @@ export default fp(async function canvases (fastify) {
   fastify.decorate('presence', presence)
   // Commit whatever is still pending; sockets are already closed by then.
   fastify.addHook('onClose', function stopCanvases () { service.stop() })
-}, { name: 'canvases', dependencies: ['config', 'sqlite', 'hub', 'metrics'] })
+}, { name: 'canvases', dependencies: ['config', 'sqlite', 'broker', 'hub', 'metrics'] })

@@ -20,7 +20,9 @@ export default fp(async function connections (fastify) {
     maxConnections: c.MAX_CONNECTIONS,
     maxPerIp: c.MAX_CONNECTIONS_PER_IP,
     maxPerUser: c.MAX_CONNECTIONS_PER_USER,
-    meter: fastify.meter
+    meter: fastify.meter,
+    // every message written counts against the tick's frame budget: this app's counter
+    frames: fastify.hub.frames
   })
   lifecycle.onCleanup((conn) => fastify.canvases.detach(conn))
   lifecycle.onCleanup((conn) => fastify.presence.leave(conn))

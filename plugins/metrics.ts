@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyMetrics from 'fastify-metrics'
 import type { FastifyInstance } from 'fastify'
+import { isStreamTopic, streamOf } from '../src/broker/broker.js'
 import { CLOSE_LABEL_VALUES, IN_KINDS, OUT_KINDS, createMeter, type HistogramName, type Meter } from '../src/metrics.js'
 
 declare module 'fastify' {
@@ -154,7 +155,7 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       labelNames: ['canvas'],
       collect () {
         this.reset()
-        for (const cv of fastify.canvases.list()) this.set({ canvas: cv.id }, cv.pendingCount)
+        for (const cv of fastify.canvases.list()) this.set({ canvas: cv.id }, fastify.canvases.pendingCount(cv.id))
       }
     }),
     ...(['snapshotsSent', 'catchUpFrames', 'lagged', 'commitFailures'] as const).map((key) => new client.Counter({
@@ -170,8 +171,9 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
         this.reset()
         const by = new Map(Object.keys(fastify.config.namespaces).map((ns) => [ns, 0]))
         for (const topic of fastify.hub.topics()) {
-          if (topic.startsWith('canvas:')) continue
-          const ns = topic.slice(0, topic.indexOf(':'))
+          if (!isStreamTopic(topic)) continue
+          const name = streamOf(topic)
+          const ns = name.slice(0, name.indexOf(':'))
           by.set(ns, (by.get(ns) ?? 0) + fastify.hub.count(topic))
         }
         for (const [namespace, n] of by) this.set({ namespace }, n)

@@ -7,14 +7,15 @@ declare module 'fastify' {
   interface FastifyInstance { streams: Streams<Connection> }
 }
 
-/** Named JSON streams (alerts, chat, ...) over the shared subscription hub. */
+/** Named JSON streams (alerts, chat, ...): history in the broker (MAX_STREAMS held), delivery by the hub. */
 export default fp(async function streams (fastify) {
   const c = fastify.config
   const streams = createStreams<Connection>({
     hub: fastify.hub,
+    broker: fastify.broker,
+    fanout: fastify.fanout,
     namespaces: c.namespaces,
     maxSubscriptions: c.MAX_SUBSCRIPTIONS,
-    maxStreams: c.MAX_STREAMS,
     // A subscriber whose buffer is full cannot skip a stream message: it
     // reconnects and resumes with `since`.
     onSlow: (conn) => conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER]),
@@ -23,4 +24,4 @@ export default fp(async function streams (fastify) {
   const sweep = setInterval(() => streams.sweep(), 10_000)
   fastify.addHook('onClose', function stopStreams () { clearInterval(sweep) })
   fastify.decorate('streams', streams)
-}, { name: 'streams', dependencies: ['config', 'hub', 'metrics'] })
+}, { name: 'streams', dependencies: ['config', 'broker', 'hub', 'metrics'] })

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
+import { userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import { canvasOr404 } from '../../src/canvas/admin.js'
 import type { Principal, Transport } from '../../src/connection/connection.js'
@@ -151,6 +152,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       },
       heartbeatMs: c.HEARTBEAT_MS
     }))
+    // A user broadcast (and, across nodes, a kick) is a delivery to this topic, not a scan.
+    fastify.hub.subscribe(conn, userTopic(conn.user.id))
     canvases.attach(conn, canvas, hs.resume === 'replay' ? request.query.since ?? null : null)
     fastify.presence.join(conn)
   })

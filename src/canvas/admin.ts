@@ -2,7 +2,7 @@
 // its handlers share. Pure: no Fastify, no I/O.
 import type { Canvas } from './canvas.js'
 import type { Connection, Role } from '../connection/connection.js'
-import { canvasTopic } from './canvas-service.js'
+import { isStreamTopic, streamOf } from '../broker/broker.js'
 import { HttpError } from '../http-error.js'
 import { parseHexColor } from '../protocol/wire.js'
 
@@ -63,14 +63,13 @@ export interface ConnectionView {
 
 /** One live connection for operators; `topics` comes from the hub, which owns subscriptions. */
 export function connectionView (conn: Connection, topics: Iterable<string>): ConnectionView {
-  const canvasPrefix = canvasTopic('')
   const { id, name, role } = conn.user
   return {
     id: conn.id,
     user: { id, name, role },
     role,
     canvas: conn.canvasId,
-    streams: [...topics].filter((t) => !t.startsWith(canvasPrefix)).sort(),
+    streams: [...topics].filter(isStreamTopic).map(streamOf).sort(),
     ip: conn.ip,
     connectedAt: new Date(conn.connectedAt).toISOString(),
     messagesIn: conn.messagesIn,

@@ -1,8 +1,11 @@
 // Who is on a canvas, and where their cursors are, batched.
 //
-// The roster itself is the hub's canvas topic (the single source of truth);
-// this only queues what changed since the last presence flush: joins,
-// leaves, newcomers waiting for their roster, and cursor moves.
+// Who is here is the broker's presence (src/broker: one entry per joined
+// connection, in join order); this only queues what changed since the last
+// presence flush: joins, leaves, newcomers waiting for their roster, and
+// cursor moves. Joins and leaves, and cursors, are published as events to
+// the canvas topic and come back through the fan-out (onPresence, onCursors)
+// as one frame for everyone; a roster goes to this node's newcomers.
 //
 // Every presence message goes to every client on the canvas, so its cost is
 // frames, not bytes: one per client per flush. Joins and leaves therefore go
@@ -13,18 +16,18 @@
 // and encoded once, so a join storm does not build one roster per joiner).
 // Cursors are what people watch move: one CURSORS frame per canvas per
 // tick, the last position of each connection, never persisted.
-import type { Hub, Subscriber, ConnId } from '../hub/hub.js'
+import { canvasTopic, type EventOf, type PresenceEntry, type Publication, type Topic } from '../broker/broker.js'
+import type { ConnId, Sender } from '../hub/hub.js'
+import { toEveryone, sendFrame, type Pipeline, type Receiver } from '../hub/fanout.js'
+import { SharedFrame } from '../connection/connection.js'
 import { encodeCursors } from '../protocol/codec.js'
-import { canvasTopic } from './canvas-service.js'
 
-export interface PresenceClient extends Subscriber {
+export interface PresenceClient extends Receiver {
   readonly canvasId: string
   readonly user: { readonly name: string }
-  send (data: Buffer | string): boolean
 }
 
-export interface PresenceOptions<C extends PresenceClient> {
-  hub: Hub<C>
+export interface PresenceOptions<C extends PresenceClient> extends Pipeline<C> {
   /** most entries in one `joined` list (a roster beyond it is summarized by `count`) */
   maxList: number
   /** joins, leaves and rosters go out at most this often (ms; 0: every flush, i.e. every tick) */
@@ -34,15 +37,20 @@ export interface PresenceOptions<C extends PresenceClient> {
 }
 
 interface Pending<C> {
-  joined: Map<ConnId, { connectionId: number, name: string }>
+  joined: Map<ConnId, PresenceEntry>
   left: Set<ConnId>
   /** synced with the canvas, waiting for the next roster */
   newcomers: Set<C>
   cursors: Map<ConnId, { connectionId: number, x: number, y: number }>
 }
 
+/** One `presence` message: an event (who came and went) or a roster (who is here, left empty). */
+function message (canvas: string, joined: PresenceEntry[], left: ConnId[], count: number): string {
+  return JSON.stringify({ type: 'presence', canvas, joined, left, count })
+}
+
 export function createPresence<C extends PresenceClient> (opts: PresenceOptions<C>) {
-  const { hub } = opts
+  const { hub, broker } = opts
   const intervalMs = opts.intervalMs ?? 0
   const now = opts.now ?? (() => performance.now())
   const pending = new Map<string, Pending<C>>()
@@ -53,14 +61,34 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
   const hasRoster = new WeakSet<C>()
   let lastPresence = -Infinity
 
+  const toRostered: Sender<C, SharedFrame> = { sendTo: (c, frame) => hasRoster.has(c) && sendFrame(c, frame) }
+  /** the newcomers of the canvas being flushed get its roster (sent or not, they have it: events follow) */
+  const toNewcomers = {
+    newcomers: new Set<C>(),
+    sendTo (c: C, frame: SharedFrame): boolean {
+      if (!this.newcomers.has(c)) return false
+      hasRoster.add(c)
+      return sendFrame(c, frame)
+    }
+  }
+
+  opts.fanout.on('presence', function onPresence (topic: Topic, pub: Publication<EventOf<'presence'>>): number {
+    const { canvas, joined, left, count } = pub.event
+    return hub.deliver(topic, new SharedFrame(message(canvas, joined, left, count)), toRostered)
+  })
+  opts.fanout.on('cursors', function onCursors (topic: Topic, pub: Publication<EventOf<'cursors'>>): number {
+    return hub.deliver(topic, new SharedFrame(encodeCursors(pub.event.cursors)), toEveryone)
+  })
+
   function of (canvasId: string): Pending<C> {
     let p = pending.get(canvasId)
     if (p === undefined) pending.set(canvasId, (p = { joined: new Map(), left: new Set(), newcomers: new Set(), cursors: new Map() }))
     return p
   }
 
-  /** Queue the join, for the others. */
+  /** Join the canvas's presence; the others hear of it at the next flush. */
   function join (client: C): void {
+    broker.presence.add(canvasTopic(client.canvasId), client.id, client)
     of(client.canvasId).joined.set(client.id, { connectionId: client.id, name: client.user.name })
   }
 
@@ -70,6 +98,7 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
   }
 
   function leave (client: C): void {
+    broker.presence.remove(canvasTopic(client.canvasId), client.id)
     const p = of(client.canvasId)
     p.cursors.delete(client.id)
     p.newcomers.delete(client)
@@ -81,32 +110,23 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
     of(client.canvasId).cursors.set(client.id, { connectionId: client.id, x, y })
   }
 
-  /** One `presence` message: an event (who came and went) or a roster (who is here, left empty). */
-  function message (canvasId: string, joined: Array<{ connectionId: number, name: string }>, left: ConnId[], count: number): string {
-    return JSON.stringify({ type: 'presence', canvas: canvasId, joined, left, count })
-  }
-
-  function flushPresence (canvasId: string, p: Pending<C>, subs: ReadonlyMap<ConnId, C>): void {
+  function flushPresence (canvas: string, topic: Topic, p: Pending<C>): void {
+    const here = broker.presence.get(topic)
     if (p.joined.size > 0 || p.left.size > 0) {
       const joined = [...p.joined.values()].slice(0, opts.maxList)
-      const msg = message(canvasId, joined, [...p.left], subs.size)
-      for (const c of subs.values()) if (hasRoster.has(c)) c.send(msg)
+      broker.publish(topic, { type: 'presence', canvas, joined, left: [...p.left], count: here.size })
       p.joined.clear()
       p.left.clear()
     }
     if (p.newcomers.size > 0) {
-      const roster = []
-      for (const c of subs.values()) {
+      const roster: PresenceEntry[] = []
+      for (const [connectionId, info] of here) {
         if (roster.length >= opts.maxList) break
-        roster.push({ connectionId: c.id, name: c.user.name })
+        roster.push({ connectionId, name: info.user.name })
       }
-      const msg = message(canvasId, roster, [], subs.size)
-      for (const c of p.newcomers) {
-        // a newcomer that left is no longer a subscriber (and was dropped by leave)
-        if (subs.get(c.id) !== c) continue
-        c.send(msg)
-        hasRoster.add(c)
-      }
+      // a newcomer that left is no longer a subscriber (and was dropped by leave)
+      toNewcomers.newcomers = p.newcomers
+      hub.deliver(topic, new SharedFrame(message(canvas, roster, [], here.size)), toNewcomers)
       p.newcomers.clear()
     }
   }
@@ -116,17 +136,16 @@ export function createPresence<C extends PresenceClient> (opts: PresenceOptions<
     const t = now()
     const presenceDue = t - lastPresence >= intervalMs
     if (presenceDue) lastPresence = t
-    for (const [canvasId, p] of pending) {
-      const subs = hub.subscribers(canvasTopic(canvasId))
+    for (const [canvas, p] of pending) {
+      const topic = canvasTopic(canvas)
       // nobody left to tell (and no newcomer: it would be a subscriber)
-      if (subs.size === 0) { pending.delete(canvasId); continue }
-      if (presenceDue) flushPresence(canvasId, p, subs)
+      if (hub.count(topic) === 0) { pending.delete(canvas); continue }
+      if (presenceDue) flushPresence(canvas, topic, p)
       if (p.cursors.size > 0) {
-        const frame = encodeCursors([...p.cursors.values()].slice(0, 65535))
-        for (const c of subs.values()) c.send(frame)
+        broker.publish(topic, { type: 'cursors', canvas, cursors: [...p.cursors.values()].slice(0, 65535) })
         p.cursors.clear()
       }
-      if (p.joined.size === 0 && p.left.size === 0 && p.newcomers.size === 0) pending.delete(canvasId)
+      if (p.joined.size === 0 && p.left.size === 0 && p.newcomers.size === 0) pending.delete(canvas)
     }
   }
 

@@ -5,7 +5,6 @@
 // first (our close(), the peer's close, an error, a terminate) calls
 // `markClosed()`; only the call that flips the flag returns true, and only
 // that caller runs cleanup.
-import type { CanvasClient } from '../canvas/canvas-service.js'
 import type { ConnId } from '../hub/hub.js'
 import { WindowCounter } from '../rate/token-bucket.js'
 import { noopMeter, outKind, type Meter, type MeterCounts } from '../metrics.js'
@@ -62,13 +61,6 @@ export function wsFrame (data: Buffer | string): Buffer {
 }
 
 /**
- * Messages written by every Connection of this process: the adaptive tick
- * reads it to keep all frames (UPDATES, presence, snapshots...) within its
- * frame budget.
- */
-export const framesWritten = { count: 0 }
-
-/**
  * The last text message sent, framed. A loop that sends one string to many
  * connections (a presence broadcast) then frames and encodes it once, not
  * once per connection. Holds one message at most.
@@ -84,14 +76,21 @@ function textFrame (text: string): Buffer {
 }
 
 /**
- * One binary message for many connections (a tick's UPDATES): framed once,
- * on first use, then written unchanged to every socket. Per connection the
- * broadcast costs the write and nothing else.
+ * One message for many connections (a tick's UPDATES, a presence event, a
+ * stream message): built once by its broadcaster, framed once, on first
+ * use, then written unchanged to every socket. Per connection the broadcast
+ * costs the write and nothing else.
  */
 export class SharedFrame {
-  readonly data: Buffer
+  readonly data: Buffer | string
+  /** payload bytes (UTF-8 for text), counted once */
+  readonly bytes: number
   private _framed: Buffer | null = null
-  constructor (data: Buffer) { this.data = data }
+  constructor (data: Buffer | string) {
+    this.data = data
+    this.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+  }
+
   get framed (): Buffer { return (this._framed ??= wsFrame(this.data)) }
 }
 
@@ -102,16 +101,17 @@ export interface ConnectionLimits {
   rateAbuseWindowMs: number
   /** messages and bytes sent, by kind, are counted here (default: nowhere) */
   meter?: Meter
+  /** every message written is counted here: the app's frame counter (Hub.frames; default: this connection's own) */
+  frames?: { count: number }
 }
 
-export class Connection implements CanvasClient {
+export class Connection {
   readonly id: ConnId
   readonly transport: Transport
   user: Principal
   readonly canvasId: string
   readonly ip: string
   readonly connectedAt = Date.now()
-  canvasSeq: number | null = null
   messagesIn = 0
   messagesOut = 0
   bytesIn = 0
@@ -129,6 +129,7 @@ export class Connection implements CanvasClient {
   private _rateLimited: WindowCounter | null = null
   private readonly sendBufferBytes: number
   private readonly counts: MeterCounts
+  private readonly frames: { count: number }
   private _closed = false
 
   constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string, limits: ConnectionLimits) {
@@ -139,6 +140,7 @@ export class Connection implements CanvasClient {
     this.ip = ip
     this.sendBufferBytes = limits.sendBufferBytes
     this.counts = (limits.meter ?? noopMeter).counts
+    this.frames = limits.frames ?? { count: 0 }
     this.limits = limits
   }
 
@@ -169,13 +171,13 @@ export class Connection implements CanvasClient {
     return true
   }
 
-  /** send(frame.data), but written pre-framed when the transport can: same checks, same accounting. */
-  sendShared (frame: SharedFrame): boolean {
-    if (!this.admits(false)) return false
+  /** send(frame.data, must), but written pre-framed when the transport can: same checks, same accounting. */
+  sendShared (frame: SharedFrame, must = false): boolean {
+    if (!this.admits(must)) return false
     const data = frame.data
     if (this.transport.sendFramed !== undefined) this.transport.sendFramed(frame.framed, data)
     else this.transport.send(data)
-    this.sent(data, data.length)
+    this.sent(data, frame.bytes)
     return true
   }
 
@@ -192,7 +194,7 @@ export class Connection implements CanvasClient {
   /** One message of `bytes` payload bytes written: per connection, per kind, and for the tick's frame budget. */
   private sent (data: Buffer | string, bytes: number): void {
     const kind = outKind(data)
-    framesWritten.count++
+    this.frames.count++
     this.messagesOut++
     this.bytesOut += bytes
     this.counts.messagesOut[kind]++

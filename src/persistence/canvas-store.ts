@@ -25,6 +25,7 @@ export function createCanvasStore (db: Db) {
     get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
     insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (@id, @width, @height, @epoch, @seq, @createdAt)'),
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
+    seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
     log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
@@ -35,10 +36,10 @@ export function createCanvasStore (db: Db) {
 
   /**
    * Append `records` (packed x u16, y u16, r, g, b) as seq fromSeq+1.. and move
-   * canvases.seq, all in one IMMEDIATE transaction. The seq guard makes a
-   * commit against a stale seq fail loudly instead of forking the history.
+   * canvases.seq. The seq guard makes a commit against a stale seq fail
+   * loudly instead of forking the history. Runs inside a transaction.
    */
-  const commit = db.transaction((canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at: number) => {
+  function writeBatch (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at: number): void {
     const count = records.length / RECORD
     let seq = fromSeq
     let off = 0
@@ -51,6 +52,16 @@ export function createCanvasStore (db: Db) {
     if (seq !== fromSeq + count) throw new Error(`authorship covers ${seq - fromSeq} of ${count} records`)
     const res = stmts.setSeq.run(seq, canvas, fromSeq)
     if (res.changes !== 1) throw new Error(`canvas ${canvas} is not at seq ${fromSeq}`)
+  }
+
+  const commit = db.transaction(writeBatch)
+
+  /** The batch goes right after the canvas's last seq, read in the same transaction: the log numbers it. */
+  const append = db.transaction((canvas: CanvasId, records: Buffer, authors: Authorship[], at: number) => {
+    const from = stmts.seqOf.get(canvas) as number | undefined
+    if (from === undefined) throw new Error(`no canvas ${canvas}`)
+    writeBatch(canvas, from, records, authors, at)
+    return { from, to: from + records.length / RECORD }
   })
 
   const saveSnapshot = db.transaction((canvas: CanvasId, seq: number, deflated: Buffer, at: number) => {
@@ -62,8 +73,17 @@ export function createCanvasStore (db: Db) {
     list: () => stmts.list.all() as CanvasRow[],
     get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
     insert (row: CanvasRow): void { stmts.insert.run(row) },
+    /** Commit a batch that must start right after `fromSeq` (IMMEDIATE transaction). */
     commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
       commit.immediate(canvas, fromSeq, records, authors, at)
+    },
+    /**
+     * Commit a batch after whatever the canvas's last seq is, in one
+     * IMMEDIATE transaction; returns the seqs it got: (from, to]. The canvas
+     * log port's commit (src/persistence/canvas-log.ts).
+     */
+    append (canvas: CanvasId, records: Buffer, authors: Authorship[], at = Date.now()): { from: number, to: number } {
+      return append.immediate(canvas, records, authors, at)
     },
     /**
      * Up to `limit` changes after `afterSeq`, packed as UPDATES records, in seq

@@ -1,17 +1,19 @@
-// The canvas service with a real SQLite file and fake clients: commit before
-// broadcast, one frame for all, and catch-up for whoever fell behind.
+// The canvas service with a real SQLite file, the in-memory broker and fake
+// clients: commit before broadcast, one frame for all, and catch-up for
+// whoever fell behind. (The tick scheduler and the room alone: their own tests.)
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createCanvasService, canvasTopic, nextTickMs, TICK_SEND_FACTOR, type CanvasClient } from '../../../src/canvas/canvas-service.js'
 import { SharedFrame } from '../../../src/connection/connection.js'
-import { createHub } from '../../../src/hub/hub.js'
+import { createMemoryBroker } from '../../../src/broker/memory.js'
+import { createPipeline } from '../../../src/hub/fanout.js'
 import { openDatabase } from '../../../src/persistence/db.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { createCanvasLog } from '../../../src/persistence/canvas-log.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
 import { tempDir, parseUpdates, parseSnapshot } from '../../helper.js'
 
 class FakeClient implements CanvasClient {
-  canvasSeq: number | null = null
   closed = false
   bufferedBytes = 0
   sent: Array<Buffer | string> = []
@@ -27,10 +29,13 @@ function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixel
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
-  const hub = createHub<FakeClient>()
+  const { hub, broker, fanout } = createPipeline<FakeClient>(createMemoryBroker())
   const svc = createCanvasService<FakeClient>({
     store,
+    canvasLog: createCanvasLog(store),
     hub,
+    broker,
+    fanout,
     log: silent,
     tickMs: 50,
     maxPendingPixels: 100,
@@ -71,7 +76,7 @@ t.test('a tick commits, then sends one shared frame to clients in sync', async (
   const b = new FakeClient(2)
   svc.attach(a, canvas, 0)
   svc.attach(b, canvas, 0)
-  t.equal(a.canvasSeq, 0, 'replay of nothing leaves the client live at seq 0')
+  t.equal(svc.seqOf(a, canvas), 0, 'replay of nothing leaves the client live at seq 0')
   t.equal(svc.draw(canvas, px(Buffer.concat([rec(1, 1, 0xff0000), rec(2, 1, 0x00ff00)])), 'u', 1), null)
   t.equal(canvas.seq, 0, 'not applied before the commit')
   t.equal(canvas.colorAt(1, 1), 0xffffff)
@@ -82,7 +87,7 @@ t.test('a tick commits, then sends one shared frame to clients in sync', async (
   t.equal(canvas.colorAt(1, 1), 0xff0000)
   t.equal(a.frames(0x11)[0], b.frames(0x11)[0], 'the very same buffer for both')
   t.same(parseUpdates(a.frames(0x11)[0]).px, [[1, 1, 255, 0, 0], [2, 1, 0, 255, 0]])
-  t.equal(a.canvasSeq, 2)
+  t.equal(svc.seqOf(a, canvas), 2)
   svc.flush()
   t.equal(a.frames(0x11).length, 1, 'an empty tick sends nothing')
 })
@@ -116,7 +121,7 @@ t.test('a client over its send buffer skips frames, then catches up from the log
   svc.draw(canvas, px(rec(1, 0, 2)), 'u', 1); svc.flush()
   t.equal(fast.frames(0x11).length, 2)
   t.equal(slow.frames(0x11).length, 0, 'no live frames while over the cap')
-  t.equal(slow.canvasSeq, 0)
+  t.equal(svc.seqOf(slow, canvas), 0)
   slow.bufferedBytes = 0
   svc.flush() // drained: caught up on the next tick even without new changes
   const caught = slow.frames(0x11)
@@ -131,7 +136,7 @@ t.test('a snapshot joiner gets the snapshot, then exactly what committed since',
   svc.draw(canvas, px(rec(0, 0, 0x111111)), 'u', 1); svc.flush()
   const c = new FakeClient(3)
   svc.attach(c, canvas, null)
-  t.equal(c.canvasSeq, null, 'syncing while the snapshot compresses')
+  t.equal(svc.seqOf(c, canvas), null, 'syncing while the snapshot compresses')
   // A tick during the compression: the client is skipped, not sent a gap.
   svc.draw(canvas, px(rec(1, 0, 0x222222)), 'u', 1); svc.flush()
   t.equal(c.frames(0x11).length, 0)
@@ -141,7 +146,7 @@ t.test('a snapshot joiner gets the snapshot, then exactly what committed since',
   t.equal(snap.seq, 1, 'the snapshot compressed at join time')
   t.same(snap.at(0, 0), [0x11, 0x11, 0x11])
   t.same(parseUpdates(c.frames(0x11)[0]), { seq: 2, px: [[1, 0, 0x22, 0x22, 0x22]] }, 'then the change it missed')
-  t.equal(c.canvasSeq, 2)
+  t.equal(svc.seqOf(c, canvas), 2)
 })
 
 t.test('joiners share one compression per seq', async (t) => {
@@ -205,7 +210,7 @@ t.test('a tick commits at most half a send buffer; the rest waits, one frame per
   // 32 + 4 × 32 = 160 pending: three ticks of 71, 71, 18
   svc.flush()
   t.equal(canvas.seq, 71)
-  t.equal(canvas.pendingCount, 89)
+  t.equal(svc.pendingCount('main'), 89)
   svc.flush()
   svc.flush()
   t.equal(canvas.seq, 160)
@@ -226,12 +231,12 @@ t.test('a client further behind than maxReplay when it drains gets a fresh snaps
   for (let i = 0; i < 3; i++) { svc.draw(canvas, px(rec(i, 0, 9)), 'u', 1); svc.flush() }
   slow.bufferedBytes = 0
   svc.flush()
-  t.equal(slow.canvasSeq, null, 'resyncing by snapshot, not by a 3-change replay')
+  t.equal(svc.seqOf(slow, canvas), null, 'resyncing by snapshot, not by a 3-change replay')
   await svc.snapshot(canvas)
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(slow.frames(0x11).length, 0)
   t.equal(parseSnapshot(slow.frames(0x10)[0]).seq, 3)
-  t.equal(slow.canvasSeq, 3)
+  t.equal(svc.seqOf(slow, canvas), 3)
   svc.draw(canvas, px(rec(7, 0, 9)), 'u', 1); svc.flush()
   t.equal(parseUpdates(slow.frames(0x11)[0]).seq, 4, 'then live')
 })
@@ -252,7 +257,7 @@ t.test('a tick broadcasts one SharedFrame, the same instance for every client th
   t.equal(a.shared.length, 1)
   t.equal(a.shared[0], b.shared[0], 'framed once for all')
   t.equal(c.frames(0x11)[0], a.shared[0].data, 'a client without sendShared gets the same payload')
-  t.same(parseUpdates(a.shared[0].data).px, [[1, 1, 0x12, 0x34, 0x56]])
+  t.same(parseUpdates(a.shared[0].data as Buffer).px, [[1, 1, 0x12, 0x34, 0x56]])
 })
 
 t.test('a fixed tick (tickMaxMs unset) never stretches', async (t) => {
@@ -404,5 +409,5 @@ t.test('a stretched tick: slots share a frame per seq; a newcomer behind its slo
   t.equal(late.frames(0x11).at(-2), lastFrames[0], 'the newcomer is in step with its slot after one period')
   // pixel i (colour i) is change i + 1: after its resume point, pixels resumedAt..n-1
   inOrder(t, late.frames(0x11), resumedAt, n, 'the newcomer')
-  t.equal(late.canvasSeq, canvas.seq)
+  t.equal(svc.seqOf(late, canvas), canvas.seq)
 })

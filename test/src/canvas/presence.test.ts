@@ -2,9 +2,10 @@
 // batched per presence flush (every flush here, unless an interval is set),
 // and one CURSORS frame per canvas per tick.
 import t from 'tap'
-import { createHub } from '../../../src/hub/hub.js'
 import { createPresence, type PresenceClient } from '../../../src/canvas/presence.js'
-import { canvasTopic } from '../../../src/canvas/canvas-service.js'
+import { canvasTopic } from '../../../src/broker/broker.js'
+import { createMemoryBroker } from '../../../src/broker/memory.js'
+import { createPipeline } from '../../../src/hub/fanout.js'
 
 class FakeClient implements PresenceClient {
   closed = false
@@ -17,8 +18,9 @@ class FakeClient implements PresenceClient {
 }
 
 function setup (maxList = 100, intervalMs = 0, now?: () => number) {
-  const hub = createHub<FakeClient>()
-  const presence = createPresence<FakeClient>({ hub, maxList, intervalMs, now })
+  const pipeline = createPipeline<FakeClient>(createMemoryBroker())
+  const { hub, broker } = pipeline
+  const presence = createPresence<FakeClient>({ ...pipeline, maxList, intervalMs, now })
   /** As the canvas service and the route do: subscribe to the canvas, then queue the join. */
   const enter = (c: FakeClient) => { hub.subscribe(c, canvasTopic(c.canvasId)); presence.join(c) }
   /** As cleanup does: leave the hub, then queue the leave. */
@@ -30,7 +32,7 @@ function setup (maxList = 100, intervalMs = 0, now?: () => number) {
     presence.flush()
     for (const c of cs) c.sent.length = 0
   }
-  return { hub, presence, enter, exit, settle }
+  return { hub, broker, presence, enter, exit, settle }
 }
 
 type Entry = [id: number, x: number, y: number]
@@ -243,18 +245,20 @@ t.test('canvases are independent', async (t) => {
 })
 
 t.test('a canvas nobody watches any more sends nothing, and its pending state is dropped', async (t) => {
-  const { presence, hub, enter, settle } = setup()
+  const { presence, hub, broker, enter, settle } = setup()
   const x = new FakeClient(1, 'x', 'empty')
   const y = new FakeClient(2, 'y', 'empty')
   const w = new FakeClient(3, 'w', 'main')
   settle(w)
   enter(x)
   presence.cursor(x, 3, 3)
-  hub.unsubscribeAll(x) // gone from the canvas, its leave not queued
+  // gone from the canvas (the hub, and who is here: the broker's presence), its leave not queued
+  hub.unsubscribeAll(x)
+  broker.presence.remove(canvasTopic('empty'), x.id)
   presence.flush()
   t.same(x.sent, [])
   t.same(w.sent, [], 'other canvases hear nothing of it')
-  hub.subscribe(y, canvasTopic('empty'))
+  enter(y)
   presence.sendRoster(y)
   presence.flush()
   t.same(y.sent, [event('empty', [[2, 'y']], [], 1)], 'its roster, and no join of x')

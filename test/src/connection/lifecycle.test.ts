@@ -4,10 +4,12 @@ import t from 'tap'
 import { createLifecycle } from '../../../src/connection/lifecycle.js'
 import type { Transport } from '../../../src/connection/connection.js'
 import { createCanvasService } from '../../../src/canvas/canvas-service.js'
-import { createHub } from '../../../src/hub/hub.js'
+import { createMemoryBroker } from '../../../src/broker/memory.js'
+import { createPipeline } from '../../../src/hub/fanout.js'
 import type { Connection } from '../../../src/connection/connection.js'
 import { openDatabase } from '../../../src/persistence/db.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { createCanvasLog } from '../../../src/persistence/canvas-log.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
 import { tempDir } from '../../helper.js'
 
@@ -28,9 +30,10 @@ const silent = { info () {}, warn () {}, error () {} }
 function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }, timing: { heartbeatMs?: number, heartbeatSliceMs?: number } = {}) {
   const db = openDatabase({ file: join(tempDir(t), 'l.db'), migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => db.close())
-  const hub = createHub<Connection>()
+  const { hub, broker, fanout } = createPipeline<Connection>(createMemoryBroker())
+  const store = createCanvasStore(db)
   const canvases = createCanvasService<Connection>({
-    store: createCanvasStore(db), hub, log: silent, tickMs: 50, maxPendingPixels: 100, maxReplay: 100, sendBufferBytes: 100, snapshotEvery: 100, defaultCanvas: { id: 'main', width: 4, height: 4 }
+    store, canvasLog: createCanvasLog(store), hub, broker, fanout, log: silent, tickMs: 50, maxPendingPixels: 100, maxReplay: 100, sendBufferBytes: 100, snapshotEvery: 100, defaultCanvas: { id: 'main', width: 4, height: 4 }
   })
   canvases.load()
   const lc = createLifecycle({

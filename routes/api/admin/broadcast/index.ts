@@ -2,8 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { CANVAS_ID_PATTERN, canvasOr404 } from '../../../../src/canvas/admin.js'
-import { canvasTopic } from '../../../../src/canvas/canvas-service.js'
-import type { Connection } from '../../../../src/connection/connection.js'
+import { canvasTopic, userTopic } from '../../../../src/broker/broker.js'
 import { HttpError } from '../../../../src/http-error.js'
 
 /** largest `data`, as JSON */
@@ -22,22 +21,13 @@ const Delivered = Type.Object({
 
 /**
  * One message to a stream's subscribers (as a stream `message`), or to a
- * canvas's clients or a user's connections (as `{"type":"broadcast",...}`),
- * serialized once (contract §7).
+ * canvas's clients or a user's connections (as `{"type":"broadcast",...}`):
+ * published to the broker on the stream's, canvas's or user's topic, and
+ * serialized once by the fan-out (contract §7). Like stream messages, a
+ * broadcast may use twice the send buffer.
  */
 const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (instance) {
   const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
-
-  /** Same string to each; like stream messages, may use twice the send buffer. */
-  function sendAll (conns: Iterable<Connection>, message: string): number {
-    let delivered = 0
-    for (const conn of conns) if (conn.send(message, true)) delivered++
-    return delivered
-  }
-
-  function * connectionsOf (user: string): Iterable<Connection> {
-    for (const conn of fastify.connections.registry.all()) if (conn.user.id === user) yield conn
-  }
 
   fastify.post('/', {
     schema: { tags: ['admin'], security: [{ bearer: [] }], summary: 'Deliver a message', body: Body, response: { 200: Delivered } },
@@ -59,11 +49,10 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
     }
     if (canvas !== undefined) {
       canvasOr404(fastify.canvases, canvas)
-      const message = JSON.stringify({ type: 'broadcast', canvas, data })
-      return { delivered: sendAll(fastify.hub.subscribers(canvasTopic(canvas)).values(), message) }
+      return { delivered: fastify.broker.publish(canvasTopic(canvas), { type: 'broadcast', canvas, data }).delivered }
     }
-    const message = JSON.stringify({ type: 'broadcast', user, data })
-    return { delivered: sendAll(connectionsOf(user as string), message) }
+    // Every connection is subscribed to its user's topic: a delivery, not a scan.
+    return { delivered: fastify.broker.publish(userTopic(user as string), { type: 'broadcast', user, data }).delivered }
   })
 }
 

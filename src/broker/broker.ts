@@ -1,0 +1,119 @@
+// The seam between this node and any other: every outgoing event is a value
+// (a plain object that could be serialized and sent to another process),
+// published to a Broker on a topic. The broker hands each publication back,
+// in publish order per topic, to this node's one local fan-out
+// (src/hub/fanout.ts), which builds one frame and lets the hub deliver it.
+//
+// Single-node mode uses the in-memory broker (memory.ts): publish calls the
+// fan-out synchronously, so every test runs through this seam. A Redis broker
+// (issue 12) implements the same interface; see docs/architecture.md.
+//
+// Topics, the broker's addresses (prefixes keep them apart: a stream
+// namespace named `user` or `canvas` cannot collide with them):
+// - `canvas:<id>`  committed batches, presence, cursors, canvas broadcasts
+// - `user:<sub>`   broadcasts to every connection of one user
+// - `stream:<ns:name>` JSON stream messages (the only topics with history)
+
+export type Topic = string
+
+export const canvasTopic = (id: string): Topic => `canvas:${id}`
+export const userTopic = (sub: string): Topic => `user:${sub}`
+const STREAM = 'stream:'
+export const streamTopic = (name: string): Topic => STREAM + name
+export const isStreamTopic = (topic: Topic): boolean => topic.startsWith(STREAM)
+/** The stream name of a stream topic. */
+export const streamOf = (topic: Topic): string => topic.slice(STREAM.length)
+
+/**
+ * A batch committed to a canvas's log: the changes (from, to], i.e. seqs
+ * from + 1 .. to, `to - from` packed 7-byte records in seq order. The log
+ * assigned the seqs; nothing else does.
+ */
+export interface CommitEvent {
+  type: 'commit'
+  canvas: string
+  epoch: string
+  from: number
+  to: number
+  pixels: Buffer
+}
+
+/** A stream message; `json` is its data serialized once (undefined: no data). */
+export interface MessageEvent { type: 'message', stream: string, json: string | undefined }
+
+/** An operator's message to a canvas's clients or a user's connections. */
+export interface BroadcastEvent { type: 'broadcast', canvas?: string, user?: string, data: unknown }
+
+export interface PresenceEntry { connectionId: number, name: string }
+
+/** Who came and went on a canvas since the last presence flush; `count` is everyone there now. */
+export interface PresenceEvent { type: 'presence', canvas: string, joined: PresenceEntry[], left: number[], count: number }
+
+export interface CursorEntry { connectionId: number, x: number, y: number }
+
+/** The last cursor position of each connection that moved since the last tick. */
+export interface CursorsEvent { type: 'cursors', canvas: string, cursors: CursorEntry[] }
+
+export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent
+export type EventType = BrokerEvent['type']
+export type EventOf<K extends EventType> = Extract<BrokerEvent, { type: K }>
+
+/** An event as the broker hands it back; `offset` > 0 only on topics that keep history. */
+export interface Publication<E extends BrokerEvent = BrokerEvent> {
+  readonly offset: number
+  readonly event: E
+}
+
+/**
+ * The node's one handler for publications; returns how many local
+ * connections were sent the event (for `delivered` answers).
+ */
+export type PublicationHandler = (topic: Topic, pub: Publication) => number
+
+export interface PublishOptions {
+  /** keep this many publications of the topic for `history` (and number them) */
+  history?: number
+}
+
+/** `delivered`: connections sent it (in-memory: this node's, counted before publish returns). */
+export interface Published { offset: number, delivered: number }
+
+export interface History {
+  /** the topic's last offset */
+  offset: number
+  /** false when some publication after `since` is no longer held (or `since` is not an offset of this topic) */
+  recovered: boolean
+  /** every held publication after `since`, oldest first (empty unless recovered) */
+  publications: Publication[]
+}
+
+/** What the roster shows of a connection; read when a roster is built. */
+export interface PresenceInfo { readonly user: { readonly name: string } }
+
+export interface PresenceStore {
+  add (topic: Topic, clientId: number, info: PresenceInfo): void
+  remove (topic: Topic, clientId: number): void
+  /** who is on the topic, in join order */
+  get (topic: Topic): ReadonlyMap<number, PresenceInfo>
+  count (topic: Topic): number
+}
+
+export interface Broker {
+  /** Set the node's one handler, once, before anything is published. */
+  start (handler: PublicationHandler): void
+  /**
+   * This node wants the topic's publications (counted: a topic stays
+   * subscribed until every subscribe has its unsubscribe). The hub calls it
+   * for a topic's first local subscriber; the canvas service for every
+   * canvas it holds, clients or not.
+   */
+  subscribe (topic: Topic): void
+  unsubscribe (topic: Topic): void
+  /** Publish an event; the handler gets it back (in-memory: before this returns). */
+  publish (topic: Topic, event: BrokerEvent, opts?: PublishOptions): Published
+  /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
+  history (topic: Topic, since?: number): History
+  /** Every topic with history held: its last offset and how many publications are held. */
+  histories (): Iterable<{ topic: Topic, offset: number, held: number }>
+  readonly presence: PresenceStore
+}
