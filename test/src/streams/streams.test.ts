@@ -5,6 +5,7 @@ import t from 'tap'
 import type { Hub } from '../../../src/hub/hub.js'
 import { createPipeline } from '../../../src/hub/fanout.js'
 import { createMemoryBroker } from '../../../src/broker/memory.js'
+import { canvasTopic, userTopic } from '../../../src/broker/broker.js'
 import { createStreams, streamTopic, DEFAULT_NAMESPACES, type NamespaceRules, type StreamClient } from '../../../src/streams/streams.js'
 import type { Role } from '../../../src/connection/connection.js'
 
@@ -41,7 +42,7 @@ function setup (over: { namespaces?: Record<string, NamespaceRules>, maxSubscrip
     onSlow: (c) => { slow.push(c) },
     now: () => clock.ms
   })
-  return { hub, streams, clock, slow }
+  return { hub, broker: pipeline.broker, streams, clock, slow }
 }
 
 /** The ids of a stream's subscribers, as the hub delivers to them. */
@@ -380,4 +381,16 @@ t.test('custom namespaces: viewers may publish where the rules say so', async (t
   t.same(streams.publish(v, 'lobby:main', 'again'), { code: 'RATE_LIMITED', message: 'publishing to lobby:main too fast', retryAfterMs: 1000 })
   t.same(streams.publish(v, 'chat:main', 'hi'), { code: 'FORBIDDEN', message: 'role viewer may not publish to chat:main' }, 'the defaults still apply')
   t.equal(streams.rulesOf('lobby:x'), namespaces.lobby)
+})
+
+t.test('a namespace named like another topic (user, canvas) stays a stream: no reach into users or canvases', async (t) => {
+  const { streams, hub, broker } = setup({ namespaces: { user: rules(), canvas: rules() } })
+  const s = new FakeClient(1)
+  t.equal(streams.subscribe(s, 'user:alice').ok, true)
+  t.equal(streams.subscribe(s, 'canvas:main').ok, true)
+  t.equal(hub.count(userTopic('alice')), 0, 'not on alice\'s user topic')
+  t.equal(hub.count(canvasTopic('main')), 0, 'not on the canvas')
+  t.same(broker.publish(userTopic('alice'), { type: 'broadcast', user: 'alice', data: 1 }), { offset: 0, delivered: 0 }, 'a user broadcast does not reach the stream')
+  t.same(streams.publishAsAdmin('user:alice', 'x'), { offset: B + 1, delivered: 1 })
+  t.same(s.frames, [msg('user:alice', B + 1, 'x')], 'only the stream message')
 })
