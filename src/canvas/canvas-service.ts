@@ -8,11 +8,13 @@
 // A batch is shown only once the log has it: a failed commit is answered
 // UNAVAILABLE to its painters and applied nowhere. The beat itself, and how
 // many slots of clients a beat sends, is the adaptive tick (tick-scheduler.ts).
+// Over 250 lines: it is the composition of those modules plus the beat's
+// driver (CPU time and frames per beat); each part it composes is its own.
 import type { Broker, CommitEvent } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
 import type { Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
-import { rectRecords, type DrawOp } from '../protocol/codec.js'
+import { PIXEL_RECORD_BYTES as RECORD, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
@@ -22,7 +24,6 @@ import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
 import { Room, type CanvasClient, type Logger, type RoomStats } from './room.js'
 import { TickScheduler, type TickConfig } from './tick-scheduler.js'
-import { PIXEL_RECORD_BYTES as RECORD } from '../protocol/wire.js'
 
 export type { CanvasClient, Logger }
 export { canvasTopic }
