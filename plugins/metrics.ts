@@ -110,6 +110,7 @@ function defineCounters (client: Client, meter: Meter) {
     plain('pixelwire_pixels_applied_total', 'Pixels committed and broadcast', () => c.pixelsApplied),
     labelled('pixelwire_pixels_rejected_total', 'Pixels of refused draw ops, by error code', 'reason', () => seeded(DRAW_REFUSALS, c.pixelsRejected)),
     plain('pixelwire_slow_consumer_closes_total', 'Connections closed with 4008 for not keeping up', () => c.slowConsumerCloses),
+    plain('pixelwire_message_handler_errors_total', 'Inbound messages whose handling failed with an internal error (answered INTERNAL; error lines are throttled)', () => c.handlerErrors),
     labelled('pixelwire_resumes_total', 'Canvas joins, by how the client was brought up to date', 'mode', () => Object.entries(c.resumes))
   ]
 }

@@ -34,6 +34,7 @@ export const ConfigSchema = Type.Object({
   SNAPSHOT_RATE_LIMIT: Int(120, 1, 10000000, 'snapshot.png requests per IP per minute'),
   GUEST_TOKEN_RATE_LIMIT: Int(10, 1, 10000000, 'guest tokens issued per IP per minute'),
   MAX_MESSAGE_BYTES: Int(16384, 64, 16777216, 'largest inbound WebSocket message (1009 beyond)'),
+  MAX_JSON_DEPTH: Int(32, 2, 1000, 'deepest nesting of arrays and objects in a text message, the message object included (BAD_MESSAGE beyond)'),
   MAX_STROKE_PIXELS: Int(1024, 1, 9362, 'largest PIXELS op, in pixels'),
   MAX_RECT_PIXELS: Int(4096, 1, 16777216, 'largest RECT op, in pixels'),
   SEND_BUFFER_BYTES: Int(1048576, 16384, 1073741824, 'per-connection cap on pending output'),

@@ -66,6 +66,8 @@ export interface MeterCounts {
   pixelsRejected: Map<string, number>
   /** connections the server closed with 4008 */
   slowConsumerCloses: number
+  /** inbound messages whose handling threw (answered INTERNAL) */
+  handlerErrors: number
   resumes: Record<Resume, number>
 }
 
@@ -94,6 +96,7 @@ export function createCounts (): MeterCounts {
     pixelsApplied: 0,
     pixelsRejected: new Map(),
     slowConsumerCloses: 0,
+    handlerErrors: 0,
     resumes: { replay: 0, snapshot: 0 }
   }
 }

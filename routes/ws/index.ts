@@ -54,6 +54,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     maxRectPixels: c.MAX_RECT_PIXELS,
     badMessageLimit: c.BAD_MESSAGE_LIMIT,
     rateAbuseLimit: c.RATE_ABUSE_LIMIT,
+    maxJsonDepth: c.MAX_JSON_DEPTH,
     meter: fastify.meter
   })
   fastify.decorateRequest('handshake', null)

@@ -5,7 +5,7 @@ import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
-import type { TokenBuckets } from '../rate/token-bucket.js'
+import { WindowCounter, type TokenBuckets } from '../rate/token-bucket.js'
 import type { Presence } from '../canvas/presence.js'
 import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
@@ -24,22 +24,49 @@ export interface SessionOptions {
   maxRectPixels: number
   badMessageLimit: number
   rateAbuseLimit: number
+  /** deepest JSON nesting a text message may have (default DEFAULT_MAX_JSON_DEPTH) */
+  maxJsonDepth?: number
   /** messages and bytes received, and refused pixels, are counted here (default: nowhere) */
   meter?: Meter
 }
 
+/**
+ * Lines about handler failures, for all connections together, per window;
+ * beyond, failures are only counted and the next line says how many.
+ */
+export const HANDLER_ERROR_LOG_LIMIT = 10
+export const HANDLER_ERROR_LOG_WINDOW_MS = 10_000
+
 export function createMessageHandler (opts: SessionOptions) {
   const { canvases, pixels, streams, presence } = opts
   const counts = (opts.meter ?? noopMeter).counts
+  const errorLines = new WindowCounter(HANDLER_ERROR_LOG_WINDOW_MS)
+  let unlogged = 0
 
-  /** Every refusal goes through here, so the budgets see all of them. */
+  /**
+   * Every refusal goes through here, so the budgets see all of them. Only
+   * UNAVAILABLE (our storage, not the client's doing) is free: an INTERNAL
+   * that a client can trigger at will spends its bad-message budget too.
+   */
   function reject (conn: Connection, err: ProtocolError): void {
     conn.send(encodeError(err))
     if (err.code === 'RATE_LIMITED') {
       if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(CloseCode.RATE_ABUSE, CloseReason[CloseCode.RATE_ABUSE])
-    } else if (err.code !== 'UNAVAILABLE' && err.code !== 'INTERNAL') {
+    } else if (err.code !== 'UNAVAILABLE') {
       if (conn.badMessages.hit() > opts.badMessageLimit) conn.close(CloseCode.BAD_MESSAGES, CloseReason[CloseCode.BAD_MESSAGES])
     }
+  }
+
+  /** A bug must cost one message, not the process, nor a flood of error lines. */
+  function failed (conn: Connection, err: unknown): void {
+    counts.handlerErrors++
+    if (errorLines.hit() <= HANDLER_ERROR_LOG_LIMIT) {
+      opts.log.error({ err, conn: conn.id, ...(unlogged > 0 ? { unlogged } : {}) }, 'message handler failed')
+      unlogged = 0
+    } else {
+      unlogged++
+    }
+    reject(conn, protocolError('INTERNAL', 'internal error'))
   }
 
   /** The pixel budget: admins are exempt; an op larger than the bucket can never pass. */
@@ -93,7 +120,7 @@ export function createMessageHandler (opts: SessionOptions) {
   }
 
   function onText (conn: Connection, text: string): void {
-    const res = parseClientText(text)
+    const res = parseClientText(text, opts.maxJsonDepth)
     if (!res.ok) return reject(conn, res.error)
     const msg = res.value
     switch (msg.type) {
@@ -133,9 +160,7 @@ export function createMessageHandler (opts: SessionOptions) {
       if (isBinary) onBinary(conn, data)
       else onText(conn, data.toString('utf8'))
     } catch (err) {
-      // A bug must cost one message, not the process.
-      opts.log.error({ err, conn: conn.id }, 'message handler failed')
-      reject(conn, protocolError('INTERNAL', 'internal error'))
+      failed(conn, err)
     }
   }
 }

@@ -4,8 +4,12 @@
 import secureJsonParse from 'secure-json-parse'
 import { MAX_TOKEN_CHARS, STREAM_NAME, type ClientMessage, type Decoded } from './wire.js'
 import { protocolError, type ProtocolError } from './errors.js'
+import { jsonTooDeep } from './json-depth.js'
 
 export { MAX_TOKEN_CHARS, STREAM_NAME, type ClientMessage, type ServerMessage } from './wire.js'
+
+/** Nesting a message may have, the message object itself included (config MAX_JSON_DEPTH). */
+export const DEFAULT_MAX_JSON_DEPTH = 32
 
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
 const FORBIDDEN_KEY = 'forbidden prototype property'
@@ -36,9 +40,12 @@ function readStream (obj: Record<string, unknown>): { stream: string } | { error
 
 /**
  * Parse one text message from a client. The result is a fresh object with
- * only the known fields of its type; unknown fields are ignored.
+ * only the known fields of its type; unknown fields are ignored. A message
+ * nested deeper than `maxDepth` is refused before it is parsed, so no value
+ * handed on can overflow the stack of whatever walks it later.
  */
-export function parseClientText (text: string): Decoded<ClientMessage> {
+export function parseClientText (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): Decoded<ClientMessage> {
+  if (jsonTooDeep(text, maxDepth)) return fail(`message nests arrays and objects deeper than ${maxDepth} levels`)
   let parsed: unknown
   try {
     parsed = secureJsonParse(text, null, PARSE_OPTIONS)

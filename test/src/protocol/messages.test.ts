@@ -212,3 +212,15 @@ t.test('encodeJson', async t => {
   t.equal(encodeJson({ type: 'message', stream: 'chat:main', offset: 3, data: { a: 'é"' } }), '{"type":"message","stream":"chat:main","offset":3,"data":{"a":"é\\""}}')
   t.equal(encodeJson({ type: 'subscribed', stream: 's:x', offset: 0, dropped: undefined }), '{"type":"subscribed","stream":"s:x","offset":0}')
 })
+
+t.test('nesting beyond the depth limit is refused before parsing', async t => {
+  const nested = (n: number) => '{"type":"ping","id":' + '['.repeat(n - 1) + ']'.repeat(n - 1) + '}'
+  ok(t, nested(32), { type: 'ping', id: JSON.parse('['.repeat(31) + ']'.repeat(31)) })
+  bad(t, nested(33), 'message nests arrays and objects deeper than 32 levels')
+  // The issue-10 message: it parses, but echoing its id overflowed the stack.
+  bad(t, nested(8151), /deeper than 32 levels/)
+  const deep = parseClientText(nested(40), 40)
+  t.equal(deep.ok, true, 'the limit is a parameter')
+  const publish = '{"type":"publish","stream":"chat:main","data":' + '{"a":'.repeat(40) + '1' + '}'.repeat(40) + '}'
+  bad(t, publish, /deeper than 32 levels/)
+})
