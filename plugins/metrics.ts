@@ -124,9 +124,9 @@ const SERVICE_STATS = {
 } as const
 
 /**
- * Live state, read at scrape time. The sources (canvases, connections, hub)
- * register after this plugin, which they depend on, and before the server is
- * ready to serve a scrape.
+ * Live state, read at scrape time. The sources (canvases, connections, hub,
+ * the WAL guard of sqlite) register after this plugin, which they depend on,
+ * and before the server is ready to serve a scrape.
  */
 function defineGauges (client: Client, fastify: FastifyInstance) {
   return [
@@ -164,6 +164,20 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
       help: SERVICE_STATS[key][1],
       collect () { this.reset(); this.inc(fastify.canvases.stats[key]) }
     })),
+    new client.Gauge({
+      name: 'pixelwire_sqlite_wal_bytes',
+      help: 'Size of the SQLite write-ahead log file (kept under WAL_CHECKPOINT_BYTES unless a reader holds it)',
+      collect () { this.set(fastify.wal.bytes()) }
+    }),
+    new client.Counter({
+      name: 'pixelwire_sqlite_wal_checkpoints_total',
+      help: 'Checkpoints asked for because the WAL was over WAL_CHECKPOINT_BYTES, by result (busy: a reader held it)',
+      labelNames: ['result'],
+      collect () {
+        this.reset()
+        for (const [result, n] of Object.entries(fastify.wal.checkpoints)) this.inc({ result }, n)
+      }
+    }),
     new client.Gauge({
       name: 'pixelwire_stream_subscriptions',
       help: 'Stream subscriptions, by namespace',

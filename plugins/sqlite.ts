@@ -2,27 +2,53 @@ import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { openDatabase, type Db } from '../src/persistence/db.js'
 import { createCanvasStore, type CanvasStore } from '../src/persistence/canvas-store.js'
+import { createWalGuard, type WalCheck, type WalGuard } from '../src/persistence/wal.js'
 import { MIGRATIONS_DIR } from '../src/paths.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
     canvasStore: CanvasStore
+    /** the WAL's size and the checkpoints that keep it under WAL_CHECKPOINT_BYTES */
+    wal: WalGuard
   }
 }
 
-/** SQLite persistence: the database file in DATA_DIR, migrated at boot. */
+/** SQLite persistence: the database file in DATA_DIR, migrated at boot, its WAL kept bounded. */
 export default fp(async function sqlite (fastify) {
-  const file = join(fastify.config.DATA_DIR, 'pixelwire.db')
-  const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR, busyTimeoutMs: fastify.config.DB_BUSY_TIMEOUT_MS })
+  const c = fastify.config
+  const file = join(c.DATA_DIR, 'pixelwire.db')
+  const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR, busyTimeoutMs: c.DB_BUSY_TIMEOUT_MS, walLimitBytes: c.WAL_CHECKPOINT_BYTES })
   fastify.decorate('db', db)
   fastify.decorate('canvasStore', createCanvasStore(db))
+  const wal = createWalGuard(db, { file, maxBytes: c.WAL_CHECKPOINT_BYTES })
+  fastify.decorate('wal', wal)
   fastify.log.info({ file }, 'database open')
+
+  // Logged when the state changes, not at every check: a reader may hold for long.
+  let last: WalCheck = 'under'
+  const timer = setInterval(function checkWal () {
+    let now: WalCheck
+    try {
+      now = wal.check()
+    } catch (err) {
+      fastify.log.warn({ err }, 'WAL checkpoint failed')
+      return
+    }
+    if (now === 'busy' && last !== 'busy') {
+      fastify.log.warn({ walBytes: wal.bytes(), maxBytes: wal.maxBytes }, 'WAL over WAL_CHECKPOINT_BYTES: a reader holds it; it shrinks once the reader ends')
+    } else if (now === 'truncated' && last === 'busy') {
+      fastify.log.info({ walBytes: wal.bytes() }, 'WAL truncated after the reader ended')
+    }
+    last = now
+  }, c.WAL_CHECK_MS)
+  timer.unref()
 
   // Registered before canvases, so it runs after their final flush.
   fastify.addHook('onClose', function closeDatabase () {
+    clearInterval(timer)
     if (!db.open) return // closed under us (a fault): nothing left to checkpoint
     db.pragma('wal_checkpoint(TRUNCATE)')
     db.close()
   })
-}, { name: 'sqlite', dependencies: ['config', 'data-dir-lock'] })
+}, { name: 'sqlite', dependencies: ['config', 'data-dir-lock', 'metrics'] })

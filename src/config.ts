@@ -54,6 +54,8 @@ export const ConfigSchema = Type.Object({
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
   SNAPSHOT_EVERY: Int(100000, 1, 1000000000, 'changes between stored canvas snapshots'),
   DB_BUSY_TIMEOUT_MS: Int(250, 0, 600000, 'SQLite busy timeout; better-sqlite3 waits synchronously, so keep it short'),
+  WAL_CHECKPOINT_BYTES: Int(67108864, 65536, Number.MAX_SAFE_INTEGER, 'bound on the SQLite WAL: over it a checkpoint truncates it (as soon as no reader holds it), and it is cut back to this whenever it starts over'),
+  WAL_CHECK_MS: Int(1000, 10, 600000, 'how often the WAL size is checked against WAL_CHECKPOINT_BYTES'),
   SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
   MAX_EVENT_LOOP_DELAY_MS: Int(250, 0, 600000, 'event-loop delay (mean over a second) above which /health/ready fails; 0: not checked'),
   MAX_HEAP_USED_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, 'V8 heap used above which /health/ready fails; 0: not checked'),

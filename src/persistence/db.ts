@@ -10,9 +10,11 @@ export interface OpenOptions {
   file: string
   migrationsDir: string
   busyTimeoutMs?: number
+  /** journal_size_limit: the WAL is cut back to this whenever SQLite starts it over (default: never cut) */
+  walLimitBytes?: number
 }
 
-export function openDatabase ({ file, migrationsDir, busyTimeoutMs = 2000 }: OpenOptions): Db {
+export function openDatabase ({ file, migrationsDir, busyTimeoutMs = 2000, walLimitBytes = -1 }: OpenOptions): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
   const db = new Database(file, { timeout: busyTimeoutMs })
   try {
@@ -22,6 +24,8 @@ export function openDatabase ({ file, migrationsDir, busyTimeoutMs = 2000 }: Ope
     // last transactions. See docs/protocol.md "Durability".
     db.pragma('synchronous = NORMAL')
     db.pragma('foreign_keys = ON')
+    // See wal.ts: without it a WAL grown behind a long reader keeps its size.
+    db.pragma(`journal_size_limit = ${Math.trunc(walLimitBytes)}`)
     migrate(db, migrationsDir)
   } catch (err) {
     db.close()
