@@ -11,6 +11,7 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
 import { ROLES } from './protocol/wire.js'
+import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './auth/keys.js'
 
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
@@ -20,6 +21,13 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0', description: 'listen address' }),
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'SQLite database and generated dev secret' }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 secret (>= 32 chars); generated into DATA_DIR when unset' })),
+  JWT_PREVIOUS_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'the HS256 secret before JWT_SECRET, still accepted (never signed with) until JWT_PREVIOUS_UNTIL' })),
+  JWT_PREVIOUS_UNTIL: Type.Optional(Type.String({ minLength: 1, description: 'ISO 8601 date-time after which JWT_PREVIOUS_SECRET is refused; required with it' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated accepted iss values; when set every token must carry one (the server signs with the first)' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated accepted aud values; when set every token must carry one (the server signs with the first)' })),
+  JWT_PUBLIC_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM public key (or certificate) verifying tokens without a kid, with JWT_ALGORITHMS' })),
+  JWT_JWKS_FILE: Type.Optional(Type.String({ minLength: 1, description: 'JWKS file ({"keys":[...]}): a token with a kid is verified by that key only, with JWT_ALGORITHMS' })),
+  JWT_ALGORITHMS: Type.String({ default: '', description: `comma-separated asymmetric algorithms the public keys are pinned to (${ASYMMETRIC_ALGORITHMS.join(', ')}); required with a key file` }),
   ALLOWED_ORIGINS: Type.String({ default: '', description: 'comma-separated browser origins allowed to open /ws' }),
   ANONYMOUS: Type.Union([Type.Literal('off'), Type.Literal('read')], { default: 'off', description: 'read: clients without a token watch as viewers' }),
   TICK_MS: Int(50, 5, 10000, 'broadcast tick and group-commit interval'),
@@ -85,6 +93,11 @@ export interface Config extends EnvConfig {
   namespaces: Record<string, NamespaceRules>
   /** TRUST_PROXY as a list; empty: X-Forwarded-For is ignored */
   trustProxy: string[]
+  /** JWT_PREVIOUS_UNTIL in ms since the epoch (null without a previous secret) */
+  jwtPreviousUntil: number | null
+  jwtIssuers: string[]
+  jwtAudiences: string[]
+  jwtAlgorithms: AsymmetricAlgorithm[]
 }
 
 const Role = Type.Enum(ROLES)
@@ -148,6 +161,27 @@ function checkCombinations (cfg: EnvConfig): void {
   }
 }
 
+const list = (s: string | undefined): string[] => (s ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+
+/** The JWT variables that only make sense together, checked together. */
+function jwtSettings (cfg: EnvConfig): Pick<Config, 'jwtPreviousUntil' | 'jwtIssuers' | 'jwtAudiences' | 'jwtAlgorithms'> {
+  let jwtPreviousUntil: number | null = null
+  if (cfg.JWT_PREVIOUS_SECRET !== undefined || cfg.JWT_PREVIOUS_UNTIL !== undefined) {
+    if (cfg.JWT_PREVIOUS_SECRET === undefined || cfg.JWT_PREVIOUS_UNTIL === undefined) {
+      throw new Error('invalid configuration: JWT_PREVIOUS_SECRET and JWT_PREVIOUS_UNTIL go together (the overlap must end)')
+    }
+    jwtPreviousUntil = Date.parse(cfg.JWT_PREVIOUS_UNTIL)
+    if (Number.isNaN(jwtPreviousUntil)) throw new Error(`invalid configuration: JWT_PREVIOUS_UNTIL must be an ISO 8601 date-time, got ${cfg.JWT_PREVIOUS_UNTIL}`)
+  }
+  const jwtAlgorithms = list(cfg.JWT_ALGORITHMS) as AsymmetricAlgorithm[]
+  const unknown = jwtAlgorithms.filter((a) => !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(a))
+  if (unknown.length > 0) throw new Error(`invalid configuration: JWT_ALGORITHMS may list ${ASYMMETRIC_ALGORITHMS.join(', ')}; not ${unknown.join(', ')}`)
+  const keyFile = cfg.JWT_PUBLIC_KEY_FILE !== undefined || cfg.JWT_JWKS_FILE !== undefined
+  if (keyFile && jwtAlgorithms.length === 0) throw new Error('invalid configuration: JWT_PUBLIC_KEY_FILE and JWT_JWKS_FILE need JWT_ALGORITHMS (the algorithms their keys are pinned to)')
+  if (!keyFile && jwtAlgorithms.length > 0) throw new Error('invalid configuration: JWT_ALGORITHMS is set but no JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE')
+  return { jwtPreviousUntil, jwtIssuers: list(cfg.JWT_ISSUER), jwtAudiences: list(cfg.JWT_AUDIENCE), jwtAlgorithms }
+}
+
 /**
  * Validate an environment (process.env or a test's overrides) into a Config.
  * Throws an Error naming every bad variable; server.ts turns that into exit 1.
@@ -161,6 +195,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   checkCombinations(cfg)
   const trustProxy = parseTrustProxy(cfg.TRUST_PROXY)
+  const jwt = jwtSettings(cfg) // before a dev secret may be written
   const dataDir = resolve(cfg.DATA_DIR)
   let secretGenerated = false
   let secret = cfg.JWT_SECRET
@@ -168,9 +203,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     secret = readOrCreateSecret(dataDir)
     secretGenerated = true
   }
-  const allowedOrigins = cfg.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  const allowedOrigins = list(cfg.ALLOWED_ORIGINS)
   const namespaces = parseNamespaces(cfg.STREAM_NAMESPACES)
-  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces, trustProxy }
+  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces, trustProxy, ...jwt }
 }
 
 /** The dev secret lives beside the database so `npm run token` and the server agree. */

@@ -1,9 +1,10 @@
 // npm run token -- --sub alice [--role admin] [--name Alice] [--ttl 1h]
-// Prints a JWT that a server with the same JWT_SECRET / DATA_DIR accepts.
+// Prints a JWT that a server with the same JWT_SECRET / DATA_DIR (and JWT_ISSUER,
+// JWT_AUDIENCE) accepts: HS256 with the current secret.
 import { parseArgs } from 'node:util'
-import { createSigner } from 'fast-jwt'
 import { loadConfig } from '../config.js'
 import { DEFAULT_ROLE, isRole } from '../protocol/wire.js'
+import { createTokenSigner } from '../auth/tokens.js'
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
@@ -25,7 +26,7 @@ try {
   if (values.sub === undefined) throw new Error('--sub is required')
   if (!isRole(values.role)) throw new Error('--role must be viewer, painter or admin')
   const config = loadConfig()
-  const sign = createSigner({ key: config.JWT_SECRET, algorithm: 'HS256', expiresIn: parseTtl(values.ttl) * 1000 })
+  const sign = createTokenSigner({ secret: config.JWT_SECRET, issuer: config.jwtIssuers[0], audience: config.jwtAudiences[0], expiresInSec: parseTtl(values.ttl) })
   const claims: Record<string, string> = { sub: values.sub, role: values.role }
   if (values.name !== undefined) claims.name = values.name
   console.log(sign(claims))

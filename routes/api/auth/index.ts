@@ -51,7 +51,7 @@ const authRoutes: FastifyPluginAsync = async function authRoutes (instance) {
     const sub = `guest:${randomBytes(12).toString('base64url')}`
     const exp = Math.floor(Date.now() / 1000) + GUEST_TOKEN_TTL_SEC
     request.log.info({ user: sub }, 'guest token issued')
-    return { token: fastify.jwt.sign({ sub, name, role: 'painter', exp }) }
+    return { token: fastify.signToken({ sub, name, role: 'painter', exp }) }
   })
 }
 
