@@ -11,7 +11,6 @@ import type { Principal, Transport } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { WsTransport } from '../../src/connection/ws-transport.js'
 import { createMessageHandler } from '../../src/connection/session.js'
-import { createTokenBuckets } from '../../src/rate/token-bucket.js'
 import { HttpError, codeForStatus } from '../../src/http-error.js'
 import { bump } from '../../src/metrics.js'
 import { encodeJson } from '../../src/protocol/messages.js'
@@ -40,15 +39,12 @@ declare module 'fastify' {
 /** The one WebSocket endpoint, GET /ws (contract §1, §2). */
 const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
   const c = fastify.config
-  const pixels = createTokenBuckets({ rate: c.PIXEL_RATE, burst: c.PIXEL_BURST })
-  const sweep = setInterval(() => pixels.sweep(), 10_000)
-  fastify.addHook('onClose', function stopSweep () { clearInterval(sweep) })
   const onClientMessage = createMessageHandler({
     canvases: fastify.canvases,
     streams: fastify.streams,
     presence: fastify.presence,
     log: fastify.log,
-    pixels,
+    pixels: fastify.pixelBudget,
     verifyToken: fastify.verifyToken,
     maxStrokePixels: c.MAX_STROKE_PIXELS,
     maxRectPixels: c.MAX_RECT_PIXELS,

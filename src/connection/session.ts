@@ -5,7 +5,7 @@ import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
-import { WindowCounter, type TokenBuckets } from '../rate/token-bucket.js'
+import { WindowCounter, type PixelBudget } from '../rate/token-bucket.js'
 import type { Presence } from '../canvas/presence.js'
 import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
@@ -17,7 +17,7 @@ export interface SessionOptions {
   presence: Presence<Connection>
   log: Logger
   /** per-user pixel budget, shared by all of a user's connections */
-  pixels: TokenBuckets
+  pixels: PixelBudget
   /** verifies a replacement token; throws when it is not valid */
   verifyToken: (token: string) => Principal
   maxStrokePixels: number

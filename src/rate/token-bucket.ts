@@ -45,6 +45,13 @@ export function createTokenBuckets ({ rate, burst }: BucketOptions) {
 
 export type TokenBuckets = ReturnType<typeof createTokenBuckets>
 
+/** What a user of the pixel budget needs (the session): any store of buckets, local or shared, provides it. */
+export interface PixelBudget {
+  /** the bucket size: an op larger than this can never pass */
+  readonly burst: number
+  take (key: string, n: number): Take
+}
+
 /** Counts events in fixed windows; `hit` returns the count in the current one. */
 export class WindowCounter {
   private count = 0

@@ -1,0 +1,33 @@
+// The pixel budget plugin on a bare Fastify: one budget per app, shared by a
+// user's connections, configured from PIXEL_RATE / PIXEL_BURST; its sweep
+// timer goes away with the app.
+import Fastify from 'fastify'
+import t from 'tap'
+import configPlugin from '../../plugins/config.js'
+import pixelBudget from '../../plugins/pixel-budget.js'
+import { loadConfig } from '../../src/config.js'
+import { SECRET, tempDir } from '../helper.js'
+
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+
+t.test('decorates the app with the configured budget and releases its timer on close', async (t) => {
+  const config = loadConfig({ DATA_DIR: tempDir(t), JWT_SECRET: SECRET, PIXEL_RATE: '1', PIXEL_BURST: '10' })
+  const before = timers()
+  const app = Fastify({ logger: false })
+  await app.register(configPlugin, { config })
+  await app.register(pixelBudget)
+  await app.ready()
+  t.equal(timers(), before + 1, 'one sweep timer')
+  t.equal(app.pixelBudget.burst, 10)
+  t.same(app.pixelBudget.take('alice', 10), { ok: true })
+  t.match(app.pixelBudget.take('alice', 1), { ok: false, retryAfterMs: Number }, 'the bucket is per user...')
+  t.same(app.pixelBudget.take('bob', 1), { ok: true }, '...and each user has their own')
+  await app.close()
+  t.equal(timers(), before, 'the timer is gone after close')
+})
+
+t.test('needs the config plugin', async (t) => {
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(pixelBudget) }, /dependency 'config' of plugin 'pixel-budget'/)
+})
