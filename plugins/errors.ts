@@ -1,14 +1,16 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { HttpError, codeForStatus } from '../src/http-error.js'
+import { DomainError } from '../src/domain-error.js'
+import { HttpError, codeForStatus, httpErrorOf } from '../src/http-error.js'
 
 /**
  * Every error leaves as {"error": CODE, "message": TEXT}: ours (HttpError),
- * schema validation (400), Fastify's own 4xx, and a generic 500 that never
- * leaks internals.
+ * the domain's (DomainError, mapped here and nowhere else), schema validation
+ * (400), Fastify's own 4xx, and a generic 500 that never leaks internals.
  */
 export default fp(async function errors (fastify) {
-  fastify.setErrorHandler(function onError (err: FastifyError | HttpError, request, reply) {
+  fastify.setErrorHandler(function onError (thrown: FastifyError | HttpError | DomainError, request, reply) {
+    const err = thrown instanceof DomainError ? httpErrorOf(thrown) : thrown
     if (err instanceof HttpError) {
       return reply.code(err.statusCode).headers(err.headers).send({ error: err.error, message: err.message })
     }

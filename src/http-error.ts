@@ -1,7 +1,10 @@
 // The one shape of every HTTP rejection: {"error": CODE, "message": TEXT},
 // plus headers such as Retry-After. Thrown from hooks and handlers; the error
-// handler in plugins/errors.ts renders it.
+// handler in plugins/errors.ts renders it, and maps the domain's own errors
+// to it (httpErrorOf).
 import { STATUS_CODES } from 'node:http'
+import { DomainError, type DomainErrorKind } from './domain-error.js'
+
 export class HttpError extends Error {
   readonly statusCode: number
   readonly error: string
@@ -49,4 +52,21 @@ export function clientErrorResponse (code: string | undefined): string {
   const body = JSON.stringify({ error, message })
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
+
+const STATUS: Record<DomainErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, too_large: 413, unavailable: 503 }
+
+/** The HTTP answer to a domain error: its kind's status, its code, Retry-After when it has one. */
+export function httpErrorOf (err: DomainError): HttpError {
+  const headers: Record<string, string> = err.kind === 'unavailable'
+    ? { 'retry-after': String(Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000))) }
+    : {}
+  return new HttpError(STATUS[err.kind], err.code, err.message, headers)
+}
+
+/** The error code an answer to `err` carries (for counting refusals). */
+export function errorCodeOf (err: unknown, status: number): string {
+  if (err instanceof HttpError) return err.error
+  if (err instanceof DomainError) return err.code
+  return codeForStatus(status)
 }

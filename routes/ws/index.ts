@@ -6,12 +6,12 @@ import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
 import { userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
-import { canvasOr404 } from '../../src/canvas/admin.js'
+import { requireCanvas } from '../../src/canvas/admin.js'
 import type { Principal, Transport } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { WsTransport } from '../../src/connection/ws-transport.js'
 import { createMessageHandler } from '../../src/connection/session.js'
-import { HttpError, codeForStatus } from '../../src/http-error.js'
+import { HttpError, errorCodeOf } from '../../src/http-error.js'
 import { bump } from '../../src/metrics.js'
 import { encodeJson } from '../../src/protocol/messages.js'
 
@@ -68,7 +68,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     if (origin !== undefined && !originAllowed(origin, request.headers.host)) {
       throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')
     }
-    const canvas = canvasOr404(canvases, request.query.canvas)
+    const canvas = requireCanvas(canvases, request.query.canvas)
     // Last check: nothing may refuse after the slot is taken.
     const socket = request.raw.socket
     if (socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')
@@ -101,8 +101,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     },
     // Every refusal (rate, schema, the checks above) is an error reply: count it by its code.
     onError: async function countRefusal (_request, reply, err: FastifyError | HttpError) {
-      const reason = err instanceof HttpError ? err.error : codeForStatus(err.statusCode ?? reply.statusCode)
-      bump(fastify.meter.counts.connectionsRejected, reason)
+      bump(fastify.meter.counts.connectionsRejected, errorCodeOf(err, err.statusCode ?? reply.statusCode))
     }
   }, function onConnection (socket: WebSocket, request) {
     const hs = request.handshake

@@ -1,10 +1,13 @@
-// What the REST API shows of canvases and connections, and the small checks
-// its handlers share. Pure: no Fastify, no I/O.
+// What the REST API shows of canvases and connections, and what its
+// handlers ask of the domain. No Fastify, no HTTP: refusals are
+// DomainErrors, which plugins/errors.ts maps to statuses.
 import type { Canvas } from './canvas.js'
 import type { Connection, Role } from '../connection/connection.js'
+import type { PixelChangeRow } from '../persistence/canvas-store.js'
 import { isStreamTopic, streamOf } from '../broker/broker.js'
-import { HttpError } from '../http-error.js'
-import { parseHexColor } from '../protocol/wire.js'
+import type { CanvasService } from './canvas-service.js'
+import { DomainError } from '../domain-error.js'
+import { parseHexColor, toHexColor } from '../protocol/wire.js'
 
 /** Canvas ids, as in the contract (§1). */
 export const CANVAS_ID_PATTERN = '^[a-z0-9-]{1,32}$'
@@ -33,10 +36,10 @@ export function canvasDetail (c: Canvas, createdAt: number | undefined): CanvasD
   return out
 }
 
-/** The canvas `id`, or the 404 every route answers for an unknown one. */
-export function canvasOr404 (canvases: { get (id: string): Canvas | undefined }, id: string): Canvas {
+/** The canvas `id`; CANVAS_NOT_FOUND (not_found) when there is none. */
+export function requireCanvas (canvases: { get (id: string): Canvas | undefined }, id: string): Canvas {
   const canvas = canvases.get(id)
-  if (canvas === undefined) throw new HttpError(404, 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+  if (canvas === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
   return canvas
 }
 
@@ -45,6 +48,44 @@ export function rectOutOfBounds (c: Pick<Canvas, 'width' | 'height'>, x: number,
   if (x + w <= c.width && y + h <= c.height) return null
   const what = w === 1 && h === 1 ? `pixel (${x},${y})` : `rect ${w}x${h} at (${x},${y})`
   return `${what} is outside the ${c.width}x${c.height} canvas`
+}
+
+type Canvases = Pick<CanvasService, 'get' | 'create' | 'draw'>
+
+/** A new white canvas; CANVAS_EXISTS (conflict) when the id is taken. */
+export function createCanvas (canvases: Canvases, id: string, width: number, height: number): Canvas {
+  if (canvases.get(id) !== undefined) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} exists`)
+  return canvases.create(id, width, height)
+}
+
+export interface Fill { x: number, y: number, w: number, h: number, color: number }
+
+/**
+ * Queue an admin fill, committed and broadcast at the next tick like any
+ * change; returns the pixels queued. OUT_OF_BOUNDS (invalid); TOO_LARGE when
+ * more than one batch could ever hold (retrying would never help); the
+ * draw's own refusal (a full batch, storage down) as unavailable.
+ */
+export function fillRect (canvases: Canvases, canvasId: string, fill: Fill, by: string, maxPendingPixels: number): number {
+  const canvas = requireCanvas(canvases, canvasId)
+  const { x, y, w, h, color } = fill
+  const oob = rectOutOfBounds(canvas, x, y, w, h)
+  if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', oob)
+  if (w * h > maxPendingPixels) throw new DomainError('too_large', 'TOO_LARGE', `fill of ${w * h} pixels exceeds the batch of ${maxPendingPixels}; split it`)
+  const err = canvases.draw(canvas, { kind: 'rect', x, y, w, h, color }, by, 0)
+  if (err !== null) throw new DomainError('unavailable', err.code, err.message, err.retryAfterMs)
+  return w * h
+}
+
+export interface PixelChange { x: number, y: number, color: string, seq: number, user: string, at: string }
+
+/** The last change of one pixel: OUT_OF_BOUNDS (invalid), or NO_HISTORY (not_found) for one never painted. */
+export function lastChange (canvas: Canvas, pixelAt: (canvas: string, x: number, y: number) => PixelChangeRow | undefined, x: number, y: number): PixelChange {
+  const oob = rectOutOfBounds(canvas, x, y, 1, 1)
+  if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', oob)
+  const row = pixelAt(canvas.id, x, y)
+  if (row === undefined) throw new DomainError('not_found', 'NO_HISTORY', `pixel (${x},${y}) was never painted`)
+  return { x, y, color: toHexColor(row.color), seq: row.seq, user: row.user, at: new Date(row.at).toISOString() }
 }
 
 export interface ConnectionView {

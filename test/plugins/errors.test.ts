@@ -2,6 +2,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import errors from '../../plugins/errors.js'
+import { DomainError } from '../../src/domain-error.js'
 import { HttpError } from '../../src/http-error.js'
 
 t.test('every error has the contract shape and no internals leak', async (t) => {
@@ -35,4 +36,23 @@ t.test('every error has the contract shape and no internals leak', async (t) => 
 
   const missing = await app.inject('/nope?x=1')
   t.same([missing.statusCode, missing.json()], [404, { error: 'NOT_FOUND', message: 'no route GET /nope' }])
+})
+
+t.test('domain errors are mapped here, by kind, with their own code', async (t) => {
+  const app = Fastify({ logger: false })
+  await app.register(errors)
+  const cases: Array<[DomainError, number, string | undefined]> = [
+    [new DomainError('invalid', 'OUT_OF_BOUNDS', 'outside'), 400, undefined],
+    [new DomainError('not_found', 'CANVAS_NOT_FOUND', 'no canvas x'), 404, undefined],
+    [new DomainError('conflict', 'CANVAS_EXISTS', 'exists'), 409, undefined],
+    [new DomainError('too_large', 'TOO_LARGE', 'split it'), 413, undefined],
+    [new DomainError('unavailable', 'UNAVAILABLE', 'storage down', 2500), 503, '3'],
+    [new DomainError('unavailable', 'UNAVAILABLE', 'busy'), 503, '1']
+  ]
+  cases.forEach(([err], i) => app.get(`/d${i}`, async () => { throw err }))
+  t.teardown(() => app.close())
+  for (const [i, [err, status, retryAfter]] of cases.entries()) {
+    const res = await app.inject(`/d${i}`)
+    t.same([res.statusCode, res.json(), res.headers['retry-after']], [status, { error: err.code, message: err.message }, retryAfter], `${err.kind} ${err.code}`)
+  }
 })

@@ -2,9 +2,8 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import {
-  CANVAS_ID_PATTERN, canvasDetail, canvasOr404, canvasSummary, etagMatches, rectOutOfBounds, toHexColor
+  CANVAS_ID_PATTERN, canvasDetail, canvasSummary, etagMatches, lastChange, requireCanvas
 } from '../../../src/canvas/admin.js'
-import { HttpError } from '../../../src/http-error.js'
 import { createPngCache } from '../../../src/png.js'
 
 const CanvasId = Type.String({ pattern: CANVAS_ID_PATTERN, description: 'canvas id' })
@@ -46,7 +45,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
   fastify.get('/:id', {
     schema: { tags, summary: 'One canvas', params: IdParams, response: { 200: Detail } },
   }, function getCanvas (request) {
-    const canvas = canvasOr404(fastify.canvases, request.params.id)
+    const canvas = requireCanvas(fastify.canvases, request.params.id)
     return canvasDetail(canvas, fastify.canvasStore.get(canvas.id)?.createdAt)
   })
 
@@ -60,7 +59,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
     // A PNG costs a compression whenever the canvas changed: its own, lower limit.
     config: { rateLimit: fastify.restLimits.snapshot }
   }, async function snapshotPng (request, reply) {
-    const canvas = canvasOr404(fastify.canvases, request.params.id)
+    const canvas = requireCanvas(fastify.canvases, request.params.id)
     reply.header('cache-control', 'no-cache')
     const inm = request.headers['if-none-match']
     const current = `"${canvas.epoch}-${canvas.seq}"`
@@ -83,12 +82,7 @@ const canvasRoutes: FastifyPluginAsync = async function canvasRoutes (instance) 
     },
   }, function pixelHistory (request) {
     const { id, x, y } = request.params
-    const canvas = canvasOr404(fastify.canvases, id)
-    const oob = rectOutOfBounds(canvas, x, y, 1, 1)
-    if (oob !== null) throw new HttpError(400, 'OUT_OF_BOUNDS', oob)
-    const row = fastify.canvasStore.pixelAt(canvas.id, x, y)
-    if (row === undefined) throw new HttpError(404, 'NO_HISTORY', `pixel (${x},${y}) was never painted`)
-    return { x, y, color: toHexColor(row.color), seq: row.seq, user: row.user, at: new Date(row.at).toISOString() }
+    return lastChange(requireCanvas(fastify.canvases, id), fastify.canvasStore.pixelAt, x, y)
   })
 }
 

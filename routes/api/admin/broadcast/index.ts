@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { CANVAS_ID_PATTERN, canvasOr404 } from '../../../../src/canvas/admin.js'
+import { CANVAS_ID_PATTERN, requireCanvas } from '../../../../src/canvas/admin.js'
 import { canvasTopic, userTopic } from '../../../../src/broker/broker.js'
 import { HttpError } from '../../../../src/http-error.js'
 
@@ -48,7 +48,7 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
       return res
     }
     if (canvas !== undefined) {
-      canvasOr404(fastify.canvases, canvas)
+      requireCanvas(fastify.canvases, canvas)
       return { delivered: fastify.broker.publish(canvasTopic(canvas), { type: 'broadcast', canvas, data }).delivered }
     }
     // Every connection is subscribed to its user's topic: a delivery, not a scan.
