@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { createStreams, type Streams } from '../src/streams/streams.js'
 import type { Connection } from '../src/connection/connection.js'
-import { CloseCode, CloseReason } from '../src/protocol/errors.js'
+import { Disconnect } from '../src/connection/disconnect.js'
 
 declare module 'fastify' {
   interface FastifyInstance { streams: Streams<Connection> }
@@ -18,7 +18,7 @@ export default fp(async function streams (fastify) {
     maxSubscriptions: c.MAX_SUBSCRIPTIONS,
     // A subscriber whose buffer is full cannot skip a stream message: it
     // reconnects and resumes with `since`.
-    onSlow: (conn) => conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER]),
+    onSlow: (conn) => { conn.close(Disconnect.SLOW_CONSUMER) },
     meter: fastify.meter
   })
   const sweep = setInterval(() => streams.sweep(), 10_000)

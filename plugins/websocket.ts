@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
-import { CloseCode } from '../src/protocol/errors.js'
+import { Disconnect } from '../src/connection/disconnect.js'
+import { WsTransport } from '../transport/ws-transport.js'
 
 export const SUBPROTOCOL = 'pixelwire.v1'
 
@@ -12,9 +13,9 @@ type HardenedServerOptions = NonNullable<WebsocketPluginOptions['options']> & {
 }
 
 /**
- * @fastify/websocket with limits sized to the protocol, and a drain at
- * shutdown: refuse new handshakes, commit and broadcast the pending batch,
- * then close every client with 1001.
+ * @fastify/websocket with limits sized to the protocol, every socket built
+ * as our Transport, and a drain at shutdown: refuse new handshakes, commit
+ * and broadcast the pending batch, then close every client with 1001.
  */
 export default fp(async function ws (fastify) {
   const c = fastify.config
@@ -28,6 +29,9 @@ export default fp(async function ws (fastify) {
     // snapshots are deflated once by the server instead.
     perMessageDeflate: false,
     clientTracking: false,
+    // Every socket is built as our Transport (the class is all ws uses;
+    // its type also asks for the statics of ws's namespace).
+    WebSocket: WsTransport as unknown as NonNullable<HardenedServerOptions['WebSocket']>,
     handleProtocols: (protocols: Set<string>) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
   }
   await fastify.register(websocket, {
@@ -35,7 +39,7 @@ export default fp(async function ws (fastify) {
     preClose: async function drain () {
       fastify.connections.startDraining()
       fastify.canvases.flush()
-      await fastify.connections.closeAll(CloseCode.GOING_AWAY, Math.floor(c.SHUTDOWN_TIMEOUT_MS / 2))
+      await fastify.connections.closeAll(Disconnect.GOING_AWAY, Math.floor(c.SHUTDOWN_TIMEOUT_MS / 2))
       await new Promise<void>((resolve) => fastify.websocketServer.close(() => resolve()))
     }
   })

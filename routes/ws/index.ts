@@ -7,10 +7,10 @@ import { tokenFromHandshake } from '../../src/auth/principal.js'
 import { userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import { requireCanvas } from '../../src/canvas/admin.js'
-import type { Principal, Transport } from '../../src/connection/connection.js'
+import type { Connection, Principal } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
-import { WsTransport } from '../../src/connection/ws-transport.js'
 import { createMessageHandler } from '../../src/connection/session.js'
+import type { SocketEvents, WsTransport } from '../../transport/ws-transport.js'
 import { HttpError, errorCodeOf } from '../../src/http-error.js'
 import { bump } from '../../src/metrics.js'
 import { encodeJson } from '../../src/protocol/messages.js'
@@ -53,11 +53,27 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     maxJsonDepth: c.MAX_JSON_DEPTH,
     meter: fastify.meter
   })
+  const log = fastify.log
+  /** Where every connection's socket events go: built once here, shared by all connections. */
+  const events: SocketEvents = {
+    message: onClientMessage,
+    pong: fastify.connections.onPong,
+    // ws raises 'error' for what a peer got wrong (bad frames, oversize,
+    // invalid UTF-8) after sending its close code: a warning, not a fault of ours.
+    protocolError: function onProtocolError (conn: Connection, code: number | null, err: Error) {
+      log.warn({ err, conn: conn.id, code }, 'socket error')
+      conn.transport.terminate()
+    },
+    close: fastify.connections.cleanup
+  }
   fastify.decorateRequest('handshake', null)
 
   /** Everything that can refuse a connection, as plain HTTP before the upgrade. */
   function checkHandshake (request: FastifyRequest<{ Querystring: HandshakeQuery }>): Handshake {
     const { connections, canvases } = fastify
+    // The one draining check: an upgrade that passed it completes in the same
+    // turn (only microtasks until onConnection), so no connection opens once
+    // the drain has begun, and the drain's closeAll() sees every one.
     if (connections.draining) throw new HttpError(503, 'UNAVAILABLE', 'server is draining', { 'retry-after': '5' })
     const token = tokenFromHandshake(request.headers, request.query.token)
     let user: Principal
@@ -103,12 +119,13 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     onError: async function countRefusal (_request, reply, err: FastifyError | HttpError) {
       bump(fastify.meter.counts.connectionsRejected, errorCodeOf(err, err.statusCode ?? reply.statusCode))
     }
-  }, function onConnection (socket: WebSocket, request) {
+  }, function onConnection (ws: WebSocket, request) {
     const hs = request.handshake
-    if (hs === null) return socket.terminate()
+    if (hs === null) return ws.terminate()
+    // The ws server builds every socket as a WsTransport (plugins/websocket.ts).
+    const socket = ws as WsTransport
     const { connections, canvases } = fastify
-    const transport: Transport = new WsTransport(socket)
-    const conn = connections.open(transport, hs.user, hs.canvas.id, hs.slot)
+    const conn = connections.open(socket, hs.user, hs.canvas.id, hs.slot)
     // The slot is the connection's now: the close listener that would give it back goes.
     const raw = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
     raw.removeListener('close', hs.onGone)
@@ -116,20 +133,11 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     // Let the upgrade request go (its reply, raw request and response,
     // headers, logger, hook state: ~4 KB of heap). @fastify/websocket would hold it for the connection's life by
     // its 'error' listener (a closure over request and reply, which logs
-    // and terminates: the listener below does that) and by the upgrade
+    // and terminates: bind() adds ours) and by the upgrade
     // response still attached to the socket.
     socket.removeAllListeners('error')
     raw._httpMessage?.detachSocket(raw)
-    socket.on('message', (data: Buffer, isBinary: boolean) => onClientMessage(conn, data, isBinary))
-    socket.on('pong', () => connections.onPong(conn))
-    const log = fastify.log // not request.log: a closure over it would hold it for the connection's life
-    // ws emits 'error' for what a peer got wrong (bad frames, oversize,
-    // invalid UTF-8) after sending its close code: a warning, not a fault of ours.
-    socket.on('error', (err) => {
-      log.warn({ err, conn: conn.id }, 'socket error')
-      socket.terminate()
-    })
-    socket.on('close', (code: number) => connections.cleanup(conn, code))
+    socket.bind(conn, events)
 
     const { canvas } = hs
     conn.send(encodeJson({

@@ -1,14 +1,17 @@
 // A live WebSocket connection, independent of `ws`: it talks to a Transport.
 //
-// Lifecycle invariant: `closed` becomes true exactly once, before any cleanup
-// runs, and nothing is sent or subscribed after it. Whoever notices the end
-// first (our close(), the peer's close, an error, a terminate) calls
-// `markClosed()`; only the call that flips the flag returns true, and only
-// that caller runs cleanup.
+// States: open -> closing -> closed, or open -> closed. `close()` acts only
+// while open, so the first reason to end a connection is the one recorded
+// (a kick followed by a heartbeat timeout stays a kick). `closed` is set
+// exactly once, before any cleanup runs, and nothing is sent or subscribed
+// after it: whoever notices the end first (the peer's close, an error, a
+// terminate) calls `markClosed()`; only the call that flips it returns true,
+// and only that caller runs cleanup.
 import type { ConnId } from '../hub/hub.js'
 import { WindowCounter } from '../rate/token-bucket.js'
 import { noopMeter, outKind, type Meter, type MeterCounts } from '../metrics.js'
 import type { Role } from '../protocol/wire.js'
+import type { DisconnectReason } from './disconnect.js'
 
 export { canDraw, type Role } from '../protocol/wire.js'
 
@@ -21,78 +24,37 @@ export interface Principal {
   exp: number
 }
 
+/**
+ * One message for many connections (a tick's UPDATES, a presence event, a
+ * stream message), built once by its broadcaster and handed as is to every
+ * connection. The
+ * transport may cache its own framing of `data` in `framed` on first use,
+ * so each further connection costs a write and nothing else. Text or
+ * binary, like any message.
+ */
+export class SharedFrame {
+  readonly data: Buffer | string
+  /** payload bytes (UTF-8 for text), counted once */
+  readonly bytes: number
+  /** the transport's framing of `data`, filled by the transport on first use */
+  framed: Buffer | undefined = undefined
+  constructor (data: Buffer | string) {
+    this.data = data
+    this.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+  }
+}
+
 export interface Transport {
   send (data: Buffer | string): void
   readonly bufferedAmount: number
   close (code: number, reason: string): void
   ping (): void
   terminate (): void
-  /**
-   * Optional: write `framed` (a complete WebSocket frame carrying `data`)
-   * as is, when nothing else is queued ahead of it; otherwise send(data).
-   */
-  sendFramed? (framed: Buffer, data: Buffer | string): void
+  /** Optional: write a shared frame, framed once for every connection it goes to; otherwise send(frame.data) is used. */
+  sendShared? (frame: SharedFrame): void
 }
 
-/**
- * An unmasked, final, binary WebSocket frame (RFC 6455 §5.2) carrying
- * `data`: header and payload in one buffer, ready to be written to any
- * server-side socket.
- */
-export function wsFrame (data: Buffer | string): Buffer {
-  const text = typeof data === 'string'
-  const len = text ? Buffer.byteLength(data) : data.length
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10
-  const frame = Buffer.allocUnsafe(head + len)
-  frame[0] = text ? 0x81 : 0x82 // FIN, opcode 1 (text) or 2 (binary)
-  if (head === 2) {
-    frame[1] = len
-  } else if (head === 4) {
-    frame[1] = 126
-    frame.writeUInt16BE(len, 2)
-  } else {
-    frame[1] = 127
-    frame.writeUInt32BE(Math.floor(len / 2 ** 32), 2)
-    frame.writeUInt32BE(len >>> 0, 6)
-  }
-  if (text) frame.write(data, head)
-  else data.copy(frame, head)
-  return frame
-}
-
-/**
- * The last text message sent, framed. A loop that sends one string to many
- * connections (a presence broadcast) then frames and encodes it once, not
- * once per connection. Holds one message at most.
- */
-let lastText: string | null = null
-let lastTextFrame: Buffer = Buffer.alloc(0)
-function textFrame (text: string): Buffer {
-  if (text !== lastText) {
-    lastTextFrame = wsFrame(text)
-    lastText = text
-  }
-  return lastTextFrame
-}
-
-/**
- * One message for many connections (a tick's UPDATES, a presence event, a
- * stream message): built once by its broadcaster, framed once, on first
- * use, then written unchanged to every socket. Per connection the broadcast
- * costs the write and nothing else.
- */
-export class SharedFrame {
-  readonly data: Buffer | string
-  /** payload bytes (UTF-8 for text), counted once */
-  readonly bytes: number
-  private _framed: Buffer | null = null
-  constructor (data: Buffer | string) {
-    this.data = data
-    this.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
-  }
-
-  get framed (): Buffer { return (this._framed ??= wsFrame(this.data)) }
-}
+export type ConnectionState = 'open' | 'closing' | 'closed'
 
 export interface ConnectionLimits {
   /** over this many pending output bytes nothing more is queued */
@@ -112,15 +74,11 @@ export class Connection {
   readonly canvasId: string
   readonly ip: string
   readonly connectedAt = Date.now()
+  canvasSeq: number | null = null
   messagesIn = 0
   messagesOut = 0
   bytesIn = 0
   bytesOut = 0
-  /** heartbeats sent without a pong since */
-  missedPongs = 0
-  closeCode: number | null = null
-  /** since when pending output has been over the cap (null: it is not) */
-  overSince: number | null = null
   /** sends refused because the buffer was over the cap */
   dropped = 0
   private readonly limits: ConnectionLimits
@@ -130,7 +88,8 @@ export class Connection {
   private readonly sendBufferBytes: number
   private readonly counts: MeterCounts
   private readonly frames: { count: number }
-  private _closed = false
+  private _state: ConnectionState = 'open'
+  private _closeCode: number | null = null
 
   constructor (id: ConnId, transport: Transport, user: Principal, canvasId: string, ip: string, limits: ConnectionLimits) {
     this.id = id
@@ -146,7 +105,10 @@ export class Connection {
 
   get badMessages (): WindowCounter { return (this._badMessages ??= new WindowCounter(this.limits.badMessageWindowMs)) }
   get rateLimited (): WindowCounter { return (this._rateLimited ??= new WindowCounter(this.limits.rateAbuseWindowMs)) }
-  get closed (): boolean { return this._closed }
+  get state (): ConnectionState { return this._state }
+  get closed (): boolean { return this._state === 'closed' }
+  /** the code the connection ended (or is ending) with: the first close's, else the peer's; null while open */
+  get closeCode (): number | null { return this._closeCode }
   get bufferedBytes (): number { return this.transport.bufferedAmount }
 
   /**
@@ -158,32 +120,23 @@ export class Connection {
    */
   send (data: Buffer | string, must = false): boolean {
     if (!this.admits(must)) return false
-    let bytes: number
-    if (typeof data === 'string' && this.transport.sendFramed !== undefined) {
-      const framed = textFrame(data)
-      this.transport.sendFramed(framed, data)
-      bytes = framed.length - (framed[1] === 126 ? 4 : framed[1] === 127 ? 10 : 2)
-    } else {
-      this.transport.send(data)
-      bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
-    }
-    this.sent(data, bytes)
+    this.transport.send(data)
+    this.sent(data, typeof data === 'string' ? Buffer.byteLength(data) : data.length)
     return true
   }
 
-  /** send(frame.data, must), but written pre-framed when the transport can: same checks, same accounting. */
+  /** send(frame.data), framed once by the transport when it can: same checks, same accounting. */
   sendShared (frame: SharedFrame, must = false): boolean {
     if (!this.admits(must)) return false
-    const data = frame.data
-    if (this.transport.sendFramed !== undefined) this.transport.sendFramed(frame.framed, data)
-    else this.transport.send(data)
-    this.sent(data, frame.bytes)
+    if (this.transport.sendShared !== undefined) this.transport.sendShared(frame)
+    else this.transport.send(frame.data)
+    this.sent(frame.data, frame.bytes)
     return true
   }
 
-  /** Open, and under the cap (twice the cap when `must`); a refusal counts as dropped. */
+  /** Not closed, and under the cap (twice the cap when `must`); a refusal counts as dropped. */
   private admits (must: boolean): boolean {
-    if (this._closed) return false
+    if (this._state === 'closed') return false
     if (this.transport.bufferedAmount > (must ? 2 * this.sendBufferBytes : this.sendBufferBytes)) {
       this.dropped++
       return false
@@ -201,18 +154,24 @@ export class Connection {
     this.counts.bytesOut[kind] += bytes
   }
 
-  /** Start a close handshake with `code`; the transport's close event finishes it. */
-  close (code: number, reason: string): void {
-    if (this._closed) return
-    this.closeCode = code
-    this.transport.close(code, reason)
+  /**
+   * Start the close handshake for `d`, if open; the transport's close event
+   * finishes it. Returns false (and does nothing) once a close has started:
+   * the first reason wins.
+   */
+  close (d: DisconnectReason): boolean {
+    if (this._state !== 'open') return false
+    this._state = 'closing'
+    this._closeCode = d.code
+    this.transport.close(d.code, d.reason)
+    return true
   }
 
-  /** Returns true for the one caller that gets to run cleanup. */
+  /** Returns true for the one caller that gets to run cleanup; `code` is what the transport saw (the peer's, or 1006). */
   markClosed (code: number): boolean {
-    if (this._closed) return false
-    this._closed = true
-    this.closeCode ??= code
+    if (this._state === 'closed') return false
+    this._state = 'closed'
+    this._closeCode ??= code
     return true
   }
 }

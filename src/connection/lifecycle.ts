@@ -1,9 +1,13 @@
 // Connection lifecycle, independent of Fastify: registration, the one cleanup,
-// heartbeats and the drain at shutdown.
-import type { Hub } from '../hub/hub.js'
+// heartbeats, the deadlines of slow consumers and expired tokens, and the
+// drain at shutdown. The per-connection state of those watches lives here,
+// in maps by connection id that hold only the connections concerned (a
+// ping in flight, a buffer over the cap), not in fields other modules could
+// write on Connection.
+import type { Hub, ConnId } from '../hub/hub.js'
 import type { Logger } from '../canvas/canvas-service.js'
-import { CloseCode, CloseReason } from '../protocol/errors.js'
 import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
+import { Disconnect, type DisconnectReason } from './disconnect.js'
 import { createRegistry, type RegistryLimits, type Reservation } from './registry.js'
 import { bump, closeLabel, noopMeter } from '../metrics.js'
 
@@ -34,6 +38,10 @@ export function createLifecycle (opts: LifecycleOptions) {
   // Fine enough to honour the slow-client deadline, coarse enough to cost nothing.
   const sweepMs = Math.max(50, Math.min(1000, Math.floor(opts.slowClientTimeoutMs / 4)))
   const idleWaiters = new Set<() => void>()
+  /** heartbeats sent without a pong since, for connections with a ping in flight */
+  const missedPongs = new Map<ConnId, number>()
+  /** since when pending output has been over the cap, for connections over it */
+  const overSince = new Map<ConnId, number>()
   // Heartbeats are spread: every heartbeatMs / slices, the connections whose
   // id mod slices is that slice are pinged, so each is still pinged once per
   // heartbeatMs, but 10,000 pings (~120 ms of writes) never go out in one
@@ -50,11 +58,14 @@ export function createLifecycle (opts: LifecycleOptions) {
 
   /**
    * The only cleanup path; every way a socket can end leads here (close
-   * event, error, terminate). Runs its body once per connection.
+   * event, error, terminate). Runs its body once per connection. `code` is
+   * what the transport saw; the code of a close we started wins over it.
    */
   function cleanup (conn: Connection, code: number): void {
     if (!conn.markClosed(code)) return
     registry.remove(conn)
+    missedPongs.delete(conn.id)
+    overSince.delete(conn.id)
     for (const hook of cleanupHooks) {
       try {
         hook(conn)
@@ -68,7 +79,7 @@ export function createLifecycle (opts: LifecycleOptions) {
     if (registry.size === 0) for (const resolve of idleWaiters) resolve()
   }
 
-  function onPong (conn: Connection): void { conn.missedPongs = 0 }
+  function onPong (conn: Connection): void { missedPongs.delete(conn.id) }
 
   /** Ping this slice of connections; a connection with two unanswered pings is ended (4012). */
   function beat (): void {
@@ -76,13 +87,15 @@ export function createLifecycle (opts: LifecycleOptions) {
     slice = (slice + 1) % slices
     for (const conn of registry.all()) {
       if (conn.id % slices !== due) continue
-      if (conn.missedPongs >= 2) {
-        conn.close(CloseCode.HEARTBEAT_TIMEOUT, CloseReason[CloseCode.HEARTBEAT_TIMEOUT])
+      const missed = missedPongs.get(conn.id) ?? 0
+      if (missed >= 2) {
+        // A no-op if a close already started: that first reason stays.
+        conn.close(Disconnect.HEARTBEAT_TIMEOUT)
         // A dead peer never completes the close handshake: drop the socket.
         conn.transport.terminate()
         continue
       }
-      conn.missedPongs++
+      missedPongs.set(conn.id, missed + 1)
       conn.transport.ping()
     }
   }
@@ -94,17 +107,18 @@ export function createLifecycle (opts: LifecycleOptions) {
   function sweep (now = Date.now()): void {
     for (const conn of registry.all()) {
       if (conn.user.exp > 0 && now > conn.user.exp * 1000 + opts.tokenGraceMs) {
-        conn.close(CloseCode.TOKEN_EXPIRED, CloseReason[CloseCode.TOKEN_EXPIRED])
+        conn.close(Disconnect.TOKEN_EXPIRED)
         continue
       }
+      const since = overSince.get(conn.id)
       if (conn.bufferedBytes <= opts.sendBufferBytes) {
-        conn.overSince = null
-      } else if (conn.overSince === null) {
-        conn.overSince = now
-      } else if (now - conn.overSince >= opts.slowClientTimeoutMs) {
+        if (since !== undefined) overSince.delete(conn.id)
+      } else if (since === undefined) {
+        overSince.set(conn.id, now)
+      } else if (now - since >= opts.slowClientTimeoutMs) {
         log.warn({ conn: conn.id, user: conn.user.id, bufferedBytes: conn.bufferedBytes }, 'slow consumer closed')
         counts.slowConsumerCloses++
-        conn.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER])
+        conn.close(Disconnect.SLOW_CONSUMER)
         // It is not reading, so it will not answer the close either: free its buffers now.
         conn.transport.terminate()
       }
@@ -122,10 +136,10 @@ export function createLifecycle (opts: LifecycleOptions) {
     heartbeat = sweeper = null
   }
 
-  /** Close every connection with `code`; resolve once all are gone or at the deadline, terminating the rest. */
-  async function closeAll (code: number, deadlineMs: number): Promise<void> {
+  /** Close every connection with `d`; resolve once all are gone or at the deadline, terminating the rest. */
+  async function closeAll (d: DisconnectReason, deadlineMs: number): Promise<void> {
     stopTimers()
-    for (const conn of registry.all()) conn.close(code, CloseReason[code as keyof typeof CloseReason] ?? 'closing')
+    for (const conn of registry.all()) conn.close(d)
     if (registry.size > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, deadlineMs)
@@ -134,7 +148,7 @@ export function createLifecycle (opts: LifecycleOptions) {
     }
     for (const conn of [...registry.all()]) {
       conn.transport.terminate()
-      cleanup(conn, code)
+      cleanup(conn, d.code)
     }
   }
 
@@ -149,6 +163,8 @@ export function createLifecycle (opts: LifecycleOptions) {
     stopTimers,
     sweep,
     closeAll,
+    /** connections currently tracked by the heartbeat and slow-consumer watches (leak checks) */
+    watched: () => ({ pings: missedPongs.size, over: overSince.size }),
     get draining () { return draining },
     startDraining () { draining = true }
   }

@@ -4,11 +4,12 @@
 import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
-import { CloseCode, CloseReason, encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
+import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import { WindowCounter, type PixelBudget } from '../rate/token-bucket.js'
 import type { Presence } from '../canvas/presence.js'
 import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
+import { Disconnect } from './disconnect.js'
 import { bump, inKind, noopMeter, type Meter } from '../metrics.js'
 
 export interface SessionOptions {
@@ -51,9 +52,9 @@ export function createMessageHandler (opts: SessionOptions) {
   function reject (conn: Connection, err: ProtocolError): void {
     conn.send(encodeError(err))
     if (err.code === 'RATE_LIMITED') {
-      if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(CloseCode.RATE_ABUSE, CloseReason[CloseCode.RATE_ABUSE])
+      if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(Disconnect.RATE_ABUSE)
     } else if (err.code !== 'UNAVAILABLE') {
-      if (conn.badMessages.hit() > opts.badMessageLimit) conn.close(CloseCode.BAD_MESSAGES, CloseReason[CloseCode.BAD_MESSAGES])
+      if (conn.badMessages.hit() > opts.badMessageLimit) conn.close(Disconnect.BAD_MESSAGES)
     }
   }
 

@@ -38,7 +38,6 @@ export const DEFAULT_NAMESPACES: Record<string, NamespaceRules> = {
 
 export interface StreamClient extends Receiver {
   readonly user: { readonly id: string, readonly name: string, readonly role: Role }
-  close (code: number, reason: string): void
 }
 
 export interface StreamsOptions<C extends StreamClient> extends Pipeline<C> {

@@ -1,8 +1,9 @@
 // Cleanup runs once however a connection ends; heartbeats end dead peers.
 import { join } from 'node:path'
 import t from 'tap'
-import { createLifecycle } from '../../../src/connection/lifecycle.js'
+import { createLifecycle, type LifecycleOptions } from '../../../src/connection/lifecycle.js'
 import type { Transport } from '../../../src/connection/connection.js'
+import { Disconnect } from '../../../src/connection/disconnect.js'
 import { createCanvasService } from '../../../src/canvas/canvas-service.js'
 import { createMemoryBroker } from '../../../src/broker/memory.js'
 import { createPipeline } from '../../../src/hub/fanout.js'
@@ -11,6 +12,7 @@ import { openDatabase } from '../../../src/persistence/db.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
 import { createCanvasLog } from '../../../src/persistence/canvas-log.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
+import { createMeter } from '../../../src/metrics.js'
 import { tempDir } from '../../helper.js'
 
 class FakeTransport implements Transport {
@@ -27,7 +29,7 @@ class FakeTransport implements Transport {
 
 const silent = { info () {}, warn () {}, error () {} }
 
-function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }, timing: { heartbeatMs?: number, heartbeatSliceMs?: number } = {}) {
+function setup (t: { teardown (fn: () => unknown): void }, limits = { maxConnections: 10, maxPerIp: 10, maxPerUser: 10 }, timing: Partial<LifecycleOptions> = {}) {
   const db = openDatabase({ file: join(tempDir(t), 'l.db'), migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => db.close())
   const { hub, broker, fanout } = createPipeline<Connection>(createMemoryBroker())
@@ -60,19 +62,25 @@ t.test('cleanup runs exactly once, whichever end comes first', async (t) => {
   hub.subscribe(conn, 'chat:x')
   t.equal(lc.registry.size, 1)
   t.equal(hub.topicsOf(conn.id).size, 2)
-  conn.close(4403, 'kicked')
+  t.equal(conn.state, 'open')
+  t.equal(conn.close(Disconnect.KICKED), true)
   t.same(tr.closes, [[4403, 'kicked']])
+  t.equal(conn.state, 'closing')
   t.equal(conn.closed, false, 'closing is not closed: the close event finishes it')
+  t.equal(conn.close(Disconnect.HEARTBEAT_TIMEOUT), false, 'a second close is a no-op')
+  t.same(tr.closes, [[4403, 'kicked']], 'nothing more sent')
+  t.equal(conn.closeCode, 4403, 'the first reason stays')
   lc.cleanup(conn, 1006) // e.g. error first
   lc.cleanup(conn, 1000) // then the close event
   lc.cleanup(conn, 1000)
   t.equal(conn.closed, true)
+  t.equal(conn.state, 'closed')
   t.equal(conn.closeCode, 4403, 'the code we closed with is kept')
   t.equal(lc.registry.size, 0)
   t.same(hub.size(), { topics: 0, connections: 0 })
   t.equal(conn.send('late'), false, 'nothing is sent after close')
   t.equal(hub.subscribe(conn, 'chat:y'), false, 'a closed connection cannot subscribe')
-  conn.close(1000, 'again')
+  t.equal(conn.close(Disconnect.NORMAL), false)
   t.equal(tr.closes.length, 1, 'close after closed is a no-op')
 })
 
@@ -126,7 +134,7 @@ t.test('closeAll closes with the code, then terminates stragglers at the deadlin
   open(lc, deaf, user('b'), 'ip')
   polite.close = (code, reason) => { polite.closes.push([code, reason]); setImmediate(() => lc.cleanup(a, code)) }
   const started = Date.now()
-  await lc.closeAll(1001, 100)
+  await lc.closeAll(Disconnect.GOING_AWAY, 100)
   t.ok(Date.now() - started >= 90, 'waited for the deaf one')
   t.same(polite.closes, [[1001, 'going away']])
   t.same(deaf.closes, [[1001, 'going away']])
@@ -140,7 +148,7 @@ t.test('closeAll with everyone polite resolves as soon as the last one is gone',
   const a = open(lc, tr, user('a'), 'ip')
   tr.close = (code) => { setImmediate(() => lc.cleanup(a, code)) }
   const started = Date.now()
-  await lc.closeAll(1001, 5000)
+  await lc.closeAll(Disconnect.GOING_AWAY, 5000)
   t.ok(Date.now() - started < 1000)
   t.equal(tr.terminated, 0)
 })
@@ -174,12 +182,12 @@ t.test('sweep: over the send buffer past the deadline is 4008 and terminated', a
   const conn = open(lc, slow, user('s'), 'ip')
   slow.bufferedAmount = 1001
   lc.sweep(10_000)
-  t.equal(conn.overSince, 10_000)
+  t.same(lc.watched(), { pings: 0, over: 1 }, 'over the cap: watched')
   lc.sweep(10_499)
   t.same(slow.closes, [], 'not yet')
   slow.bufferedAmount = 10
   lc.sweep(10_600)
-  t.equal(conn.overSince, null, 'drained: the clock restarts')
+  t.same(lc.watched(), { pings: 0, over: 0 }, 'drained: the clock restarts')
   slow.bufferedAmount = 5000
   lc.sweep(11_000)
   lc.sweep(11_499)
@@ -217,4 +225,33 @@ t.test('heartbeats are spread: one slice of connections per beat, each pinged on
   t.same(trs.map((tr) => tr.closes[0]?.[0]), [4012, 4012, 4012, 4012, 4012, 4012], 'dead peers ended (4012) after two missed pongs')
   t.same(trs.map((tr) => tr.pings), [2, 2, 2, 2, 2, 2], 'two pings each before that')
   t.ok(trs.every((tr) => tr.terminated > 0))
+})
+
+/** A logger that keeps what it was given. */
+function recorder () {
+  const lines: Array<{ level: string, obj: Record<string, unknown>, msg?: string }> = []
+  const at = (level: string) => (obj: object, msg?: string) => { lines.push({ level, obj: obj as Record<string, unknown>, msg }) }
+  return { lines, log: { info: at('info'), warn: at('warn'), error: at('error') } }
+}
+
+t.test('a kick then a heartbeat timeout is recorded as the kick: 4403 in the log line and the metric', async (t) => {
+  const meter = createMeter()
+  const { lines, log } = recorder()
+  const { lc } = setup(t, undefined, { heartbeatMs: 30, heartbeatSliceMs: 30, meter, log }) // one slice, a beat every 30 ms
+  const tr = new FakeTransport()
+  const conn = open(lc, tr, user('k'), 'ip')
+  // The peer neither answers pongs nor the close frame (a dead peer that was kicked).
+  tr.terminate = () => { tr.terminated++; setImmediate(() => lc.cleanup(conn, 1006)) }
+  t.equal(conn.close(Disconnect.KICKED), true, 'kicked')
+  lc.start()
+  t.teardown(() => lc.stopTimers())
+  const deadline = performance.now() + 5000
+  while (!conn.closed && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(conn.closed, true, 'ended by the heartbeat (terminated after two missed pongs)')
+  t.ok(tr.terminated >= 1, 'terminated')
+  t.same(tr.closes, [[4403, 'kicked']], 'one close frame: the kick; the heartbeat sent none')
+  t.equal(conn.closeCode, 4403, 'the first reason wins')
+  t.same([...meter.counts.closes], [['4403', 1]], 'counted under 4403, not 4012 or 1006')
+  t.match(lines.find((l) => l.msg === 'connection closed')?.obj, { conn: conn.id, code: 4403 }, 'logged with 4403')
+  t.same(lc.watched(), { pings: 0, over: 0 }, 'its heartbeat state went with it')
 })

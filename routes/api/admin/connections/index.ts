@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { CANVAS_ID_PATTERN, connectionView } from '../../../../src/canvas/admin.js'
 import type { Connection } from '../../../../src/connection/connection.js'
 import { HttpError } from '../../../../src/http-error.js'
-import { CloseCode, CloseReason } from '../../../../src/protocol/errors.js'
+import { Disconnect } from '../../../../src/connection/disconnect.js'
 import { ROLES } from '../../../../src/protocol/wire.js'
 
 const Role = Type.Enum(ROLES)
@@ -28,8 +28,8 @@ const Filters = Type.Object({
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 0xffffffff }) })
 const common = { tags: ['admin'], security: [{ bearer: [] }] }
 
-/** Not closed, and no close started (a kicked connection is gone at once, though its handshake may still run). */
-const live = (conn: Connection) => !conn.closed && conn.closeCode === null
+/** Open: no close started (a kicked connection is gone at once, though its close handshake may still run). */
+const live = (conn: Connection) => conn.state === 'open'
 
 /** Live connections: list, inspect, kick (contract §7). */
 const connectionRoutes: FastifyPluginAsync = async function connectionRoutes (instance) {
@@ -67,7 +67,7 @@ const connectionRoutes: FastifyPluginAsync = async function connectionRoutes (in
     config: { rateLimit: fastify.restLimits.write }
   }, function kickConnection (request, reply) {
     const conn = connectionOr404(request.params.id)
-    conn.close(CloseCode.KICKED, CloseReason[CloseCode.KICKED])
+    conn.close(Disconnect.KICKED)
     request.log.info({ conn: conn.id, user: conn.user.id, by: request.admin?.id }, 'connection kicked')
     reply.code(204).send(null)
   })
