@@ -16,6 +16,15 @@ type HardenedServerOptions = NonNullable<WebsocketPluginOptions['options']> & {
  * @fastify/websocket with limits sized to the protocol, every socket built
  * as our Transport, and a drain at shutdown: refuse new handshakes, commit
  * and broadcast the pending batch, then close every client with 1001.
+ *
+ * The drain runs as the preClose hook, while Fastify is already closing.
+ * Requests that arrive meanwhile are still routed (return503OnClosing is
+ * off, src/app.ts): /health answers 200, /health/ready names `draining`,
+ * and an upgrade gets the handshake's own 503 with Retry-After, after which
+ * @fastify/websocket's onResponse hook destroys its socket. Fastify's
+ * generic 503 would leave that socket open: it is an upgraded socket, which
+ * closeAllConnections() does not see, so server.close() waited for it
+ * until the shutdown timeout killed the process (exit 1, WAL left behind).
  */
 export default fp(async function ws (fastify) {
   const c = fastify.config

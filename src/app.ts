@@ -30,6 +30,10 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
     // The query parser is named here so that the log redaction above parses exactly as routes do.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200, querystringParser: parseQuery },
     forceCloseConnections: true,
+    // While the drain runs (plugins/websocket.ts) requests are still routed:
+    // liveness stays 200, readiness names `draining`, an upgrade gets the
+    // contract's 503 and its socket is released.
+    return503OnClosing: false,
     ...operationOptions(config)
   }
 }
