@@ -10,6 +10,7 @@ type HardenedServerOptions = NonNullable<WebsocketPluginOptions['options']> & {
   maxFragments: number
   maxBufferedChunks: number
   maxPendingAutoPongs: number
+  closeTimeout: number
 }
 
 /**
@@ -34,6 +35,9 @@ export default fp(async function ws (fastify) {
     maxFragments: c.WS_MAX_FRAGMENTS,
     maxBufferedChunks: c.WS_MAX_BUFFERED_CHUNKS,
     maxPendingAutoPongs: c.WS_MAX_PENDING_AUTO_PONGS,
+    // A close handshake the peer does not finish (it does not read, or
+    // keeps sending after a protocol error) ends with the socket destroyed.
+    closeTimeout: c.WS_CLOSE_TIMEOUT_MS,
     // Compression costs CPU and memory per socket and invites zip bombs;
     // snapshots are deflated once by the server instead.
     perMessageDeflate: false,

@@ -32,21 +32,36 @@ export function outKind (data: Uint8Array | string): number {
   return type >= 0 && type <= Op.CURSORS - Op.SNAPSHOT ? type : OUT_OTHER
 }
 
-// Close codes a peer may send are any of 1000-1014 or 3000-4999: unbounded
-// enough to flood a label. Documented ones (contract §6, 1008 from
-// docs/protocol.md) keep their number; 1005 (no code) and 1006 (dropped
-// without a close frame) are what the server sees for silent peers.
+// Close codes by value, with a bounded label set. Documented codes (contract
+// §6, 1008 from docs/protocol.md) and 1005 (no code) / 1006 (dropped without
+// a close frame) always have their own label. Any other code a peer may send
+// (1000-1014, 3000-4999: ~2,000 values, enough to flood a label) is kept
+// as sent too, but only the first `maxOther` distinct ones get a label of
+// their own; later new ones are counted as `other`. `seen` is the count map
+// itself, so a code once labelled keeps its label.
 const CLOSE_LABELS = new Map<number, string>(
   [...Object.values(CloseCode), 1005, 1006, 1008].map((c) => [c, String(c)])
 )
 
-/** The `code` label of a close: its number when documented, else `other`. */
-export function closeLabel (code: number): string {
-  return CLOSE_LABELS.get(code) ?? 'other'
+/** A close code that can travel in a close frame (RFC 6455 §7.4; what ws accepts from a peer). */
+export const isWireCloseCode = (code: number): boolean =>
+  Number.isInteger(code) && ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999))
+
+/** The `code` label of a close: its number when documented, or when one of the first `maxOther` other codes seen; else `other`. */
+export function closeLabel (code: number, seen: ReadonlyMap<string, number> = new Map(), maxOther = 0): string {
+  const known = CLOSE_LABELS.get(code)
+  if (known !== undefined) return known
+  if (!isWireCloseCode(code)) return 'other'
+  const label = String(code)
+  if (seen.has(label)) return label
+  let others = 0
+  for (const l of seen.keys()) if (l !== 'other' && !DOCUMENTED.has(l)) others++
+  return others < maxOther ? label : 'other'
 }
 
-/** Every close code label that can appear (for exporters that pre-create series). */
+/** Every documented close code label, and `other` (for exporters that pre-create series). */
 export const CLOSE_LABEL_VALUES: readonly string[] = [...new Set([...CLOSE_LABELS.values(), 'other'])]
+const DOCUMENTED = new Set(CLOSE_LABEL_VALUES)
 
 export type Resume = 'replay' | 'snapshot'
 
@@ -54,7 +69,7 @@ export interface MeterCounts {
   connectionsAccepted: number
   /** handshakes refused, by the HTTP error code of the answer */
   connectionsRejected: Map<string, number>
-  /** connections ended, by closeLabel() */
+  /** connections ended, by closeLabel() (bounded: documented codes, a capped number of others, `other`) */
   closes: Map<string, number>
   /** indexed like IN_KINDS / OUT_KINDS */
   messagesIn: number[]

@@ -59,10 +59,13 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     message: onClientMessage,
     pong: fastify.connections.onPong,
     // ws raises 'error' for what a peer got wrong (bad frames, oversize,
-    // invalid UTF-8) after sending its close code: a warning, not a fault of ours.
+    // invalid UTF-8) after sending its close code: a warning, not a fault of
+    // ours. The connection records that code; ws finishes the close
+    // handshake (bounded by WS_CLOSE_TIMEOUT_MS), so the close frame is not
+    // lost to a reset while the peer is still sending.
     protocolError: function onProtocolError (conn: Connection, code: number | null, err: Error) {
       log.warn({ err, conn: conn.id, code }, 'socket error')
-      conn.transport.terminate()
+      if (code !== null) conn.closing(code)
     },
     close: fastify.connections.cleanup
   }

@@ -167,6 +167,18 @@ export class Connection {
     return true
   }
 
+  /**
+   * The transport started the close handshake itself, with `code` (the
+   * WebSocket layer refusing a frame: 1002, 1007, 1008, 1009): record it as
+   * ours, if open.
+   */
+  closing (code: number): boolean {
+    if (this._state !== 'open') return false
+    this._state = 'closing'
+    this._closeCode = code
+    return true
+  }
+
   /** Returns true for the one caller that gets to run cleanup; `code` is what the transport saw (the peer's, or 1006). */
   markClosed (code: number): boolean {
     if (this._state === 'closed') return false

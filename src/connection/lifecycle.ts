@@ -24,11 +24,14 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   slowClientTimeoutMs: number
   /** tolerance after a token's exp before 4401 */
   tokenGraceMs: number
+  /** distinct close codes outside the documented ones that metrics label by value (default 32) */
+  closeCodeLabels?: number
 }
 
 export function createLifecycle (opts: LifecycleOptions) {
   const { hub, log } = opts
   const counts = (opts.meter ?? noopMeter).counts
+  const closeCodeLabels = opts.closeCodeLabels ?? 32
   /** what other services forget about a connection when it ends; run before the hub lets go */
   const cleanupHooks: Array<(conn: Connection) => void> = []
   const registry = createRegistry(opts)
@@ -74,7 +77,7 @@ export function createLifecycle (opts: LifecycleOptions) {
       }
     }
     hub.unsubscribeAll(conn)
-    bump(counts.closes, closeLabel(conn.closeCode ?? code))
+    bump(counts.closes, closeLabel(conn.closeCode ?? code, counts.closes, closeCodeLabels))
     log.info({ conn: conn.id, user: conn.user.id, code: conn.closeCode, durationMs: Date.now() - conn.connectedAt, messagesIn: conn.messagesIn, messagesOut: conn.messagesOut }, 'connection closed')
     if (registry.size === 0) for (const resolve of idleWaiters) resolve()
   }

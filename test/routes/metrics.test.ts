@@ -106,7 +106,7 @@ t.test('a scrape while clients draw passes promtool, and the counters move by ex
   await e.opened
   t.equal((await e.next(isHello)).json.resume, 'replay')
 
-  // Closes: 1000 ×4, an undocumented 4000 (→ other), a dropped socket (1006).
+  // Closes: 1000 ×4, a client's own 4000 (kept as sent), a dropped socket (1006).
   for (const x of [a, b, v, e]) x.ws.close(1000)
   c.ws.close(4000)
   d.ws.terminate()
@@ -121,7 +121,8 @@ t.test('a scrape while clients draw passes promtool, and the counters move by ex
   t.equal(grew('pixelwire_connections_rejected_total{reason="CANVAS_NOT_FOUND"}'), 1)
   t.equal(grew('pixelwire_connections_rejected_total{reason="BAD_REQUEST"}'), 1)
   t.equal(grew('pixelwire_connections_closed_total{code="1000"}'), 4)
-  t.equal(grew('pixelwire_connections_closed_total{code="other"}'), 1, 'a client code outside the contract is "other"')
+  t.equal(grew('pixelwire_connections_closed_total{code="4000"}'), 1, 'a client\'s own code is kept as sent (contract §6)')
+  t.equal(grew('pixelwire_connections_closed_total{code="other"}'), 0, 'not counted as other')
   t.equal(grew('pixelwire_connections_closed_total{code="1006"}'), 1)
   t.equal(grew('pixelwire_resumes_total{mode="snapshot"}'), 5)
   t.equal(grew('pixelwire_resumes_total{mode="replay"}'), 1)

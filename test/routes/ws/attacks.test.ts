@@ -6,6 +6,7 @@
 // bad thing.
 import { createHash, randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import {
   listen, token, TestClient, isHello, isSnapshot, collect, pixel, type Listening, type Msg
@@ -550,5 +551,87 @@ t.test('10. prototype pollution in JSON messages: BAD_MESSAGE, connection stays 
   t.equal(live(srv), 1)
   c.ws.terminate()
   await assertDropped(t, srv, 0, 'pollution client')
+  await assertStillServing(t, srv)
+})
+
+// ---------------------------------------------------------------- 11. close frame vs. a peer still sending
+
+t.test('11. a peer that keeps sending after an oversize message still gets its 1009 close frame (30 runs)', async (t) => {
+  const srv = await listen(t, { ...ENV, MAX_MESSAGE_BYTES: '1024' })
+  const sockets = socketsOf(t)
+  // 256 KiB a turn of the event loop: more than the server reads at once,
+  // so data of the peer is still unread when the server gives up on it.
+  const filler = Buffer.concat(Array.from({ length: 2048 }, () => frame(OP.BINARY, randomBytes(120))))
+  const codes: Array<number | null> = []
+  for (let i = 0; i < 30; i++) {
+    const ws = await rawUpgrade(t, srv, sockets)
+    ws.send(frame(OP.BINARY, randomBytes(2000)))
+    // ...and keeps sending, as a client that has not read the close yet
+    // would (here: right after every poll of the event loop). Destroying
+    // the socket at once made the server's reset swallow the close frame:
+    // the next write fails and the socket dies before the frame is read.
+    let sending = true
+    const pump = () => {
+      if (!sending || ws.socket.destroyed || ws.socket.writableEnded) return
+      if (ws.socket.writableLength < 1024 * 1024) ws.socket.write(filler)
+      setImmediate(pump)
+    }
+    pump()
+    try {
+      codes.push(await ws.closeCode())
+    } finally {
+      sending = false
+    }
+    ws.socket.destroy()
+  }
+  t.same(codes, Array(30).fill(1009), 'every run: the close frame arrived, with 1009')
+  await assertDropped(t, srv, 0, 'peers still sending')
+  await assertStillServing(t, srv)
+})
+
+// ---------------------------------------------------------------- 12. close codes recorded as sent
+
+t.test('12. protocol-error closes and a client\'s own code are logged and counted with their code, not 1006', async (t) => {
+  const lines: Array<Record<string, any>> = []
+  const logStream = new Writable({
+    write (chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l.startsWith('{')) lines.push(JSON.parse(l))
+      done()
+    }
+  })
+  const srv = await listen(t, { ...ENV, MAX_MESSAGE_BYTES: '1024' }, logStream)
+  const sockets = socketsOf(t)
+  const closes = srv.app.meter.counts.closes
+  const cases: Array<[string, number, Buffer[]]> = [
+    ['RSV1 without an extension', 1002, [frame(OP.TEXT, '{"type":"ping"}', { rsv: RSV1 })]],
+    ['invalid UTF-8', 1007, [frame(OP.TEXT, Buffer.from([0x7b, 0xff, 0x7d]))]],
+    ['too many fragments', 1008, [frame(OP.TEXT, '{', { fin: false }), ...Array.from({ length: 70 }, () => frame(OP.CONT, ' ', { fin: false }))]],
+    ['over MAX_MESSAGE_BYTES', 1009, [frame(OP.BINARY, randomBytes(2000))]]
+  ]
+  for (const [name, code, frames] of cases) {
+    const ws = await rawUpgrade(t, srv, sockets)
+    const id = (JSON.parse(ws.frames[0].payload.toString()) as { connectionId: number }).connectionId
+    ws.send(...frames)
+    t.equal(await ws.closeCode(), code, `${name}: the peer got ${code}`)
+    await ws.socketClosed()
+    await assertDropped(t, srv, 0, name)
+    const line = lines.find((l) => l.msg === 'connection closed' && l.conn === id)
+    t.equal(line?.code, code, `${name}: the 'connection closed' line says ${code}`)
+    t.equal(closes.get(String(code)), 1, `${name}: counted under code="${code}"`)
+  }
+  t.equal(closes.get('1006'), undefined, 'none of them counted as 1006')
+
+  // A client's own close code, kept as sent (contract §6).
+  const c = new TestClient(srv.wsUrl, { token: token({ sub: 'own-code' }) })
+  await within(c.opened, WAIT_MS, 'client open')
+  const { connectionId } = (await c.next(isHello)).json
+  c.ws.close(4000, 'bye')
+  await within(c.closed, WAIT_MS, 'client close')
+  await assertDropped(t, srv, 0, 'own code')
+  t.equal(lines.find((l) => l.msg === 'connection closed' && l.conn === connectionId)?.code, 4000, 'logged as 4000')
+  const metrics = await (await fetch(`${srv.url}/metrics`)).text()
+  t.match(metrics, /^pixelwire_connections_closed_total\{code="4000"\} 1$/m, 'exported as code="4000"')
+  t.match(metrics, /^pixelwire_connections_closed_total\{code="1009"\} 1$/m, 'and 1009 as 1009')
+  t.match(metrics, /^pixelwire_connections_closed_total\{code="other"\} 0$/m, 'nothing as other')
   await assertStillServing(t, srv)
 })

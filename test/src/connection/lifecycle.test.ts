@@ -255,3 +255,31 @@ t.test('a kick then a heartbeat timeout is recorded as the kick: 4403 in the log
   t.match(lines.find((l) => l.msg === 'connection closed')?.obj, { conn: conn.id, code: 4403 }, 'logged with 4403')
   t.same(lc.watched(), { pings: 0, over: 0 }, 'its heartbeat state went with it')
 })
+
+t.test('a close the transport started itself (a protocol error) is recorded with its code', async (t) => {
+  const meter = createMeter()
+  const { lines, log } = recorder()
+  const { lc } = setup(t, undefined, { meter, log })
+  const tr = new FakeTransport()
+  const conn = open(lc, tr, user('p'), 'ip')
+  t.equal(conn.closing(1009), true)
+  t.equal(conn.state, 'closing')
+  t.same(tr.closes, [], 'the transport already sent its close frame: we send none')
+  t.equal(conn.close(Disconnect.KICKED), false, 'a later close is a no-op')
+  t.equal(conn.closing(1002), false, 'so is a second closing()')
+  lc.cleanup(conn, 1006) // the peer never answered: ws reports 1006
+  t.equal(conn.closeCode, 1009)
+  t.same([...meter.counts.closes], [['1009', 1]])
+  t.match(lines.find((l) => l.msg === 'connection closed')?.obj, { code: 1009 })
+})
+
+t.test('a client\'s own close code is kept by value, up to closeCodeLabels distinct ones, then other', async (t) => {
+  const meter = createMeter()
+  const { lines, log } = recorder()
+  const { lc } = setup(t, { maxConnections: 100, maxPerIp: 100, maxPerUser: 100 }, { meter, log, closeCodeLabels: 2 })
+  const codes = [4000, 3001, 4000, 4999, 1000, 4001, 3001, 1001]
+  codes.forEach((code, i) => lc.cleanup(open(lc, new FakeTransport(), user(`u${i}`), 'ip'), code))
+  t.same(Object.fromEntries(meter.counts.closes), { 4000: 2, 3001: 2, other: 2, 1000: 1, 1001: 1 },
+    'documented codes by value; the first two others by value; later new ones as other')
+  t.same(lines.filter((l) => l.msg === 'connection closed').map((l) => l.obj.code), codes, 'the log line keeps every code as sent')
+})
