@@ -34,6 +34,8 @@ export default fp(async function canvases (fastify) {
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
     afterFlush: presence.flush,
     onSynced: presence.sendRoster,
+    // connections registers after canvases (it depends on them); the first commit comes after both.
+    afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
     meter: fastify.meter
   })
   service.load()

@@ -20,6 +20,7 @@ export default fp(async function connections (fastify) {
     maxConnections: c.MAX_CONNECTIONS,
     maxPerIp: c.MAX_CONNECTIONS_PER_IP,
     maxPerUser: c.MAX_CONNECTIONS_PER_USER,
+    unavailableCloseMs: c.UNAVAILABLE_CLOSE_MS,
     closeCodeLabels: c.CLOSE_CODE_LABELS,
     meter: fastify.meter,
     // every message written counts against the tick's frame budget: this app's counter

@@ -57,6 +57,7 @@ export const ConfigSchema = Type.Object({
   WS_MAX_PENDING_AUTO_PONGS: Int(32, 1, 100000, 'unanswered pings from a client that does not read before it is dropped'),
   WS_CLOSE_TIMEOUT_MS: Int(5000, 100, 600000, 'how long a close handshake may take (the peer answering our close frame) before the socket is destroyed'),
   HEARTBEAT_MS: Int(25000, 100, 3600000, 'server ping interval; two missed pongs terminate'),
+  UNAVAILABLE_CLOSE_MS: Int(30000, 0, 3600000, 'a connection whose draws keep being answered UNAVAILABLE this long (no draw of it committed meanwhile) is closed with 1013; 0: never'),
   CLOSE_CODE_LABELS: Int(32, 0, 2000, 'distinct close codes outside the documented ones that the closed-connections metric labels by value; further new ones count as other'),
   PIXEL_RATE: Int(200, 1, 10000000, 'per-user pixels per second (admins are exempt)'),
   PIXEL_BURST: Int(4096, 1, 100000000, 'per-user pixel bucket size; an op larger than this is TOO_LARGE'),

@@ -51,6 +51,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     badMessageLimit: c.BAD_MESSAGE_LIMIT,
     rateAbuseLimit: c.RATE_ABUSE_LIMIT,
     maxJsonDepth: c.MAX_JSON_DEPTH,
+    onUnavailable: fastify.connections.drawUnavailable,
     meter: fastify.meter
   })
   const log = fastify.log

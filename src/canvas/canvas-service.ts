@@ -54,6 +54,8 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   afterFlush?: () => void
   /** runs once per attach, right after the client's snapshot or replay was sent */
   onSynced?: (client: C) => void
+  /** after each commit attempt: whose draws were committed (ok) or refused by storage (lifecycle: 1013 when it lasts) */
+  afterCommit?: (runs: ReadonlyArray<{ readonly connId: number }>, ok: boolean) => void
   /** counts and timings for metrics (default: none) */
   meter?: Meter
 }
@@ -192,9 +194,11 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       logger.error({ err, canvas: canvas.id, pixels }, 'commit failed; batch rejected')
       const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
       for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
+      opts.afterCommit?.(batch.runs, false)
       return false
     }
     storageError = null
+    opts.afterCommit?.(batch.runs, true)
     const event: CommitEvent = { type: 'commit', canvas: canvas.id, epoch: canvas.epoch, from: range.from, to: range.to, pixels: batch.records }
     broker.publish(room.topic, event)
     return true

@@ -1,9 +1,9 @@
 // Connection lifecycle, independent of Fastify: registration, the one cleanup,
-// heartbeats, the deadlines of slow consumers and expired tokens, and the
-// drain at shutdown. The per-connection state of those watches lives here,
-// in maps by connection id that hold only the connections concerned (a
-// ping in flight, a buffer over the cap), not in fields other modules could
-// write on Connection.
+// heartbeats, the deadlines of slow consumers, expired tokens and storage
+// trouble, and the drain at shutdown. The per-connection state of those
+// watches lives here, in maps by connection id that hold only the
+// connections concerned (a ping in flight, a buffer over the cap, draws
+// failing), not in fields other modules could write on Connection.
 import type { Hub, ConnId } from '../hub/hub.js'
 import type { Logger } from '../canvas/canvas-service.js'
 import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
@@ -24,6 +24,8 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   slowClientTimeoutMs: number
   /** tolerance after a token's exp before 4401 */
   tokenGraceMs: number
+  /** how long a connection's draws may keep being answered UNAVAILABLE before 1013 (0: never) */
+  unavailableCloseMs?: number
   /** distinct close codes outside the documented ones that metrics label by value (default 32) */
   closeCodeLabels?: number
 }
@@ -31,6 +33,7 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
 export function createLifecycle (opts: LifecycleOptions) {
   const { hub, log } = opts
   const counts = (opts.meter ?? noopMeter).counts
+  const unavailableCloseMs = opts.unavailableCloseMs ?? 0
   const closeCodeLabels = opts.closeCodeLabels ?? 32
   /** what other services forget about a connection when it ends; run before the hub lets go */
   const cleanupHooks: Array<(conn: Connection) => void> = []
@@ -45,6 +48,8 @@ export function createLifecycle (opts: LifecycleOptions) {
   const missedPongs = new Map<ConnId, number>()
   /** since when pending output has been over the cap, for connections over it */
   const overSince = new Map<ConnId, number>()
+  /** the first and the latest UNAVAILABLE answer of a run of them with no committed draw in between */
+  const unavailable = new Map<ConnId, { since: number, last: number }>()
   // Heartbeats are spread: every heartbeatMs / slices, the connections whose
   // id mod slices is that slice are pinged, so each is still pinged once per
   // heartbeatMs, but 10,000 pings (~120 ms of writes) never go out in one
@@ -69,6 +74,7 @@ export function createLifecycle (opts: LifecycleOptions) {
     registry.remove(conn)
     missedPongs.delete(conn.id)
     overSince.delete(conn.id)
+    unavailable.delete(conn.id)
     for (const hook of cleanupHooks) {
       try {
         hook(conn)
@@ -128,6 +134,39 @@ export function createLifecycle (opts: LifecycleOptions) {
     }
   }
 
+  /**
+   * A draw of `conn` was answered UNAVAILABLE (storage failing, canvas
+   * busy). Once such answers have kept coming for unavailableCloseMs, with
+   * no draw of its committed in between, it is closed with 1013: told to
+   * come back later rather than left guessing. A pause longer than
+   * unavailableCloseMs between two of them starts a new run.
+   */
+  function drawUnavailable (conn: Connection, now = Date.now()): void {
+    if (unavailableCloseMs <= 0 || conn.state !== 'open') return
+    const run = unavailable.get(conn.id)
+    if (run === undefined || now - run.last > unavailableCloseMs) {
+      unavailable.set(conn.id, { since: now, last: now })
+      return
+    }
+    run.last = now
+    if (now - run.since < unavailableCloseMs) return
+    log.warn({ conn: conn.id, user: conn.user.id, failingMs: now - run.since }, 'draws unavailable for too long; closing with 1013')
+    conn.close(Disconnect.TRY_AGAIN_LATER)
+  }
+
+  /** Draws of these connections were committed (ok) or refused by storage (not ok). */
+  function drawsCommitted (runs: Iterable<{ readonly connId: ConnId }>, ok: boolean, now = Date.now()): void {
+    if (ok) {
+      if (unavailable.size === 0) return
+      for (const run of runs) unavailable.delete(run.connId)
+      return
+    }
+    for (const run of runs) {
+      const conn = registry.get(run.connId)
+      if (conn !== undefined) drawUnavailable(conn, now)
+    }
+  }
+
   function start (): void {
     heartbeat ??= setInterval(beat, opts.heartbeatMs / slices)
     sweeper ??= setInterval(sweep, sweepMs)
@@ -162,12 +201,14 @@ export function createLifecycle (opts: LifecycleOptions) {
     /** Register what must happen once when any connection ends. */
     onCleanup (hook: (conn: Connection) => void): void { cleanupHooks.push(hook) },
     onPong,
+    drawUnavailable,
+    drawsCommitted,
     start,
     stopTimers,
     sweep,
     closeAll,
-    /** connections currently tracked by the heartbeat and slow-consumer watches (leak checks) */
-    watched: () => ({ pings: missedPongs.size, over: overSince.size }),
+    /** connections currently tracked by the heartbeat, slow-consumer and storage watches (leak checks) */
+    watched: () => ({ pings: missedPongs.size, over: overSince.size, unavailable: unavailable.size }),
     get draining () { return draining },
     startDraining () { draining = true }
   }

@@ -27,6 +27,8 @@ export interface SessionOptions {
   rateAbuseLimit: number
   /** deepest JSON nesting a text message may have (default DEFAULT_MAX_JSON_DEPTH) */
   maxJsonDepth?: number
+  /** told of every UNAVAILABLE answer (the lifecycle closes with 1013 when they last) */
+  onUnavailable?: (conn: Connection) => void
   /** messages and bytes received, and refused pixels, are counted here (default: nowhere) */
   meter?: Meter
 }
@@ -53,7 +55,9 @@ export function createMessageHandler (opts: SessionOptions) {
     conn.send(encodeError(err))
     if (err.code === 'RATE_LIMITED') {
       if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(Disconnect.RATE_ABUSE)
-    } else if (err.code !== 'UNAVAILABLE') {
+    } else if (err.code === 'UNAVAILABLE') {
+      opts.onUnavailable?.(conn)
+    } else {
       if (conn.badMessages.hit() > opts.badMessageLimit) conn.close(Disconnect.BAD_MESSAGES)
     }
   }

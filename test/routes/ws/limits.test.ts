@@ -231,3 +231,31 @@ t.test('storage faults: busy and full are refused, never shown, reported, and re
   t.equal(after.seq, 2, 'seq has no hole where the refused changes were')
   t.equal(await ready200(), 200)
 })
+
+t.test('storage failing for UNAVAILABLE_CLOSE_MS: a painter whose draws keep failing is closed with 1013', async (t) => {
+  const srv = await listen(t, { TICK_MS: '20', UNAVAILABLE_CLOSE_MS: '300' })
+  t.equal(srv.config.UNAVAILABLE_CLOSE_MS, 300)
+  const painter = new TestClient(srv.wsUrl, { token: token({ sub: 'p' }) })
+  const watcher = new TestClient(srv.wsUrl, { token: token({ sub: 'w', role: 'viewer' }) })
+  await Promise.all([ready(painter), ready(watcher)])
+  t.teardown(() => { painter.ws.terminate(); watcher.close() })
+
+  // Every commit fails, as on a full disk, for as long as the trigger exists.
+  srv.app.db.exec('CREATE TRIGGER fail BEFORE INSERT ON change_log BEGIN SELECT RAISE(ABORT, \'disk full\'); END')
+  let i = 0
+  const paint = setInterval(() => { if (painter.ws.readyState === painter.ws.OPEN) painter.send(pixel(i++ % 64, 3, 1, 2, 3)) }, 30)
+  t.teardown(() => clearInterval(paint))
+  const closed = await painter.closed
+  clearInterval(paint)
+  t.same(closed, { code: 1013, reason: 'try again later' }, 'closed with 1013')
+  const refused = painter.msgs.filter(isError('UNAVAILABLE')).length
+  t.ok(refused >= 2, `after its draws kept failing (${refused} UNAVAILABLE answers)`)
+  for (let n = 0; n < 250 && srv.app.connections.registry.size > 1; n++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(srv.app.connections.registry.size, 1, 'the server let it go')
+  t.equal(srv.app.meter.counts.closes.get('1013'), 1, 'counted under 1013')
+  t.equal(watcher.ws.readyState, watcher.ws.OPEN, 'a client that does not draw is left alone')
+  t.ok(await watcher.nothing(isUpdates, 100), 'and was shown nothing')
+
+  srv.app.db.exec('DROP TRIGGER fail')
+  await stillDraws(t, srv)
+})

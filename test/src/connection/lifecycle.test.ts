@@ -182,12 +182,12 @@ t.test('sweep: over the send buffer past the deadline is 4008 and terminated', a
   const conn = open(lc, slow, user('s'), 'ip')
   slow.bufferedAmount = 1001
   lc.sweep(10_000)
-  t.same(lc.watched(), { pings: 0, over: 1 }, 'over the cap: watched')
+  t.same(lc.watched(), { pings: 0, over: 1, unavailable: 0 }, 'over the cap: watched')
   lc.sweep(10_499)
   t.same(slow.closes, [], 'not yet')
   slow.bufferedAmount = 10
   lc.sweep(10_600)
-  t.same(lc.watched(), { pings: 0, over: 0 }, 'drained: the clock restarts')
+  t.same(lc.watched(), { pings: 0, over: 0, unavailable: 0 }, 'drained: the clock restarts')
   slow.bufferedAmount = 5000
   lc.sweep(11_000)
   lc.sweep(11_499)
@@ -253,7 +253,7 @@ t.test('a kick then a heartbeat timeout is recorded as the kick: 4403 in the log
   t.equal(conn.closeCode, 4403, 'the first reason wins')
   t.same([...meter.counts.closes], [['4403', 1]], 'counted under 4403, not 4012 or 1006')
   t.match(lines.find((l) => l.msg === 'connection closed')?.obj, { conn: conn.id, code: 4403 }, 'logged with 4403')
-  t.same(lc.watched(), { pings: 0, over: 0 }, 'its heartbeat state went with it')
+  t.same(lc.watched(), { pings: 0, over: 0, unavailable: 0 }, 'its heartbeat state went with it')
 })
 
 t.test('a close the transport started itself (a protocol error) is recorded with its code', async (t) => {
@@ -282,4 +282,33 @@ t.test('a client\'s own close code is kept by value, up to closeCodeLabels disti
   t.same(Object.fromEntries(meter.counts.closes), { 4000: 2, 3001: 2, other: 2, 1000: 1, 1001: 1 },
     'documented codes by value; the first two others by value; later new ones as other')
   t.same(lines.filter((l) => l.msg === 'connection closed').map((l) => l.obj.code), codes, 'the log line keeps every code as sent')
+})
+
+t.test('draws answered UNAVAILABLE for unavailableCloseMs end with 1013; a commit or a pause starts over', async (t) => {
+  const { lc } = setup(t, undefined, { unavailableCloseMs: 1000 })
+  const tr = new FakeTransport()
+  const conn = open(lc, tr, user('u'), 'ip')
+  lc.drawUnavailable(conn, 10_000)
+  lc.drawUnavailable(conn, 10_600)
+  lc.drawsCommitted([{ connId: conn.id }], true, 10_700) // a draw of it got through: the run is over
+  lc.drawUnavailable(conn, 10_800)
+  lc.drawsCommitted([{ connId: conn.id }], false, 11_500) // a failed commit counts like any UNAVAILABLE
+  t.same(tr.closes, [], 'failing for 700 ms since the last commit: still open')
+  lc.drawUnavailable(conn, 13_000) // 1.5 s after the last one: a new run
+  lc.drawUnavailable(conn, 13_900)
+  t.same(tr.closes, [], 'a pause longer than the limit started a new run')
+  lc.drawUnavailable(conn, 14_000)
+  t.same(tr.closes, [[1013, 'try again later']], '1 s of UNAVAILABLE without a commit: 1013')
+  lc.drawUnavailable(conn, 14_100)
+  t.equal(tr.closes.length, 1, 'closed once')
+  lc.drawsCommitted([{ connId: 12345 }], false, 14_200) // a connection that is gone: ignored
+  lc.cleanup(conn, 1013)
+  t.same(lc.watched(), { pings: 0, over: 0, unavailable: 0 }, 'forgotten on cleanup')
+
+  const { lc: never } = setup(t, undefined, { unavailableCloseMs: 0 })
+  const tr2 = new FakeTransport()
+  const c2 = open(never, tr2, user('n'), 'ip')
+  for (let at = 0; at <= 100_000; at += 500) never.drawUnavailable(c2, at)
+  t.same(tr2.closes, [], 'unavailableCloseMs 0: never closed')
+  t.same(never.watched(), { pings: 0, over: 0, unavailable: 0 }, 'and nothing tracked')
 })
