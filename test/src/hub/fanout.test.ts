@@ -6,14 +6,16 @@ import { createMemoryBroker } from '../../../src/broker/memory.js'
 import { canvasTopic, userTopic } from '../../../src/broker/broker.js'
 import { createPipeline } from '../../../src/hub/fanout.js'
 import { createPresence } from '../../../src/canvas/presence.js'
-import { Connection, type Transport } from '../../../src/connection/connection.js'
+import { Connection, type SharedFrame, type Transport } from '../../../src/connection/connection.js'
+import { wsFrame } from '../../../transport/ws-frame.js'
 
+/** Frames a shared frame as the ws adapter does: once, into the frame's slot, reused by every connection. */
 class FramingTransport implements Transport {
   bufferedAmount = 0
   framed: Buffer[] = []
   plain: Array<Buffer | string> = []
   send (d: Buffer | string) { this.plain.push(d) }
-  sendFramed (framed: Buffer) { this.framed.push(framed) }
+  sendShared (frame: SharedFrame) { this.framed.push(frame.framed ??= wsFrame(frame.data)) }
   close () {}
   ping () {}
   terminate () {}
