@@ -64,7 +64,7 @@ export function findCycles (graph: ReadonlyMap<string, readonly string[]>): stri
   return cycles
 }
 
-const SERVER_DIRS = ['src', 'plugins', 'routes', 'transport']
+const SERVER_DIRS = ['src', 'plugins', 'routes']
 const files = SERVER_DIRS.flatMap(tsFiles)
 const sources = new Map(files.map((f) => [f, readFileSync(join(ROOT, f), 'utf8')]))
 
@@ -101,7 +101,7 @@ t.test('src/ imports neither fastify, @fastify/* nor ws, except the composition 
   t.ok(importsOf(sources.get('src/app.ts')!).some((s) => FRAMEWORK.test(s)), 'src/app.ts imports fastify (the scanner sees it)')
 })
 
-t.test('no import circle among src/, plugins/, routes/ and transport/', async (t) => {
+t.test('no import circle among src/, plugins/ and routes/', async (t) => {
   const graph = new Map<string, string[]>()
   const unresolved: string[] = []
   for (const [file, source] of sources) {

@@ -7,7 +7,7 @@ import { canvasTopic, userTopic } from '../../../src/broker/broker.js'
 import { createPipeline } from '../../../src/hub/fanout.js'
 import { createPresence } from '../../../src/canvas/presence.js'
 import { Connection, type SharedFrame, type Transport } from '../../../src/connection/connection.js'
-import { wsFrame } from '../../../transport/ws-frame.js'
+import { wsFrame } from '../../../plugins/websocket/ws-frame.js'
 
 /** Frames a shared frame as the ws adapter does: once, into the frame's slot, reused by every connection. */
 class FramingTransport implements Transport {

@@ -11,7 +11,7 @@
 // permessage-deflate or Blobs, but order must hold regardless), it goes
 // through ws.send like any message.
 import { WebSocket } from 'ws'
-import type { Connection, SharedFrame, Transport } from '../src/connection/connection.js'
+import type { Connection, SharedFrame, Transport } from '../../src/connection/connection.js'
 import { wsFrame } from './ws-frame.js'
 
 /** What the socket events of every connection of one app lead to: built once per app, never per connection. */

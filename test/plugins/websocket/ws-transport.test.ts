@@ -4,10 +4,10 @@
 import { once } from 'node:events'
 import t from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
-import { Connection, SharedFrame, type Transport } from '../../src/connection/connection.js'
-import { createMeter } from '../../src/metrics.js'
-import { wsFrame } from '../../transport/ws-frame.js'
-import { WsTransport, wsErrorCloseCode, type SocketEvents } from '../../transport/ws-transport.js'
+import { Connection, SharedFrame, type Transport } from '../../../src/connection/connection.js'
+import { createMeter } from '../../../src/metrics.js'
+import { wsFrame } from '../../../plugins/websocket/ws-frame.js'
+import { WsTransport, wsErrorCloseCode, type SocketEvents } from '../../../plugins/websocket/ws-transport.js'
 
 // ws exports its Sender at runtime; @types/ws does not declare it.
 const { Sender } = await import('ws') as unknown as { Sender: { frame (data: Buffer, o: object): Buffer[] } }

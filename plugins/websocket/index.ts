@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
-import { Disconnect } from '../src/connection/disconnect.js'
-import { WsTransport } from '../transport/ws-transport.js'
+import { Disconnect } from '../../src/connection/disconnect.js'
+import { WsTransport } from './ws-transport.js'
 
 export const SUBPROTOCOL = 'pixelwire.v1'
 
