@@ -24,6 +24,9 @@
 //   --cpu-burner-core N|none  that core (default 0); none: neither is pinned
 //   --cpu-burner-nice N       the burner's nice value (default 0, the server's own)
 //   --no-build                skip `npm run build` (uses the dist/ already there)
+//   --pixelwire-dir DIR       run pixelwire from another checkout's build (DIR/dist/src/server.js,
+//                             built beforehand), e.g. the commit before a hot-path change, with
+//                             this harness: before/after with the same clients
 //   --out FILE                write the results to FILE instead of bench/results/<date>...
 //
 // Scenarios (full sizes; every traffic run measures delivered pixels/s,
@@ -74,7 +77,7 @@ if (flag('help')) {
   process.exit(0)
 }
 const FLAGS = ['help', 'quick', 'profile-workers', 'cpu-burner', 'no-build']
-const OPTIONS = ['scenario', 'servers', 'env', 'client-nice', 'profile', 'cpu-burner-core', 'cpu-burner-nice', 'out']
+const OPTIONS = ['scenario', 'servers', 'env', 'client-nice', 'profile', 'cpu-burner-core', 'cpu-burner-nice', 'out', 'pixelwire-dir']
 for (let i = 0; i < argv.length; i++) {
   const name = argv[i].replace(/^--/, '')
   if (OPTIONS.includes(name) && i + 1 < argv.length) i++
@@ -98,12 +101,25 @@ const clientNice = Number(option('client-nice') ?? 0)
 const profileDir = option('profile')
 /** --cpu-burner: a competing CPU load beside the server in every traffic run (the `burner` scenario always has it) */
 const burnerFlag = flag('cpu-burner')
+/** --pixelwire-dir DIR: the pixelwire build to run (default: this checkout's) */
+const pixelwireDir = option('pixelwire-dir')
+/** Which pixelwire ran: the checkout and its commit (a dirty tree says so). */
+function pixelwireBuild (): string {
+  const dir = pixelwireDir ?? '.'
+  try {
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== ''
+    return `${dir === '.' ? 'this checkout' : dir} at ${head}${dirty ? ' (with uncommitted changes)' : ''}`
+  } catch {
+    return dir
+  }
+}
 const burnerCore = option('cpu-burner-core') ?? '0'
 const burnerOpts: BurnerOptions = { core: burnerCore === 'none' ? null : Number(burnerCore), nice: Number(option('cpu-burner-nice') ?? 0) }
 if (burnerFlag || chosen.includes('burner')) checkPinning(burnerOpts.core, cpus().length)
 /** Anything that changes what is measured makes the run partial (it is not written as the dated result). */
 const full = !quick && !burnerFlag && !flag('no-build') && !flag('profile-workers') &&
-  ['client-nice', 'scenario', 'servers', 'profile', 'env', 'cpu-burner-core', 'cpu-burner-nice'].every((o) => option(o) === undefined)
+  ['client-nice', 'scenario', 'servers', 'profile', 'env', 'cpu-burner-core', 'cpu-burner-nice', 'pixelwire-dir'].every((o) => option(o) === undefined)
 /** Hard deadline for the whole bench. */
 const HARD_MS = (quick ? 12 : 35) * 60_000
 
@@ -166,7 +182,7 @@ async function startTarget (t: TargetName, env: Record<string, string> = {}): Pr
       HOST: '127.0.0.1',
       PORT: '0',
       DATA_DIR: dataDir
-    }, 20_000, profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])
+    }, 20_000, profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], pixelwireDir)
     started.add(s.child)
     return {
       pid: s.pid,
@@ -737,6 +753,8 @@ async function main (): Promise<void> {
     `Command: \`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}\` (${minutes.toFixed(1)} min)`,
     '',
     `Machine: ${machine}. Server, baselines and client processes share it.`,
+    '',
+    `pixelwire build: ${pixelwireBuild()}`,
     '',
     'Every server ran in turn under the same client processes (Node `ws`; socket.io-client for Socket.IO), on 127.0.0.1.',
     'Latency is from a painter\'s send to a receiver\'s receipt, for every pixel with x % 8 = 0 at ~200 sampled receivers.',

@@ -70,10 +70,11 @@ export interface Server {
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }
 
-export async function startServer (env: Record<string, string>, bootMs = 20_000, execArgv: string[] = []): Promise<Server> {
+/** `cwd`: the checkout whose build (dist/src/server.js) runs; default this one. */
+export async function startServer (env: Record<string, string>, bootMs = 20_000, execArgv: string[] = [], cwd?: string): Promise<Server> {
   // The parent's environment minus every variable the server reads, so the host cannot leak in.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in ConfigSchema.properties)))
-  const child = spawn(process.execPath, [...execArgv, 'dist/src/server.js'], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...execArgv, 'dist/src/server.js'], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const s: Server = { child, pid: child.pid ?? 0, port: 0, exit: null, exited: Promise.resolve(), levels: {}, tail: [] }
   s.exited = new Promise((resolve) => child.once('exit', (code, signal) => { s.exit = code ?? signal; resolve() }))
   const onLine = (line: string) => {
