@@ -1,9 +1,11 @@
 // Per-key token buckets (the per-user pixel budget, shared by all of a
 // user's connections). Refilled lazily on use; memory is bounded because a
 // bucket that has refilled to full carries no information and is swept.
+// The rate may be fractional (0.0033/s is one pixel per ~5 minutes): nothing
+// here assumes whole tokens per second or whole tokens in a bucket.
 
 export interface BucketOptions {
-  /** tokens per second */
+  /** tokens per second, any positive number */
   rate: number
   /** bucket size */
   burst: number
@@ -13,44 +15,55 @@ export type Take = { ok: true } | { ok: false, retryAfterMs: number }
 
 interface Bucket { tokens: number, at: number }
 
+/**
+ * Float slack: a client that comes back exactly retryAfterMs later must pass,
+ * even when tokens + elapsed × rate rounds to 0.9999999999 of a pixel.
+ */
+const EPSILON = 1e-9
+
 export function createTokenBuckets ({ rate, burst }: BucketOptions) {
   const buckets = new Map<string, Bucket>()
 
-  function level (b: Bucket, now: number): number {
-    return Math.min(burst, b.tokens + ((now - b.at) * rate) / 1000)
+  function level (b: Bucket | undefined, now: number): number {
+    if (b === undefined) return burst
+    return Math.min(burst, b.tokens + (Math.max(0, now - b.at) * rate) / 1000)
+  }
+
+  /** ms until n tokens are there: 0 when they are now; whole ms, rounded up, so waiting that long suffices. */
+  function wait (key: string, n: number, now = Date.now()): number {
+    const missing = n - level(buckets.get(key), now)
+    if (missing <= EPSILON) return 0
+    return Math.min(Number.MAX_SAFE_INTEGER, Math.max(1, Math.ceil((missing * 1000) / rate)))
   }
 
   return {
+    rate,
     burst,
+    /** Tokens in key's bucket now (fractional; burst for a key never seen or swept). */
+    level: (key: string, now = Date.now()): number => level(buckets.get(key), now),
+    wait,
     /**
      * Take n tokens for key, all or nothing. n > burst can never succeed:
      * callers must check that first (it is a TOO_LARGE, not a wait).
      */
     take (key: string, n: number, now = Date.now()): Take {
-      const b = buckets.get(key)
-      const tokens = b === undefined ? burst : level(b, now)
-      if (tokens >= n) {
-        buckets.set(key, { tokens: tokens - n, at: now })
-        return { ok: true }
-      }
-      return { ok: false, retryAfterMs: Math.ceil(((n - tokens) * 1000) / rate) }
+      const retryAfterMs = wait(key, n, now)
+      if (retryAfterMs > 0) return { ok: false, retryAfterMs }
+      buckets.set(key, { tokens: Math.max(0, level(buckets.get(key), now) - n), at: now })
+      return { ok: true }
     },
-    /** Forget buckets that are full again. */
+    /**
+     * Forget buckets that are full again, and only those: a bucket still
+     * refilling is the cooldown itself (dropping it would hand out a full burst).
+     */
     sweep (now = Date.now()): void {
-      for (const [key, b] of buckets) if (level(b, now) >= burst) buckets.delete(key)
+      for (const [key, b] of buckets) if (level(b, now) >= burst - EPSILON) buckets.delete(key)
     },
     get size () { return buckets.size }
   }
 }
 
 export type TokenBuckets = ReturnType<typeof createTokenBuckets>
-
-/** What a user of the pixel budget needs (the session): any store of buckets, local or shared, provides it. */
-export interface PixelBudget {
-  /** the bucket size: an op larger than this can never pass */
-  readonly burst: number
-  take (key: string, n: number): Take
-}
 
 /** Counts events in fixed windows; `hit` returns the count in the current one. */
 export class WindowCounter {
