@@ -22,6 +22,21 @@ t.test('every bad value is named', async (t) => {
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud', JWT_SECRET: 'x'.repeat(32) }), /LOG_LEVEL/)
 })
 
+t.test('PIXEL_RATE: any positive number, fractional for a cooldown; never 0, negative or NaN', async (t) => {
+  const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
+  t.equal(loadConfig({ ...base, PIXEL_RATE: '0.0033' }).PIXEL_RATE, 0.0033)
+  t.equal(loadConfig(base).PIXEL_RATE, 200)
+  for (const bad of ['0', '-1', '-0.5', 'NaN', 'abc', '']) {
+    t.throws(() => loadConfig({ ...base, PIXEL_RATE: bad }), /invalid configuration: .*PIXEL_RATE/, `PIXEL_RATE=${JSON.stringify(bad)}`)
+  }
+  const c = loadConfig({ ...base, GUEST_PIXEL_RATE_PER_IP: '0.01', GUEST_PIXEL_BURST_PER_IP: '3' })
+  t.equal(c.GUEST_PIXEL_RATE_PER_IP, 0.01)
+  t.equal(c.GUEST_PIXEL_BURST_PER_IP, 3)
+  t.equal(loadConfig(base).GUEST_PIXEL_RATE_PER_IP, undefined, 'unset: the user budget applies (plugins/pixel-budget.ts)')
+  t.throws(() => loadConfig({ ...base, GUEST_PIXEL_RATE_PER_IP: '0' }), /GUEST_PIXEL_RATE_PER_IP/)
+  t.throws(() => loadConfig({ ...base, GUEST_PIXEL_BURST_PER_IP: '0.5' }), /GUEST_PIXEL_BURST_PER_IP/)
+})
+
 t.test('without JWT_SECRET a dev secret is generated once into DATA_DIR, mode 0600', async (t) => {
   const dir = join(tempDir(t), 'nested')
   const first = loadConfig({ DATA_DIR: dir })
