@@ -5,7 +5,8 @@ import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
-import { WindowCounter, type PixelBudget } from '../rate/token-bucket.js'
+import { WindowCounter } from '../rate/token-bucket.js'
+import type { PixelBudget } from '../rate/pixel-budget.js'
 import type { Presence } from '../canvas/presence.js'
 import type { Streams } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
@@ -17,7 +18,7 @@ export interface SessionOptions {
   streams: Streams<Connection>
   presence: Presence<Connection>
   log: Logger
-  /** per-user pixel budget, shared by all of a user's connections */
+  /** per-user pixel budget, shared by all of a user's connections (guests: also per IP) */
   pixels: PixelBudget
   /** verifies a replacement token; throws when it is not valid */
   verifyToken: (token: string) => Principal
@@ -78,9 +79,10 @@ export function createMessageHandler (opts: SessionOptions) {
   function budget (conn: Connection, op: DrawOp): ProtocolError | null {
     if (conn.user.role === 'admin') return null
     const n = pixelCount(op)
-    if (n > pixels.burst) return protocolError('TOO_LARGE', `${n} pixels exceed the pixel budget of ${pixels.burst}`)
-    const take = pixels.take(conn.user.id, n)
-    return take.ok ? null : protocolError('RATE_LIMITED', 'pixel budget exhausted', take.retryAfterMs)
+    const take = pixels.take({ user: conn.user.id, ip: conn.ip }, n)
+    if (take.ok) return null
+    if ('burst' in take) return protocolError('TOO_LARGE', `${n} pixels exceed the pixel budget of ${take.burst}`)
+    return protocolError('RATE_LIMITED', 'pixel budget exhausted', take.retryAfterMs)
   }
 
   /** A refused draw op: its pixels are counted under the error code. */

@@ -18,12 +18,26 @@ t.test('decorates the app with the configured budget and releases its timer on c
   await app.register(pixelBudget)
   await app.ready()
   t.equal(timers(), before + 1, 'one sweep timer')
-  t.equal(app.pixelBudget.burst, 10)
-  t.same(app.pixelBudget.take('alice', 10), { ok: true })
-  t.match(app.pixelBudget.take('alice', 1), { ok: false, retryAfterMs: Number }, 'the bucket is per user...')
-  t.same(app.pixelBudget.take('bob', 1), { ok: true }, '...and each user has their own')
+  const alice = { user: 'alice', ip: '10.0.0.1' }
+  t.same(app.pixelBudget.take(alice, 11), { ok: false, burst: 10 }, 'more than the burst is too large')
+  t.same(app.pixelBudget.take(alice, 10), { ok: true })
+  t.match(app.pixelBudget.take(alice, 1), { ok: false, retryAfterMs: Number }, 'the bucket is per user...')
+  t.same(app.pixelBudget.take({ user: 'bob', ip: '10.0.0.1' }, 1), { ok: true }, '...and each user has their own')
+  t.match(app.pixelBudget.state(alice), { pixelRate: 1, pixelBurst: 10, pixelsAvailable: 0 })
   await app.close()
   t.equal(timers(), before, 'the timer is gone after close')
+})
+
+t.test('the guest per-IP budget: configured, or the user budget when unset', async (t) => {
+  for (const [env, want] of [[{}, { pixelRate: 1, pixelBurst: 10 }], [{ GUEST_PIXEL_RATE_PER_IP: '0.5', GUEST_PIXEL_BURST_PER_IP: '4' }, { pixelRate: 0.5, pixelBurst: 4 }]] as const) {
+    const config = loadConfig({ DATA_DIR: tempDir(t), JWT_SECRET: SECRET, PIXEL_RATE: '1', PIXEL_BURST: '10', ...env })
+    const app = Fastify({ logger: false })
+    await app.register(configPlugin, { config })
+    await app.register(pixelBudget)
+    await app.ready()
+    t.match(app.pixelBudget.state({ user: 'guest:x', ip: '10.0.0.1' }), want, JSON.stringify(env))
+    await app.close()
+  }
 })
 
 t.test('needs the config plugin', async (t) => {

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HttpError } from '../../../src/http-error.js'
+import { GUEST_SUB_PREFIX } from '../../../src/auth/guest.js'
 
 /**
  * Lifetime of a guest token. There is no configuration key for it (yet):
@@ -48,7 +49,7 @@ const authRoutes: FastifyPluginAsync = async function authRoutes (instance) {
     config: { rateLimit: fastify.restLimits.guest }
   }, function guestToken (request) {
     const name = guestName(request.body.name)
-    const sub = `guest:${randomBytes(12).toString('base64url')}`
+    const sub = `${GUEST_SUB_PREFIX}${randomBytes(12).toString('base64url')}`
     const exp = Math.floor(Date.now() / 1000) + GUEST_TOKEN_TTL_SEC
     request.log.info({ user: sub }, 'guest token issued')
     return { token: fastify.signToken({ sub, name, role: 'painter', exp }) }

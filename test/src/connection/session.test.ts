@@ -5,7 +5,7 @@ import t from 'tap'
 import { Connection, type Transport } from '../../../src/connection/connection.js'
 import { HANDLER_ERROR_LOG_LIMIT, createMessageHandler, type SessionOptions } from '../../../src/connection/session.js'
 import { createMeter } from '../../../src/metrics.js'
-import { createTokenBuckets } from '../../../src/rate/token-bucket.js'
+import { createPixelBudget } from '../../../src/rate/pixel-budget.js'
 
 class FakeTransport implements Transport {
   bufferedAmount = 0
@@ -28,7 +28,7 @@ function setup () {
     presence: {} as unknown as SessionOptions['presence'],
     streams: { subscribe () { throw new RangeError('Maximum call stack size exceeded') } } as unknown as SessionOptions['streams'],
     log: { info () {}, warn () {}, error (obj: unknown) { errors.push(obj) } },
-    pixels: createTokenBuckets({ rate: 1, burst: 1 }),
+    pixels: createPixelBudget({ rate: 1, burst: 1, guestIpRate: 1, guestIpBurst: 1 }),
     verifyToken () { throw new Error('unused') },
     maxStrokePixels: 10,
     maxRectPixels: 10,
