@@ -144,6 +144,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     socket.bind(conn, events)
 
     const { canvas } = hs
+    // The budget as this user (and, for a guest, this IP) has it now: a page shows the cooldown before any refusal.
+    const { nextPixelInMs, ...budget } = fastify.pixelBudget.state({ user: hs.user.id, ip: request.ip })
     conn.send(encodeJson({
       type: 'hello',
       connectionId: conn.id,
@@ -154,8 +156,9 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
         maxMessageBytes: c.MAX_MESSAGE_BYTES,
         maxStrokePixels: c.MAX_STROKE_PIXELS,
         maxRectPixels: c.MAX_RECT_PIXELS,
-        pixelRate: c.PIXEL_RATE,
-        pixelBurst: c.PIXEL_BURST,
+        ...budget,
+        nextPixelAt: Date.now() + nextPixelInMs,
+        nextPixelInMs,
         tickMs: c.TICK_MS
       },
       heartbeatMs: c.HEARTBEAT_MS

@@ -43,6 +43,12 @@ export interface Limits {
   /** the user's pixel budget: pixels per second (may be fractional) and bucket size */
   pixelRate: number
   pixelBurst: number
+  /** whole pixels this user may draw now (a guest: also within its IP's budget) */
+  pixelsAvailable: number
+  /** when the next pixel is allowed: server clock, ms since the epoch (now when pixelsAvailable ≥ 1) */
+  nextPixelAt: number
+  /** the same as a delay from this hello, for clients whose clock differs from the server's */
+  nextPixelInMs: number
   tickMs: number
 }
 
