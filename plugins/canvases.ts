@@ -28,6 +28,7 @@ export default fp(async function canvases (fastify) {
     frameBudget: c.TICK_FRAME_BUDGET,
     framesWritten: () => hub.frames.count,
     maxPendingPixels: c.MAX_PENDING_PIXELS,
+    maxPendingSyncs: c.MAX_PENDING_SYNCS,
     maxReplay: c.MAX_REPLAY,
     sendBufferBytes: c.SEND_BUFFER_BYTES,
     snapshotEvery: c.SNAPSHOT_EVERY,

@@ -64,6 +64,7 @@ export const ConfigSchema = Type.Object({
   GUEST_PIXEL_RATE_PER_IP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000000, description: 'pixels per second all guests of one client IP share, on top of each guest\'s own budget; unset: PIXEL_RATE' })),
   GUEST_PIXEL_BURST_PER_IP: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000000, description: 'bucket size all guests of one client IP share; unset: PIXEL_BURST' })),
   MAX_PENDING_PIXELS: Int(1000000, 1000, 100000000, 'pixels buffered per canvas between two commits'),
+  MAX_PENDING_SYNCS: Int(16, 1, 10000, 'commit-barrier syncs one connection may have waiting for a synced; beyond, RATE_LIMITED'),
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
   SNAPSHOT_EVERY: Int(100000, 1, 1000000000, 'changes between stored canvas snapshots'),
   DB_BUSY_TIMEOUT_MS: Int(250, 0, 600000, 'SQLite busy timeout; better-sqlite3 waits synchronously, so keep it short'),

@@ -16,10 +16,12 @@ import type { Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
 import { PIXEL_RECORD_BYTES as RECORD, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
+import { encodeJson } from '../protocol/messages.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
+import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
 import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
 import { Room, type CanvasClient, type Logger, type RoomStats } from './room.js'
@@ -46,6 +48,8 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
    */
   framesWritten?: () => number
   maxPendingPixels: number
+  /** syncs (commit barrier) waiting per connection; beyond, RATE_LIMITED (default 16) */
+  maxPendingSyncs?: number
   maxReplay: number
   sendBufferBytes: number
   snapshotEvery: number
@@ -61,7 +65,7 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
 }
 
 /** What the service holds per canvas. */
-interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay }
+interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier }
 
 export function createCanvasService<C extends CanvasClient> (opts: CanvasServiceOptions<C>) {
   const { store, hub, broker } = opts
@@ -108,7 +112,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       maxSlots: tick.maxSlots,
       onSynced: opts.onSynced
     })
-    lanes.set(canvas.id, { room, intake: new Intake(opts.maxPendingPixels), delay: new PixelDelay(meter) })
+    const barrier = new CommitBarrier(opts.maxPendingSyncs ?? 16)
+    lanes.set(canvas.id, { room, intake: new Intake(opts.maxPendingPixels), delay: new PixelDelay(meter), barrier })
     // The room follows every commit of its canvas, whether clients watch it or not.
     broker.subscribe(room.topic)
   }
@@ -138,6 +143,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (!lane.intake.enqueue(records, user, connId)) {
       return protocolError('UNAVAILABLE', 'canvas is busy; the change was not applied', opts.tickMs)
     }
+    lane.barrier.drew(connId, records.length / RECORD)
     lane.delay.arrived(records.length / RECORD)
     return null
   }
@@ -166,17 +172,48 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     const batch = intake.take(frameRecords)
     if (batch !== null) {
       const pixels = batch.records.length / RECORD
-      if (!commit(room, batch)) return delay.dropped(pixels)
+      if (!commit(lane, batch)) {
+        delay.dropped(pixels)
+        return answerSyncs(lane)
+      }
       // every slot has it after this beat and the slots - 1 that follow
       delay.committed(pixels, beats + tick.slots - 1)
     }
     room.deliver(slot, tick.slots, beats)
     delay.delivered(beats, tick.slots)
     room.retryLagging()
+    answerSyncs(lane)
+  }
+
+  /**
+   * After the beat's delivery: answer the syncs whose draws are settled and
+   * whose client was sent the covering commit (so `synced` follows its UPDATES).
+   */
+  function answerSyncs (lane: Lane<C>): void {
+    const { room, barrier } = lane
+    if (barrier.waiting === 0) return
+    barrier.answer(
+      (connId) => { const c = hub.get(room.topic, connId); return c === undefined ? undefined : room.seqOf(c) },
+      (connId, reply) => { hub.get(room.topic, connId)?.send(encodeJson(reply), true) }
+    )
+  }
+
+  /**
+   * A `sync` from a client of `canvas`: the reply when it can be answered at
+   * once, null when it waits for a beat, or RATE_LIMITED past maxPendingSyncs.
+   */
+  function sync (client: C, canvas: Canvas, msg: { id?: unknown }): SyncedReply | ProtocolError | null {
+    const lane = lanes.get(canvas.id)
+    if (lane === undefined) return { type: 'synced', ...('id' in msg ? { id: msg.id } : {}), seq: canvas.seq }
+    const res = lane.barrier.sync(client.id, msg, lane.room.seqOf(client) ?? null)
+    if (res === 'queued') return null
+    if (res === 'full') return protocolError('RATE_LIMITED', `more than ${opts.maxPendingSyncs ?? 16} syncs waiting; wait for a synced`, opts.tickMs)
+    return res
   }
 
   /** Commit a batch to the log and publish it: the room applies it when the broker hands it back. */
-  function commit (room: Room<C>, batch: Batch): boolean {
+  function commit (lane: Lane<C>, batch: Batch): boolean {
+    const { room } = lane
     const { canvas } = room
     let range: CommitRange
     try {
@@ -195,10 +232,12 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
       for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
       opts.afterCommit?.(batch.runs, false)
+      lane.barrier.refused(batch.runs)
       return false
     }
     storageError = null
     opts.afterCommit?.(batch.runs, true)
+    lane.barrier.committed(batch.runs, range.to)
     const event: CommitEvent = { type: 'commit', canvas: canvas.id, epoch: canvas.epoch, from: range.from, to: range.to, pixels: batch.records }
     broker.publish(room.topic, event)
     return true
@@ -257,7 +296,15 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** Subscribe a client and start its sync, by replay from `replayFrom` or by snapshot. */
     attach: (client: C, canvas: Canvas, replayFrom: number | null): void => { roomOf(canvas).attach(client, replayFrom) },
     /** A client leaving: forget it everywhere this service holds it. */
-    detach (client: C): void { for (const lane of lanes.values()) lane.room.detach(client) },
+    detach (client: C): void {
+      for (const lane of lanes.values()) {
+        lane.room.detach(client)
+        lane.barrier.forget(client.id)
+      }
+    },
+    sync,
+    /** syncs waiting, over all canvases (tests, metrics) */
+    get syncsWaiting (): number { let n = 0; for (const l of lanes.values()) n += l.barrier.waiting; return n },
     /** The seq of the last change the client was sent on `canvas` (null: syncing; undefined: not attached). */
     seqOf: (client: C, canvas: Canvas) => roomOf(canvas).seqOf(client),
     /** Pixels accepted and not yet committed. */

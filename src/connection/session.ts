@@ -126,6 +126,17 @@ export function createMessageHandler (opts: SessionOptions) {
     conn.send(encodeJson({ type: 'authenticated', exp: next.exp, role: next.role }))
   }
 
+  /** The commit barrier: answered now, or by the beat that settles and shows its draws (canvas-service). */
+  function onSync (conn: Connection, msg: { id?: unknown }): void {
+    const canvas = canvases.get(conn.canvasId)
+    const res = canvas === undefined
+      ? { type: 'synced', ...('id' in msg ? { id: msg.id } : {}), seq: 0 }
+      : canvases.sync(conn, canvas, msg)
+    if (res === null) return
+    if ('code' in res) return reject(conn, res)
+    conn.send(encodeJson(res))
+  }
+
   function onText (conn: Connection, text: string): void {
     const res = parseClientText(text, opts.maxJsonDepth)
     if (!res.ok) return reject(conn, res.error)
@@ -136,6 +147,8 @@ export function createMessageHandler (opts: SessionOptions) {
         return
       case 'auth':
         return onAuth(conn, msg.token)
+      case 'sync':
+        return onSync(conn, msg)
       case 'subscribe': {
         const res = streams.subscribe(conn, msg.stream, msg.since)
         if (!res.ok) return reject(conn, res.error)

@@ -86,6 +86,7 @@ export function parseClientText (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH
       return { ok: true, value: { type, stream: s.stream, data: obj.data } }
     }
     case 'ping':
+    case 'sync':
       return { ok: true, value: hasKey(obj, 'id') ? { type, id: obj.id } : { type } }
     case 'auth': {
       const token = obj.token
