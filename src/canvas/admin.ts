@@ -77,7 +77,8 @@ export function fillRect (canvases: Canvases, canvasId: string, fill: Fill, by: 
   return w * h
 }
 
-export interface PixelChange { x: number, y: number, color: string, seq: number, user: string, at: string }
+/** `name`: the painter's display name (its latest stored one), or `user` when none was stored. */
+export interface PixelChange { x: number, y: number, color: string, seq: number, user: string, name: string, at: string }
 
 /** The last change of one pixel: OUT_OF_BOUNDS (invalid), or NO_HISTORY (not_found) for one never painted. */
 export function lastChange (canvas: Canvas, pixelAt: (canvas: string, x: number, y: number) => PixelChangeRow | undefined, x: number, y: number): PixelChange {
@@ -85,7 +86,7 @@ export function lastChange (canvas: Canvas, pixelAt: (canvas: string, x: number,
   if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', oob)
   const row = pixelAt(canvas.id, x, y)
   if (row === undefined) throw new DomainError('not_found', 'NO_HISTORY', `pixel (${x},${y}) was never painted`)
-  return { x, y, color: toHexColor(row.color), seq: row.seq, user: row.user, at: new Date(row.at).toISOString() }
+  return { x, y, color: toHexColor(row.color), seq: row.seq, user: row.user, name: row.name ?? row.user, at: new Date(row.at).toISOString() }
 }
 
 export interface ConnectionView {

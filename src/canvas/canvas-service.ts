@@ -134,13 +134,13 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   /** Queue a validated draw for the next tick. Returns an error to send, or null. */
-  function draw (canvas: Canvas, op: DrawOp, user: string, connId: number): ProtocolError | null {
+  function draw (canvas: Canvas, op: DrawOp, user: string, connId: number, name?: string): ProtocolError | null {
     const records = op.kind === 'pixels'
       ? op.records
       : op.kind === 'rect' ? rectRecords(op.x, op.y, op.w, op.h, op.color) : null
     const lane = lanes.get(canvas.id)
     if (records === null || records.length === 0 || lane === undefined) return null
-    if (!lane.intake.enqueue(records, user, connId)) {
+    if (!lane.intake.enqueue(records, user, connId, name)) {
       return protocolError('UNAVAILABLE', 'canvas is busy; the change was not applied', opts.tickMs)
     }
     lane.barrier.drew(connId, records.length / RECORD)

@@ -28,7 +28,7 @@ export class Intake {
    * Queue packed records for the next commit. All or nothing: returns false
    * (queuing none) when the batch would exceed its bound.
    */
-  enqueue (records: Uint8Array, user: string, connId: number): boolean {
+  enqueue (records: Uint8Array, user: string, connId: number, name?: string): boolean {
     const need = this.pendingBytes + records.length
     if (need > this.maxPendingBytes) return false
     if (need > this.pending.length) {
@@ -40,8 +40,8 @@ export class Intake {
     this.pendingBytes = need
     const count = records.length / RECORD
     const last = this.runs[this.runs.length - 1]
-    if (last !== undefined && last.connId === connId && last.user === user) last.count += count
-    else this.runs.push({ user, connId, count })
+    if (last !== undefined && last.connId === connId && last.user === user && last.name === name) last.count += count
+    else this.runs.push(name === undefined ? { user, connId, count } : { user, name, connId, count })
     return true
   }
 

@@ -108,7 +108,7 @@ export function createMessageHandler (opts: SessionOptions) {
       return
     }
     if (!canDraw(conn.user.role)) return rejectDraw(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`), pixelCount(op))
-    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id)
+    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
     if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
 

@@ -14,10 +14,14 @@ export interface CanvasRow {
   createdAt: number
 }
 
-/** Who drew a run of consecutive records in a batch: `count` records by `user`. */
-export interface Authorship { user: string, count: number }
+/**
+ * Who drew a run of consecutive records in a batch: `count` records by
+ * `user` (the JWT sub), shown as `name` (its display name then, if known).
+ */
+export interface Authorship { user: string, count: number, name?: string }
 
-export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, at: number }
+/** `name`: the user's last display name stored (users table), null for a sub that never had one. */
+export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, name: string | null, at: number }
 
 export function createCanvasStore (db: Db) {
   const stmts = {
@@ -31,7 +35,10 @@ export function createCanvasStore (db: Db) {
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
     pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
-    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1')
+    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
+    nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
+    // Only when the name changed: a painter's every batch costs one indexed read, no write.
+    nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name')
   }
 
   /**
@@ -43,7 +50,8 @@ export function createCanvasStore (db: Db) {
     const count = records.length / RECORD
     let seq = fromSeq
     let off = 0
-    for (const { user, count: n } of authors) {
+    for (const { user, count: n, name } of authors) {
+      if (name !== undefined) stmts.nameUser.run(user, name)
       for (let i = 0; i < n; i++, off += RECORD) {
         seq++
         stmts.log.run(canvas, seq, readU16(records, off), readU16(records, off + 2), readRgb(records, off + 4), user, at)
@@ -105,7 +113,12 @@ export function createCanvasStore (db: Db) {
     saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
       saveSnapshot.immediate(canvas, seq, deflated, at)
     },
-    pixelAt: (canvas: CanvasId, x: number, y: number) => stmts.pixelAt.get(canvas, x, y) as PixelChangeRow | undefined
+    /** The last change at a pixel, with its painter's stored name (a second lookup by primary key). */
+    pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {
+      const row = stmts.pixelAt.get(canvas, x, y) as Omit<PixelChangeRow, 'name'> | undefined
+      if (row === undefined) return undefined
+      return { ...row, name: (stmts.nameOf.get(row.user) as string | undefined) ?? null }
+    }
   }
 }
 

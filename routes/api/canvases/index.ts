@@ -27,6 +27,7 @@ const PixelChange = Type.Object({
   color: Type.String({ pattern: '^#[0-9a-f]{6}$' }),
   seq: Type.Integer({ description: 'the seq of this change' }),
   user: Type.String({ description: 'the JWT sub of who drew it (admin:<sub> for admin fills)' }),
+  name: Type.String({ description: 'the display name of who drew it (the latest one stored for that sub); `user` when none was stored' }),
   at: Type.String({ format: 'date-time' })
 })
 const tags = ['canvases']

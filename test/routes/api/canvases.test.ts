@@ -64,7 +64,7 @@ t.test('pixel history: the last change at a pixel, painted over a real socket', 
   const res = await srv.app.inject('/api/canvases/main/pixels/3/4')
   t.equal(res.statusCode, 200)
   const body = res.json()
-  t.same({ ...body, at: 'x' }, { x: 3, y: 4, color: '#0000ff', seq: 3, user: 'ann', at: 'x' })
+  t.same({ ...body, at: 'x' }, { x: 3, y: 4, color: '#0000ff', seq: 3, user: 'ann', name: 'Ann', at: 'x' })
   t.match(body.at, ISO)
   const at = Date.parse(body.at)
   t.ok(at >= before - 1 && at <= after + 1, 'at is the commit time')
@@ -74,7 +74,29 @@ t.test('pixel history: the last change at a pixel, painted over a real socket', 
   const fill = await srv.app.inject({ method: 'POST', url: '/api/admin/canvases/main/fill', headers: asAdmin, payload: { x: 60, y: 30, w: 4, h: 2, color: '#ABCDEF' } })
   t.equal(fill.statusCode, 202)
   srv.app.canvases.flush()
-  t.match((await srv.app.inject('/api/canvases/main/pixels/63/31')).json(), { x: 63, y: 31, color: '#abcdef', seq: 11, user: 'admin:root' })
+  t.match((await srv.app.inject('/api/canvases/main/pixels/63/31')).json(), { x: 63, y: 31, color: '#abcdef', seq: 11, user: 'admin:root', name: 'admin:root' })
+})
+
+t.test('pixel history names the painter: its display name beside the sub; rows without one fall back to the sub', async (t) => {
+  const srv = await listen(t, { ...SMALL, TICK_MS: '20' })
+  const { c } = await join(srv, { sub: 'guest:Fmw', name: 'Ann' })
+  t.teardown(() => c.close())
+  c.send(pixel(1, 1, 9, 9, 9))
+  await collect(c, 1)
+  t.match((await srv.app.inject('/api/canvases/main/pixels/1/1')).json(), { user: 'guest:Fmw', name: 'Ann' })
+  t.same(srv.app.db.prepare('SELECT sub, name FROM users').all(), [{ sub: 'guest:Fmw', name: 'Ann' }], 'one row per painter, not per change')
+
+  // the same sub under a new name: its pixels show the latest name
+  const { c: c2 } = await join(srv, { sub: 'guest:Fmw', name: 'Ann B.' })
+  t.teardown(() => c2.close())
+  c2.send(pixel(2, 2, 9, 9, 9))
+  await collect(c2, 1)
+  t.match((await srv.app.inject('/api/canvases/main/pixels/2/2')).json(), { user: 'guest:Fmw', name: 'Ann B.' })
+
+  // a row written before the users table existed (no name stored): the sub
+  srv.app.db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run('main', 1000, 5, 6, 0x123456, 'old-sub', 0)
+  t.match((await srv.app.inject('/api/canvases/main/pixels/5/6')).json(), { seq: 1000, user: 'old-sub', name: 'old-sub' })
 })
 
 t.test('pixel history errors: never painted 404, outside the canvas 400, malformed 400', async (t) => {

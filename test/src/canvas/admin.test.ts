@@ -50,8 +50,9 @@ t.test('refusals are domain errors', async (t) => {
   const canvas = requireCanvas(cs, 'main')
   refuses(t, () => lastChange(canvas, () => undefined, 8, 0), 'invalid', 'OUT_OF_BOUNDS')
   refuses(t, () => lastChange(canvas, () => undefined, 1, 1), 'not_found', 'NO_HISTORY')
-  t.same(lastChange(canvas, () => ({ seq: 3, x: 1, y: 1, color: 0xff0000, user: 'u', at: 0 }), 1, 1),
-    { x: 1, y: 1, color: '#ff0000', seq: 3, user: 'u', at: '1970-01-01T00:00:00.000Z' })
+  t.same(lastChange(canvas, () => ({ seq: 3, x: 1, y: 1, color: 0xff0000, user: 'u', name: 'Ann', at: 0 }), 1, 1),
+    { x: 1, y: 1, color: '#ff0000', seq: 3, user: 'u', name: 'Ann', at: '1970-01-01T00:00:00.000Z' })
+  t.equal(lastChange(canvas, () => ({ seq: 3, x: 1, y: 1, color: 0, user: 'u', name: null, at: 0 }), 1, 1).name, 'u', 'no stored name: the sub')
 })
 
 t.test('nothing under src/ but the composition root imports the HTTP error', async (t) => {
