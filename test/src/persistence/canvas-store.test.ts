@@ -31,8 +31,20 @@ t.test('commit appends the log and moves seq in one transaction', async (t) => {
   t.same(store.changesAfter('c', 2, 10), records([1, 2, 0x0000ff]))
   t.same(store.changesAfter('c', 1, 1), records([3, 4, 0x00ff00]), 'limit')
   t.equal(store.changesAfter('c', 3, 10).length, 0)
-  t.same(store.pixelAt('c', 1, 2), { seq: 3, x: 1, y: 2, color: 0x0000ff, user: 'b', at: 1000 }, 'last change at a coordinate')
+  t.same(store.pixelAt('c', 1, 2), { seq: 3, x: 1, y: 2, color: 0x0000ff, user: 'b', name: null, at: 1000 }, 'last change at a coordinate')
   t.equal(store.pixelAt('c', 9, 9), undefined)
+})
+
+t.test('painter names: one users row per sub, the latest name, in the commit', async (t) => {
+  const { db, store } = setup(t)
+  store.commit('c', 0, records([1, 1, 1], [2, 2, 2]), [{ user: 'a', name: 'Ann', count: 1 }, { user: 'b', count: 1 }], 1)
+  t.equal(store.pixelAt('c', 1, 1)?.name, 'Ann')
+  t.equal(store.pixelAt('c', 2, 2)?.name, null, 'no name given: none stored')
+  store.commit('c', 2, records([3, 3, 3]), [{ user: 'a', name: 'Ann B.', count: 1 }], 2)
+  t.equal(store.pixelAt('c', 1, 1)?.name, 'Ann B.', 'the latest name, for every pixel of that sub')
+  t.same(db.prepare('SELECT sub, name FROM users').all(), [{ sub: 'a', name: 'Ann B.' }])
+  t.throws(() => store.commit('c', 0, records([4, 4, 4]), [{ user: 'z', name: 'Zed', count: 1 }], 3), 'a stale commit fails')
+  t.same(db.prepare('SELECT sub FROM users').all(), [{ sub: 'a' }], 'a failed commit stores no name')
 })
 
 t.test('a commit against a stale seq fails and writes nothing', async (t) => {

@@ -51,13 +51,12 @@ t.test('003 on a database at 002 with history: the pixel index by row, the histo
   const file = join(dir, 'x.db')
   const before = openDatabase({ file, migrationsDir: old })
   t.equal(before.pragma('user_version', { simple: true }), 2)
-  const store = createCanvasStore(before)
-  store.insert({ id: 'main', width: 8, height: 8, epoch: 'e', seq: 0, createdAt: 1 })
-  const records = Buffer.alloc(3 * 7)
-  records.writeUInt16BE(1, 0); records.writeUInt16BE(2, 2); records[6] = 1 // (1,2) colour 1
-  records.writeUInt16BE(2, 7); records.writeUInt16BE(1, 9); records[13] = 2 // (2,1) colour 2
-  records.writeUInt16BE(1, 14); records.writeUInt16BE(2, 16); records[20] = 3 // (1,2) again, colour 3
-  store.commit('main', 0, records, [{ user: 'u', count: 3 }], 5)
+  // The history as a server of that schema wrote it (today's store needs today's schema).
+  before.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (?, ?, ?, ?, ?, ?)').run('main', 8, 8, 'e', 3, 1)
+  const log = before.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  log.run('main', 1, 1, 2, 1, 'u', 5) // (1,2) colour 1
+  log.run('main', 2, 2, 1, 2, 'u', 5) // (2,1) colour 2
+  log.run('main', 3, 1, 2, 3, 'u', 5) // (1,2) again, colour 3
   before.close()
 
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
@@ -66,8 +65,8 @@ t.test('003 on a database at 002 with history: the pixel index by row, the histo
   const cols = (db.prepare("SELECT name FROM pragma_index_info('change_log_pixel') ORDER BY seqno").all() as Array<{ name: string }>).map((r) => r.name)
   t.same(cols, ['canvas', 'y', 'x', 'seq'])
   const after = createCanvasStore(db)
-  t.same(after.pixelAt('main', 1, 2), { seq: 3, x: 1, y: 2, color: 3, user: 'u', at: 5 }, 'the newest change at (1,2)')
-  t.same(after.pixelAt('main', 2, 1), { seq: 2, x: 2, y: 1, color: 2, user: 'u', at: 5 })
+  t.same(after.pixelAt('main', 1, 2), { seq: 3, x: 1, y: 2, color: 3, user: 'u', name: null, at: 5 }, 'the newest change at (1,2); no name stored before 004')
+  t.same(after.pixelAt('main', 2, 1), { seq: 2, x: 2, y: 1, color: 2, user: 'u', name: null, at: 5 })
   t.equal(after.changesAfter('main', 0, 10).length, 3 * 7, 'the whole log is still there')
   const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT seq FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1').all('main', 1, 2) as Array<{ detail: string }>)[0].detail
   t.match(plan, /INDEX change_log_pixel \(canvas=\? AND y=\? AND x=\?\)/)
