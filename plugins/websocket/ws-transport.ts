@@ -7,9 +7,12 @@
 // One addition to ws: a shared frame (a tick's UPDATES, framed once for
 // everyone) is written straight to the TCP socket when ws's sender is idle,
 // skipping ws's per-send framing (a header allocation, cork, two writes,
-// uncork). When the sender has anything queued (it never does without
-// permessage-deflate or Blobs, but order must hold regardless), it goes
-// through ws.send like any message.
+// uncork). When the sender is busy (it never is without permessage-deflate
+// or Blobs, but order must hold regardless), it goes through ws.send like
+// any message. ws 8 queues a send only while its sender is busy (`_state`
+// not 0) and drains the queue as it turns idle, in the same stack, so an
+// idle sender has an empty queue: `_state` alone tells (the queue array is
+// one more object per connection a tick would touch).
 import { WebSocket } from 'ws'
 import type { Connection, SharedFrame, Transport } from '../../src/connection/connection.js'
 import { wsFrame } from './ws-frame.js'
@@ -28,10 +31,10 @@ export interface SocketEvents {
   close (conn: Connection, code: number): void
 }
 
-/** The ws internals sendShared relies on (ws 8.x): the sender's state (0: idle) and queue, and the socket. */
+/** The ws internals sendShared relies on (ws 8.x): the sender's state (0: idle, nothing queued) and the socket. */
 interface WsInternals {
   _socket: { write (b: Buffer): boolean } | null
-  _sender: { _state: number, _queue: unknown[] }
+  _sender: { _state: number }
 }
 
 export class WsTransport extends WebSocket implements Transport {
@@ -51,7 +54,7 @@ export class WsTransport extends WebSocket implements Transport {
 
   sendShared (frame: SharedFrame): void {
     const self = this as unknown as WsInternals
-    if (this.readyState === WebSocket.OPEN && self._socket !== null && self._sender._state === 0 && self._sender._queue.length === 0) {
+    if (this.readyState === WebSocket.OPEN && self._socket !== null && self._sender._state === 0) {
       self._socket.write(frame.framed ??= wsFrame(frame.data))
     } else {
       this.send(frame.data)

@@ -36,11 +36,14 @@ export class SharedFrame {
   readonly data: Buffer | string
   /** payload bytes (UTF-8 for text), counted once */
   readonly bytes: number
+  /** its metrics kind (metrics.ts OUT_KINDS), found once, not per connection */
+  readonly kind: number
   /** the transport's framing of `data`, filled by the transport on first use */
   framed: Buffer | undefined = undefined
   constructor (data: Buffer | string) {
     this.data = data
     this.bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    this.kind = outKind(data)
   }
 }
 
@@ -121,7 +124,7 @@ export class Connection {
   send (data: Buffer | string, must = false): boolean {
     if (!this.admits(must)) return false
     this.transport.send(data)
-    this.sent(data, typeof data === 'string' ? Buffer.byteLength(data) : data.length)
+    this.sent(outKind(data), typeof data === 'string' ? Buffer.byteLength(data) : data.length)
     return true
   }
 
@@ -130,7 +133,7 @@ export class Connection {
     if (!this.admits(must)) return false
     if (this.transport.sendShared !== undefined) this.transport.sendShared(frame)
     else this.transport.send(frame.data)
-    this.sent(frame.data, frame.bytes)
+    this.sent(frame.kind, frame.bytes)
     return true
   }
 
@@ -144,9 +147,8 @@ export class Connection {
     return true
   }
 
-  /** One message of `bytes` payload bytes written: per connection, per kind, and for the tick's frame budget. */
-  private sent (data: Buffer | string, bytes: number): void {
-    const kind = outKind(data)
+  /** One message of `kind` and `bytes` payload bytes written: per connection, per kind, and for the tick's frame budget. */
+  private sent (kind: number, bytes: number): void {
     this.frames.count++
     this.messagesOut++
     this.bytesOut += bytes
