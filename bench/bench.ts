@@ -365,12 +365,14 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   await Promise.all(rx.workers.map((w) => w.call({ type: 'loopReset' }, 'loopReset', 30_000)))
   // The burner spins from before the painting window to its end (lib/burner.ts).
   const burner = burning ? await startBurner(srv.pid, burnerOpts, (c) => started.add(c)) : null
+  // Scraped before the CPU counters are read: rendering /metrics is the
+  // bench's own request, not delivery work, and (d) has none to render.
+  const metrics0 = await scrapeMetrics(t, srv.port)
   const bcpu0 = burner?.cpu() ?? 0
   const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
   const clientsCpu = () => [...rx.workers, painter].reduce((a, w) => a + (sampleProc(w.child.pid ?? 0)?.cpu ?? 0), 0)
   const ccpu0 = clientsCpu()
   const mcpu0 = machineCpu()
-  const metrics0 = await scrapeMetrics(t, srv.port)
   const tcp0 = tcpCounters()
   const t0 = performance.now()
   const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: o.stroke ?? 1, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
