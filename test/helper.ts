@@ -118,6 +118,16 @@ export const isHello = (m: Msg) => m.json?.type === 'hello'
 export const isSnapshot = (m: Msg) => m.bin?.[0] === 0x10
 export const isUpdates = (m: Msg) => m.bin?.[0] === 0x11
 export const isError = (code: string) => (m: Msg) => m.json?.type === 'error' && m.json.code === code
+export const isType = (type: string) => (m: Msg) => m.json?.type === type
+
+/** A real client on `canvas`, past its hello and snapshot. */
+export async function joinClient (srv: Listening, claims: Record<string, unknown>, canvas = 'main'): Promise<{ c: TestClient, id: number }> {
+  const c = new TestClient(`${srv.wsUrl}?canvas=${canvas}`, { token: token(claims) })
+  await c.opened
+  const id = (await c.next(isHello)).json.connectionId
+  await c.next(isSnapshot)
+  return { c, id }
+}
 
 /** HTTP status and body of a handshake the server refuses (or 101). */
 export function handshake (url: string, opts: { headers?: Record<string, string>, protocols?: string[] } = {}): Promise<{ status: number, body: string, headers: Record<string, unknown> }> {

@@ -1,20 +1,10 @@
 // Shared bits of the REST API tests (not a test file itself).
 import { inflateSync } from 'node:zlib'
-import { token, TestClient, isHello, isSnapshot, type Listening, type Msg } from '../../helper.js'
+import { token } from '../../helper.js'
 
 export const bearer = (claims: Record<string, unknown> = {}) => ({ authorization: `Bearer ${token(claims)}` })
 export const asAdmin = bearer({ sub: 'root', name: 'Root', role: 'admin' })
-export const isType = (type: string) => (m: Msg) => m.json?.type === type
-
-/** A real client on `canvas`, past its hello and snapshot. */
-export async function join (srv: Listening, claims: Record<string, unknown>, canvas = 'main'): Promise<{ c: TestClient, id: number }> {
-  const c = new TestClient(`${srv.wsUrl}?canvas=${canvas}`, { token: token(claims) })
-  await c.opened
-  const id = (await c.next(isHello)).json.connectionId
-  await c.next(isSnapshot)
-  return { c, id }
-}
-
+export { isType, joinClient as join } from '../../helper.js'
 /** An independent PNG reader: IHDR fields and the RGB rows (filter 0 only). */
 export function readPng (png: Buffer): { width: number, height: number, depth: number, colorType: number, rgb: Buffer } {
   if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG')

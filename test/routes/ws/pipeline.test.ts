@@ -4,18 +4,9 @@
 import t from 'tap'
 import type { BrokerEvent, Topic } from '../../../src/broker/broker.js'
 import { userTopic } from '../../../src/broker/broker.js'
-import { listen, token, TestClient, isHello, isSnapshot, isUpdates, type Msg, type Listening } from '../../helper.js'
+import { listen, token, isUpdates, isType, joinClient as join } from '../../helper.js'
 
-const isType = (type: string) => (m: Msg) => m.json?.type === type
 const asAdmin = { authorization: `Bearer ${token({ sub: 'ops', role: 'admin' })}` }
-
-async function join (srv: Listening, claims: Record<string, unknown>): Promise<{ c: TestClient, id: number }> {
-  const c = new TestClient(srv.wsUrl, { token: token(claims) })
-  await c.opened
-  const id = (await c.next(isHello)).json.connectionId
-  await c.next(isSnapshot)
-  return { c, id }
-}
 
 t.test('canvas commits, stream messages, broadcasts, presence and cursors all go through the broker', async (t) => {
   const srv = await listen(t, { PRESENCE_MS: '0' })

@@ -1,17 +1,8 @@
 // Streams, presence and cursors over real sockets (contract §5).
 import t from 'tap'
-import { listen, token, TestClient, isHello, isSnapshot, isError, type Msg, type Listening } from '../../helper.js'
+import { listen, token, TestClient, isHello, isSnapshot, isError, isType, joinClient as join, type Msg } from '../../helper.js'
 
-const isType = (type: string) => (m: Msg) => m.json?.type === type
 const isCursors = (m: Msg) => m.bin?.[0] === 0x12
-
-async function join (srv: Listening, claims: Record<string, unknown>): Promise<{ c: TestClient, id: number }> {
-  const c = new TestClient(srv.wsUrl, { token: token(claims) })
-  await c.opened
-  const id = (await c.next(isHello)).json.connectionId
-  await c.next(isSnapshot)
-  return { c, id }
-}
 
 t.test('chat: subscribe, publish, every subscriber gets the same message with a growing offset', async (t) => {
   const srv = await listen(t)
