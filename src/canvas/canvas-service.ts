@@ -29,7 +29,6 @@ import { TickScheduler, type TickConfig } from './tick-scheduler.js'
 
 export type { CanvasClient, Logger }
 export { canvasTopic }
-export { nextTickMs, TICK_SEND_FACTOR } from './tick-scheduler.js'
 
 /** The tick (TICK_MS, TICK_MAX_MS, TICK_FRAME_BUDGET): see TickConfig; unset max and budget: a fixed tick. */
 export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig {

@@ -3,7 +3,7 @@
 // whoever fell behind. (The tick scheduler and the room alone: their own tests.)
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { createCanvasService, canvasTopic, nextTickMs, TICK_SEND_FACTOR, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { createCanvasService, canvasTopic, type CanvasClient } from '../../../src/canvas/canvas-service.js'
 import { SharedFrame } from '../../../src/connection/connection.js'
 import { createMemoryBroker } from '../../../src/broker/memory.js'
 import { createPipeline } from '../../../src/hub/fanout.js'
@@ -272,19 +272,6 @@ t.test('a fixed tick (tickMaxMs unset) never stretches', async (t) => {
   t.equal(svc.tick.periodMs, 10)
   t.equal(svc.tick.stretched, 0)
   t.equal(slow.frames(0x11).length, 1)
-})
-
-t.test('nextTickMs: a frame budget stretches the tick for many clients', async (t) => {
-  t.equal(nextTickMs(50, 1000, 10_000, 60_000), 1000 * 10_000 / 60_000)
-  t.equal(nextTickMs(50, 1000, 100, 60_000), 50, 'few clients: the configured tick')
-  t.equal(nextTickMs(50, 1000, 10_000, 0), 50, 'budget 0: off')
-  t.equal(nextTickMs(50, 100, 10_000, 1000), 100, 'capped')
-  t.equal(nextTickMs(50, 20, 10_000, 1000), 50, 'a max below the tick means a fixed tick')
-  t.equal(nextTickMs(50, 1000, 0, 0, 100), 100 * TICK_SEND_FACTOR, 'sending took 100 ms')
-  t.equal(nextTickMs(50, 1000, 0, 0, 10), 50)
-  t.equal(nextTickMs(50, 1000, 0, 0, 45), 50, 'sending within the tick does not stretch it')
-  t.equal(nextTickMs(50, 1000, 0, 0, 80), 80, 'sending past the tick: the tick is at least the sending')
-  t.equal(nextTickMs(50, 1000, 0, 0, 1900), 1000, 'capped')
 })
 
 t.test('adaptive tick: slow sending stretches the tick, a slow commit does not', async (t) => {

@@ -1,7 +1,7 @@
 // The adaptive tick alone, driven beat by beat with numbers: no timer, no
 // clock, no server.
 import t from 'tap'
-import { SHRINK_AFTER, TickScheduler, nextTickMs } from '../../../src/canvas/tick-scheduler.js'
+import { SHRINK_AFTER, TICK_SEND_FACTOR, TickScheduler, nextTickMs } from '../../../src/canvas/tick-scheduler.js'
 
 /** Beat a whole rotation (`slots` beats), each writing frames and sending for sendMs; returns the slots it visited. */
 function rotation (s: TickScheduler, frames: number, sendMs = 0): number[] {
@@ -86,4 +86,9 @@ t.test('nextTickMs: a frame budget stretches the tick for many clients', async (
   t.equal(nextTickMs(50, 1000, 10_000, 0), 50, 'budget 0: off')
   t.equal(nextTickMs(50, 100, 10_000, 1000), 100, 'capped')
   t.equal(nextTickMs(50, 20, 10_000, 1000), 50, 'a max below the tick means a fixed tick')
+  t.equal(nextTickMs(50, 1000, 0, 0, 100), 100 * TICK_SEND_FACTOR, 'sending took 100 ms')
+  t.equal(nextTickMs(50, 1000, 0, 0, 10), 50)
+  t.equal(nextTickMs(50, 1000, 0, 0, 45), 50, 'sending within the tick does not stretch it')
+  t.equal(nextTickMs(50, 1000, 0, 0, 80), 80, 'sending past the tick: the tick is at least the sending')
+  t.equal(nextTickMs(50, 1000, 0, 0, 1900), 1000, 'capped')
 })
