@@ -14,6 +14,7 @@ import type { SocketEvents, WsTransport } from '../../plugins/websocket/ws-trans
 import { HttpError, errorCodeOf } from '../../src/http-error.js'
 import { bump } from '../../src/metrics.js'
 import { encodeJson } from '../../src/protocol/messages.js'
+import { banMessage } from '../../src/moderation/bans.js'
 
 const Query = Type.Object({
   canvas: Type.String({ pattern: '^[a-z0-9-]{1,32}$', default: 'main' }),
@@ -52,6 +53,11 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     rateAbuseLimit: c.RATE_ABUSE_LIMIT,
     maxJsonDepth: c.MAX_JSON_DEPTH,
     onUnavailable: fastify.connections.drawUnavailable,
+    locked: fastify.locks.blocking,
+    refusedUser: function refusedUser (user: string) {
+      const ban = fastify.bans.of(user)
+      return ban === undefined ? null : banMessage(ban)
+    },
     meter: fastify.meter
   })
   const log = fastify.log
@@ -84,6 +90,8 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     if (token !== undefined) user = fastify.verifyToken(token)
     else if (c.ANONYMOUS === 'read') user = { id: `anon:${request.ip}`, name: 'anonymous', role: 'viewer', exp: 0 }
     else throw new HttpError(401, 'TOKEN_REQUIRED', 'a token is required')
+    const ban = fastify.bans.of(user.id)
+    if (ban !== undefined) throw new HttpError(403, 'BANNED', banMessage(ban))
     const origin = request.headers.origin
     if (origin !== undefined && !originAllowed(origin, request.headers.host)) {
       throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')

@@ -16,6 +16,16 @@ export function principalFromClaims (claims: Record<string, unknown>): Principal
   return { ok: true, principal: { id: sub, name: display, role, exp } }
 }
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i
+
+/** The token of an `Authorization: Bearer <jwt>` header, or undefined. */
+export function bearerToken (header: string | undefined): string | undefined {
+  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+}
+
+/** RFC 6750: a 401 for a missing or bad bearer token names the scheme it wants. */
+export const BEARER_CHALLENGE = Object.freeze({ 'www-authenticate': 'Bearer' })
+
 /**
  * The token of a WebSocket handshake: `Authorization: Bearer`, else a
  * `bearer.<jwt>` subprotocol entry, else `?token=`.
@@ -23,8 +33,8 @@ export function principalFromClaims (claims: Record<string, unknown>): Principal
 export function tokenFromHandshake (headers: Record<string, string | string[] | undefined>, queryToken: string | undefined): string | undefined {
   const auth = headers.authorization
   if (typeof auth === 'string') {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth)
-    if (m !== null) return m[1]
+    const t = bearerToken(auth)
+    if (t !== undefined) return t
   }
   const protocols = headers['sec-websocket-protocol']
   if (typeof protocols === 'string') {

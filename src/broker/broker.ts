@@ -10,8 +10,8 @@
 //
 // Topics, the broker's addresses (prefixes keep them apart: a stream
 // namespace named `user` or `canvas` cannot collide with them):
-// - `canvas:<id>`  committed batches, presence, cursors, canvas broadcasts
-// - `user:<sub>`   broadcasts to every connection of one user
+// - `canvas:<id>`  committed batches, presence, cursors, canvas broadcasts, locks
+// - `user:<sub>`   broadcasts to every connection of one user, disconnects (bans)
 // - `stream:<ns:name>` JSON stream messages (the only topics with history)
 
 export type Topic = string
@@ -54,7 +54,30 @@ export interface CursorEntry { connectionId: number, x: number, y: number }
 /** The last cursor position of each connection that moved since the last tick. */
 export interface CursorsEvent { type: 'cursors', canvas: string, cursors: CursorEntry[] }
 
-export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent
+/**
+ * Close every connection of a user (a ban), on every node: published on
+ * `user:<sub>`, which each of the user's connections is subscribed to.
+ */
+export interface DisconnectEvent { type: 'disconnect', user: string, code: number, reason: string }
+
+/** A locked rectangle of a canvas (src/moderation/locks.ts). */
+export interface LockEntry {
+  id: number
+  canvas: string
+  x: number
+  y: number
+  w: number
+  h: number
+  reason: string | null
+  by: string
+  /** ms since the epoch */
+  at: number
+}
+
+/** A canvas's region locks, all of them, after a change: every node replaces its copy. */
+export interface LocksEvent { type: 'locks', canvas: string, locks: LockEntry[] }
+
+export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent
 export type EventType = BrokerEvent['type']
 export type EventOf<K extends EventType> = Extract<BrokerEvent, { type: K }>
 

@@ -19,6 +19,7 @@ import { encodeError, protocolError, type ProtocolError } from '../protocol/erro
 import { encodeJson } from '../protocol/messages.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
+import { DomainError } from '../domain-error.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
 import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
@@ -171,7 +172,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     const batch = intake.take(frameRecords)
     if (batch !== null) {
       const pixels = batch.records.length / RECORD
-      if (!commit(lane, batch)) {
+      if (commit(lane, batch) === null) {
         delay.dropped(pixels)
         return answerSyncs(lane)
       }
@@ -210,8 +211,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     return res
   }
 
-  /** Commit a batch to the log and publish it: the room applies it when the broker hands it back. */
-  function commit (lane: Lane<C>, batch: Batch): boolean {
+  /** Commit a batch to the log and publish it: the room applies it when the broker hands it back. Null: refused by storage. */
+  function commit (lane: Lane<C>, batch: Batch): CommitRange | null {
     const { room } = lane
     const { canvas } = room
     let range: CommitRange
@@ -232,14 +233,29 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
       opts.afterCommit?.(batch.runs, false)
       lane.barrier.refused(batch.runs)
-      return false
+      return null
     }
     storageError = null
     opts.afterCommit?.(batch.runs, true)
     lane.barrier.committed(batch.runs, range.to)
     const event: CommitEvent = { type: 'commit', canvas: canvas.id, epoch: canvas.epoch, from: range.from, to: range.to, pixels: batch.records }
     broker.publish(room.topic, event)
-    return true
+    return range
+  }
+
+  /**
+   * Commit the server's own changes (a revert) now, not at the next beat:
+   * numbered after whatever is committed, before the draws still pending in
+   * the intake, and shown like any commit (the next beat delivers it).
+   * Returns the seqs they got; throws UNAVAILABLE (DomainError) when storage
+   * refuses them.
+   */
+  function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange {
+    const lane = lanes.get(canvas.id)
+    if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${canvas.id}`)
+    const range = commit(lane, { records, runs: [{ user, connId: 0, count: records.length / RECORD }] })
+    if (range === null) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', 1000)
+    return range
   }
 
   let framesBefore = opts.framesWritten?.() ?? 0
@@ -291,6 +307,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     get: (id: CanvasId): Canvas | undefined => lanes.get(id)?.room.canvas,
     list: (): Canvas[] => [...lanes.values()].map((l) => l.room.canvas),
     draw,
+    commitNow,
     canReplay,
     /** Subscribe a client and start its sync, by replay from `replayFrom` or by snapshot. */
     attach: (client: C, canvas: Canvas, replayFrom: number | null): void => { roomOf(canvas).attach(client, replayFrom) },

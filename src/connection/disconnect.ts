@@ -21,5 +21,7 @@ export const Disconnect = Object.freeze({
   BAD_MESSAGES: of(CloseCode.BAD_MESSAGES),
   TOKEN_EXPIRED: of(CloseCode.TOKEN_EXPIRED),
   KICKED: of(CloseCode.KICKED),
+  /** 4403 too (the contract's "kicked or banned"): the reason says which */
+  BANNED: Object.freeze({ code: CloseCode.KICKED, reason: 'banned' }),
   RATE_ABUSE: of(CloseCode.RATE_ABUSE)
 })

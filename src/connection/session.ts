@@ -28,6 +28,10 @@ export interface SessionOptions {
   rateAbuseLimit: number
   /** deepest JSON nesting a text message may have (default DEFAULT_MAX_JSON_DEPTH) */
   maxJsonDepth?: number
+  /** the region lock a non-admin draw touches, if any (refused LOCKED); default: no locks */
+  locked?: (canvas: string, op: DrawOp) => { id: number, reason: string | null } | undefined
+  /** why a user may not use a token now (banned), or null; checked on in-band auth */
+  refusedUser?: (user: string) => string | null
   /** told of every UNAVAILABLE answer (the lifecycle closes with 1013 when they last) */
   onUnavailable?: (conn: Connection) => void
   /** messages and bytes received, and refused pixels, are counted here (default: nowhere) */
@@ -54,7 +58,10 @@ export function createMessageHandler (opts: SessionOptions) {
    */
   function reject (conn: Connection, err: ProtocolError): void {
     conn.send(encodeError(err))
-    if (err.code === 'RATE_LIMITED') {
+    // LOCKED is what a brush over a locked region gets op after op: it
+    // spends the rate-abuse budget (4429 when it goes on), not the
+    // bad-message one (4400 is for broken clients).
+    if (err.code === 'RATE_LIMITED' || err.code === 'LOCKED') {
       if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(Disconnect.RATE_ABUSE)
     } else if (err.code === 'UNAVAILABLE') {
       opts.onUnavailable?.(conn)
@@ -108,6 +115,12 @@ export function createMessageHandler (opts: SessionOptions) {
       return
     }
     if (!canDraw(conn.user.role)) return rejectDraw(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`), pixelCount(op))
+    if (opts.locked !== undefined && conn.user.role !== 'admin') {
+      const lock = opts.locked(canvas.id, op)
+      if (lock !== undefined) {
+        return rejectDraw(conn, protocolError('LOCKED', `region locked (lock ${lock.id}${lock.reason === null ? '' : `: ${lock.reason}`}); nothing was applied`), pixelCount(op))
+      }
+    }
     const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
     if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
@@ -122,6 +135,8 @@ export function createMessageHandler (opts: SessionOptions) {
     }
     if (next.id !== conn.user.id) return reject(conn, protocolError('FORBIDDEN', 'replacement token has another sub'))
     if (next.exp <= conn.user.exp) return reject(conn, protocolError('FORBIDDEN', 'replacement token must expire later'))
+    const refused = opts.refusedUser?.(next.id) ?? null
+    if (refused !== null) return reject(conn, protocolError('FORBIDDEN', refused))
     conn.user = next
     conn.send(encodeJson({ type: 'authenticated', exp: next.exp, role: next.role }))
   }

@@ -7,11 +7,13 @@
 //
 // Handlers are registered by the modules that own the event types: the
 // canvas service (commit), presence (presence, cursors), streams (message).
-// Broadcasts have no owner: they are handled here.
+// Broadcasts have no owner: they are handled here; disconnects (bans) by
+// onDisconnectOf, here too, registered where the hub's connections can close.
 import type { BrokerEvent, EventOf, EventType, Publication, PublicationHandler, Topic } from '../broker/broker.js'
 import type { Broker } from '../broker/broker.js'
 import { SharedFrame } from '../connection/connection.js'
 import { createHub, type Hub, type Sender, type Subscriber } from './hub.js'
+import type { DisconnectReason } from '../connection/disconnect.js'
 
 /** What a frame can be written to: a connection, or a test's fake. */
 export interface Receiver extends Subscriber {
@@ -24,6 +26,26 @@ export interface Receiver extends Subscriber {
 /** A shared frame to one receiver, pre-framed where it can take it so. */
 export function sendFrame (r: Receiver, frame: SharedFrame, must = false): boolean {
   return r.sendShared !== undefined ? r.sendShared(frame, must) : r.send(frame.data, must)
+}
+
+/** What a disconnect event can close: a connection (Connection.close). */
+export interface Closable extends Subscriber {
+  close (d: DisconnectReason): boolean
+}
+
+/** Every subscriber is closed with the event's code and reason; counted when a close started. */
+const toClose: Sender<Closable, DisconnectReason> = { sendTo: (r, d) => r.close(d) }
+
+/**
+ * The handler of `disconnect` events (a ban): close the user's connections
+ * on this node; every node gets the event. Registered by the node's
+ * composition (plugins/moderation.ts) on a hub of closable connections.
+ */
+export function onDisconnectOf<S extends Closable> (hub: Pick<Hub<S>, 'deliver'>): EventHandler<'disconnect'> {
+  return function onDisconnect (topic, pub) {
+    const { code, reason } = pub.event
+    return hub.deliver(topic, { code, reason }, toClose)
+  }
 }
 
 /** Every subscriber gets the frame unless its send buffer is full (cursors). */

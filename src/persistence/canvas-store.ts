@@ -20,6 +20,15 @@ export interface CanvasRow {
  */
 export interface Authorship { user: string, count: number, name?: string }
 
+/** A rectangle of a canvas, in pixels: x .. x + w - 1, y .. y + h - 1. */
+export interface Region { x: number, y: number, w: number, h: number }
+
+/**
+ * What a revert would write: packed records (the colours to restore), or
+ * not ok when the user has more than `cap` changes in scope.
+ */
+export type RevertPlan = { ok: true, records: Buffer } | { ok: false }
+
 /** `name`: the user's last display name stored (users table), null for a sub that never had one. */
 export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, name: string | null, at: number }
 
@@ -36,6 +45,13 @@ export function createCanvasStore (db: Db) {
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
     pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
     pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
+    // Revert: the user's changes in scope (index change_log_user), capped;
+    // then, per pixel, its history newest first (index change_log_pixel).
+    userChanges: db.prepare(`SELECT COUNT(*) FROM (SELECT 1 FROM change_log WHERE canvas = ? AND user = ? AND seq > ?
+      AND x >= ? AND x < ? AND y >= ? AND y < ? LIMIT ?)`).pluck(),
+    userPixels: db.prepare(`SELECT DISTINCT x, y FROM change_log WHERE canvas = ? AND user = ? AND seq > ?
+      AND x >= ? AND x < ? AND y >= ? AND y < ?`).raw(true),
+    history: db.prepare('SELECT user, seq, color FROM change_log WHERE canvas = ? AND y = ? AND x = ? ORDER BY seq DESC').raw(true),
     nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
     // Only when the name changed: a painter's every batch costs one indexed read, no write.
     nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name')
@@ -77,6 +93,38 @@ export function createCanvasStore (db: Db) {
     stmts.pruneSnapshots.run(canvas, seq)
   })
 
+  /**
+   * Every pixel of `region` whose newest change is by `user` after seq
+   * `since`, with the colour it had before that user's run of changes
+   * there (after `since`): the newest change by anyone else, or by `user`
+   * at or before `since`; `blank` when there is none. Work is bounded:
+   * more than `cap` changes of the user in scope answer not ok (counted
+   * with LIMIT, through the user index), and each pixel's history is read
+   * only down to the first change that is not one of those.
+   */
+  const revertPlan = db.transaction((canvas: CanvasId, user: string, since: number, r: Region, cap: number, blank: number): RevertPlan => {
+    const scope = [canvas, user, since, r.x, r.x + r.w, r.y, r.y + r.h] as const
+    const changes = stmts.userChanges.get(...scope, cap + 1) as number
+    if (changes > cap) return { ok: false }
+    const pixels = stmts.userPixels.all(...scope) as Array<[number, number]>
+    const out = Buffer.allocUnsafe(pixels.length * RECORD)
+    let off = 0
+    for (const [x, y] of pixels) {
+      let run = 0 // the user's changes in scope on top of this pixel's history
+      let color = blank
+      for (const [by, seq, c] of stmts.history.iterate(canvas, y, x) as Iterable<[string, number, number]>) {
+        if (by === user && seq > since) { run++; continue }
+        if (run > 0) color = c
+        break
+      }
+      // run 0: someone else painted over it since; it is not the user's pixel any more
+      if (run === 0) continue
+      writePixelRecord(out, off, x, y, color)
+      off += RECORD
+    }
+    return { ok: true, records: out.subarray(0, off) }
+  })
+
   return {
     list: () => stmts.list.all() as CanvasRow[],
     get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
@@ -112,6 +160,9 @@ export function createCanvasStore (db: Db) {
     /** Store a deflated snapshot and drop the older ones: the newest is all boot needs. */
     saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
       saveSnapshot.immediate(canvas, seq, deflated, at)
+    },
+    revertPlan (canvas: CanvasId, user: string, since: number, region: Region, cap: number, blank: number): RevertPlan {
+      return revertPlan(canvas, user, since, region, cap, blank)
     },
     /** The last change at a pixel, with its painter's stored name (a second lookup by primary key). */
     pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNKNOWN_STREAM'
   | 'UNAVAILABLE'
   | 'INTERNAL'
+  | 'LOCKED'
 
 export interface ProtocolError {
   code: ErrorCode

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HttpError } from '../../../src/http-error.js'
-import { GUEST_SUB_PREFIX } from '../../../src/auth/guest.js'
+import { GUEST_SUB_PREFIX, GUEST_TOKEN_TTL_SEC, isGuest } from '../../../src/auth/guest.js'
+import { banMessage } from '../../../src/moderation/bans.js'
+import { BEARER_CHALLENGE, bearerToken } from '../../../src/auth/principal.js'
 
-/**
- * Lifetime of a guest token. There is no configuration key for it (yet):
- * one hour, after which the browser asks for a new one (or replaces it on
- * the socket with an `auth` message before `exp`).
- */
-export const GUEST_TOKEN_TTL_SEC = 3600
+export { GUEST_TOKEN_TTL_SEC }
 export const GUEST_NAME_MAX = 32
 
 // Printable: no control characters (C0, C1, DEL), no line or paragraph
@@ -49,11 +46,39 @@ const authRoutes: FastifyPluginAsync = async function authRoutes (instance) {
     config: { rateLimit: fastify.restLimits.guest }
   }, function guestToken (request) {
     const name = guestName(request.body.name)
+    // A banned guest does not come back as a new one from the same address.
+    const ban = fastify.bans.ofIp(request.ip)
+    if (ban !== undefined) throw new HttpError(403, 'BANNED', `this address is ${banMessage(ban)}`)
     const sub = `${GUEST_SUB_PREFIX}${randomBytes(12).toString('base64url')}`
-    const exp = Math.floor(Date.now() / 1000) + GUEST_TOKEN_TTL_SEC
-    request.log.info({ user: sub }, 'guest token issued')
-    return { token: fastify.signToken({ sub, name, role: 'painter', exp }) }
+    return issue(request, sub, name, 'guest token issued')
   })
+
+  fastify.post('/guest/renew', {
+    schema: {
+      tags: ['auth'],
+      summary: 'A later guest token for the same guest',
+      description: 'Authorization: Bearer <the current guest token, still valid>. The new token has the same sub and name and ' +
+        `exp now + ${GUEST_TOKEN_TTL_SEC} s, so the guest's pixel budget and any ban follow it. Put it on an open socket with {"type":"auth"}.`,
+      response: { 200: Type.Object({ token: Type.String() }) }
+    },
+    config: { rateLimit: fastify.restLimits.guest }
+  }, function renewGuestToken (request) {
+    const token = bearerToken(request.headers.authorization)
+    if (token === undefined) throw new HttpError(401, 'TOKEN_REQUIRED', 'the current guest token is required (Authorization: Bearer)', { ...BEARER_CHALLENGE })
+    const user = fastify.verifyToken(token)
+    if (!isGuest(user.id)) throw new HttpError(403, 'FORBIDDEN', 'only guest tokens are renewed here; other tokens come from their issuer')
+    const ban = fastify.bans.of(user.id)
+    if (ban !== undefined) throw new HttpError(403, 'BANNED', banMessage(ban))
+    return issue(request, user.id, user.name, 'guest token renewed')
+  })
+
+  /** Sign a guest token of `sub` and remember the address it went to (a ban of the guest then covers it). */
+  function issue (request: FastifyRequest, sub: string, name: string, what: string): { token: string } {
+    const exp = Math.floor(Date.now() / 1000) + GUEST_TOKEN_TTL_SEC
+    fastify.bans.guestIssued(sub, request.ip)
+    request.log.info({ user: sub }, what)
+    return { token: fastify.signToken({ sub, name, role: 'painter', exp }) }
+  }
 }
 
 export default authRoutes

@@ -1,0 +1,33 @@
+import fp from 'fastify-plugin'
+import { GUEST_TOKEN_TTL_SEC } from '../src/auth/guest.js'
+import { onDisconnectOf } from '../src/hub/fanout.js'
+import { createAudit, type Audit } from '../src/moderation/audit.js'
+import { createBans, type Bans } from '../src/moderation/bans.js'
+import { createLocks, type Locks } from '../src/moderation/locks.js'
+import { createAuditStore, createBanStore, createLockStore } from '../src/persistence/moderation-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    bans: Bans
+    locks: Locks
+    audit: Audit
+  }
+}
+
+const DAY_MS = 86_400_000
+
+/** Moderation: bans, region locks and the audit log, on SQLite; their effects travel through the broker. */
+export default fp(async function moderation (fastify) {
+  const c = fastify.config
+  const { broker, fanout } = fastify
+  // A ban's disconnect event, delivered to the user's topic on every node.
+  fanout.on('disconnect', onDisconnectOf(fastify.hub))
+  fastify.decorate('bans', createBans({ store: createBanStore(fastify.db), broker, guestIpKeepMs: GUEST_TOKEN_TTL_SEC * 1000 }))
+  fastify.decorate('locks', createLocks({ store: createLockStore(fastify.db), broker, fanout, maxPerCanvas: c.MAX_LOCKS_PER_CANVAS }))
+  fastify.decorate('audit', createAudit({
+    store: createAuditStore(fastify.db),
+    maxEntries: c.AUDIT_MAX_ENTRIES,
+    maxAgeMs: c.AUDIT_MAX_AGE_DAYS * DAY_MS,
+    bodyBytes: c.AUDIT_BODY_BYTES
+  }))
+}, { name: 'moderation', dependencies: ['config', 'sqlite', 'broker', 'hub'] })
