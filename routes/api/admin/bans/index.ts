@@ -12,7 +12,7 @@ const BanBody = Type.Object({
   user: User,
   seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_BAN_SEC, description: 'how long; absent: until lifted' })),
   reason: Type.Optional(Type.String({ maxLength: 500 }))
-}, { additionalProperties: false })
+})
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
 const BanSchema = Type.Object({
   user: Type.String(),

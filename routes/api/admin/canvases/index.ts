@@ -4,6 +4,8 @@ import { Type } from 'typebox'
 import {
   CANVAS_ID_PATTERN, HEX_COLOR_PATTERN, canvasDetail, createCanvas, fillRect, fromHexColor
 } from '../../../../src/canvas/admin.js'
+import revertRoutes from './revert.js'
+import lockRoutes from './locks.js'
 
 export const MAX_CANVAS_SIDE = 4096
 
@@ -30,6 +32,9 @@ const common = { tags: ['admin'], security: [{ bearer: [] }] }
 /** Creating canvases and filling regions of them (contract §7). */
 const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (instance) {
   const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
+  // Moderation routes of a canvas live beside this file (autoload loads only index.ts of a folder).
+  await fastify.register(revertRoutes)
+  await fastify.register(lockRoutes)
 
   fastify.post('/', {
     schema: { ...common, summary: 'Create a white canvas', body: NewCanvas, response: { 201: CanvasSchema } },

@@ -8,7 +8,7 @@ import { lockView } from '../../../../src/moderation/locks.js'
 const CanvasParams = Type.Object({ id: Type.String({ pattern: CANVAS_ID_PATTERN }) })
 const Coord = Type.Integer({ minimum: 0, maximum: 65535 })
 const Side = Type.Integer({ minimum: 1, maximum: 65535 })
-const LockBody = Type.Object({ x: Coord, y: Coord, w: Side, h: Side, reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false })
+const LockBody = Type.Object({ x: Coord, y: Coord, w: Side, h: Side, reason: Type.Optional(Type.String({ maxLength: 500 })) })
 const LockSchema = Type.Object({
   id: Type.Integer(),
   canvas: Type.String(),

@@ -11,7 +11,7 @@ const RevertBody = Type.Object({
   user: Type.String({ minLength: 1, maxLength: 128, description: 'whose pixels (JWT sub)' }),
   since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'only changes after this seq' })),
   region: Type.Optional(RegionSchema)
-}, { additionalProperties: false })
+})
 
 /** Revert a user's pixels (contract §10). */
 const revertRoutes: FastifyPluginAsync = async function revertRoutes (instance) {
