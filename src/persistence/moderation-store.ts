@@ -64,14 +64,15 @@ export function createAuditStore (db: Db): AuditStore {
   const COLUMNS = 'id, at, admin, method, route, url, params, body, status'
   const stmts = {
     insert: db.prepare('INSERT INTO audit (at, admin, method, route, url, params, body, status) VALUES (@at, @admin, @method, @route, @url, @params, @body, @status)'),
-    // By id (= insertion order): everything older than the newest maxEntries.
-    pruneCount: db.prepare('DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+    // Ids only grow (the newest row is never deleted, so max + 1 is never
+    // reused): the newest maxEntries are the ids above newest - maxEntries.
+    pruneCount: db.prepare('DELETE FROM audit WHERE id <= ?'),
     pruneAge: db.prepare('DELETE FROM audit WHERE at < ?'),
     page: db.prepare(`SELECT ${COLUMNS} FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`)
   }
   const append = db.transaction((entry: Omit<AuditEntry, 'id'>, maxEntries: number, minAt: number) => {
-    stmts.insert.run({ ...entry, params: JSON.stringify(entry.params) })
-    stmts.pruneCount.run(maxEntries)
+    const id = Number(stmts.insert.run({ ...entry, params: JSON.stringify(entry.params) }).lastInsertRowid)
+    stmts.pruneCount.run(id - maxEntries)
     stmts.pruneAge.run(minAt)
   })
   return {
