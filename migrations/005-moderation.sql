@@ -26,9 +26,11 @@ CREATE TABLE guest_ips (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX guest_ips_at ON guest_ips (at);
 
--- Locked rectangles of a canvas; gone with their canvas.
+-- Locked rectangles of a canvas; gone with their canvas. AUTOINCREMENT:
+-- a lifted lock's id is never given to a new one, so a stale DELETE cannot
+-- lift a lock it did not mean.
 CREATE TABLE locks (
-  id      INTEGER PRIMARY KEY,
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
   canvas  TEXT NOT NULL REFERENCES canvases (id) ON DELETE CASCADE,
   x       INTEGER NOT NULL,
   y       INTEGER NOT NULL,
