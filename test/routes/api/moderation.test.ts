@@ -209,6 +209,20 @@ t.test('locks: 201, LOCKED for non-admins (nothing applied), admins draw, list, 
   t.equal((await get(srv, '/api/admin/canvases/nope/locks')).statusCode, 404)
 })
 
+t.test('locks: a client that keeps drawing into a lock spends its rate-abuse budget (4429), not the bad-message one', async (t) => {
+  const srv = await listen(t, { ...SMALL, RATE_ABUSE_LIMIT: '3', BAD_MESSAGE_LIMIT: '1' })
+  t.equal((await post(srv, '/api/admin/canvases/main/locks', { x: 0, y: 0, w: 4, h: 4 })).statusCode, 201)
+  const { c } = await join(srv, { sub: 'pat', role: 'painter' })
+  t.teardown(() => c.close())
+  for (let i = 0; i < 3; i++) {
+    c.send(pixel(i, i, 0, 0, 0))
+    await c.next(isError('LOCKED'))
+  }
+  t.equal(c.ws.readyState, c.ws.OPEN, 'three refusals: past BAD_MESSAGE_LIMIT, still open')
+  c.send(pixel(3, 3, 0, 0, 0))
+  t.equal((await c.closed).code, 4429, 'the fourth: rate-limit abuse')
+})
+
 t.test('locks outlive a restart', async (t) => {
   const srv = await listen(t, SMALL)
   t.equal((await post(srv, '/api/admin/canvases/main/locks', { x: 0, y: 0, w: 2, h: 2 })).statusCode, 201)
