@@ -92,6 +92,13 @@ export function createLocks ({ store, broker, fanout, maxPerCanvas, now = Date.n
     },
     list: (canvas: string): Lock[] => store.list(canvas),
     /**
+     * Tell every node the canvas's locks as the store has them now. For a
+     * deleted canvas (its lock rows go with it: ON DELETE CASCADE) this
+     * drops every node's copy, so a canvas created again under the same id
+     * starts without locks.
+     */
+    refresh: announce,
+    /**
      * The first lock a draw op on `canvas` touches, or undefined. The hot
      * path: without locks on the canvas, one Map lookup.
      */

@@ -75,3 +75,31 @@ t.test('error lines are throttled across connections; every failure is counted',
   t.equal(errors.length, HANDLER_ERROR_LOG_LIMIT + 1)
   t.match(errors.at(-1), { unlogged: failures - HANDLER_ERROR_LOG_LIMIT, err: RangeError })
 })
+
+t.test('in-band auth: a replacement token of a banned user is refused FORBIDDEN; the token stays', async (t) => {
+  const banned = new Set(['u'])
+  const opts: SessionOptions = {
+    canvases: {} as unknown as SessionOptions['canvases'],
+    presence: {} as unknown as SessionOptions['presence'],
+    streams: {} as unknown as SessionOptions['streams'],
+    log: { info () {}, warn () {}, error () {} },
+    pixels: createPixelBudget({ rate: 1, burst: 1, guestIpRate: 1, guestIpBurst: 1 }),
+    verifyToken: (token) => ({ id: 'u', name: 'u', role: 'painter', exp: Number(token) }),
+    refusedUser: (user) => banned.has(user) ? 'banned until later' : null,
+    maxStrokePixels: 10,
+    maxRectPixels: 10,
+    badMessageLimit: 10,
+    rateAbuseLimit: 10
+  }
+  const onMessage = createMessageHandler(opts)
+  const tr = new FakeTransport()
+  const conn = new Connection(1, tr, { id: 'u', name: 'u', role: 'painter', exp: 100 }, 'main', '127.0.0.1', {
+    sendBufferBytes: 1 << 20, badMessageWindowMs: 60_000, rateAbuseWindowMs: 60_000
+  })
+  onMessage(conn, Buffer.from('{"type":"auth","token":"200"}'), false)
+  t.match(JSON.parse(tr.sent[0] as string), { type: 'error', code: 'FORBIDDEN', message: 'banned until later' })
+  t.equal(conn.user.exp, 100, 'the old token stays')
+  banned.clear()
+  onMessage(conn, Buffer.from('{"type":"auth","token":"200"}'), false)
+  t.match(JSON.parse(tr.sent[1] as string), { type: 'authenticated', exp: 200 })
+})

@@ -62,6 +62,11 @@ t.test('locks: which ops touch a region; the cap; the broker event keeps every c
   t.equal(px(4, 4), undefined, 'lifted')
   t.throws(() => locks.remove('main', lock.id), { code: 'LOCK_NOT_FOUND' })
   t.same(locks.list('main').map((l) => l.x), [0])
+  // A deleted canvas's rows cascade away; refresh drops the copies.
+  d.prepare("DELETE FROM canvases WHERE id = 'main'").run()
+  t.not(px(0, 0), undefined, 'still held before the refresh')
+  locks.refresh('main')
+  t.equal(locks.blocking('main', { kind: 'rect', x: 0, y: 0, w: 1, h: 1, color: 0 }), undefined, 'dropped')
 })
 
 t.test('bans: expiry, guest addresses, replace, lift, the disconnect event', async (t) => {
