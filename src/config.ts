@@ -66,7 +66,7 @@ export const ConfigSchema = Type.Object({
   MAX_PENDING_PIXELS: Int(1000000, 1000, 100000000, 'pixels buffered per canvas between two commits'),
   MAX_PENDING_SYNCS: Int(16, 1, 10000, 'commit-barrier syncs one connection may have waiting for a synced; beyond, RATE_LIMITED'),
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
-  REVERT_MAX_CHANGES: Int(65536, 1, 10000000, 'most changes of the user one revert may undo (after since, inside region); beyond, 409 TOO_MANY_CHANGES: narrow it with since or region'),
+  REVERT_MAX_CHANGES: Int(65536, 1, 10000000, 'most changes of the user after since one revert may read (counted before reading, region or not); beyond, 409 TOO_MANY_CHANGES: narrow it with a later since'),
   MAX_LOCKS_PER_CANVAS: Int(256, 1, 100000, 'region locks per canvas (each non-admin draw on a locked canvas is checked against them); beyond, 409 TOO_MANY_LOCKS'),
   AUDIT_MAX_ENTRIES: Int(100000, 1, 100000000, 'admin actions kept in the audit log (oldest dropped first)'),
   AUDIT_MAX_AGE_DAYS: Int(90, 1, 36500, 'admin actions older than this are dropped from the audit log'),

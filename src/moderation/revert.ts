@@ -2,7 +2,8 @@
 // colour was set by the user (after seq `since`, inside `region`) gets back
 // the colour it had before that user's changes, or the blank colour when
 // nobody drew there before. The colours are computed from the log
-// (canvas-store `revertPlan`, bounded by REVERT_MAX_CHANGES) and committed
+// (canvas-store `revertPlan`, bounded by REVERT_MAX_CHANGES: the user's
+// changes after `since`, counted before any is read) and committed
 // at once as ordinary new changes, in the same synchronous turn as the
 // read, so no commit of this node comes between them; clients are shown
 // them as UPDATES at the next beat like any commit.
@@ -33,7 +34,7 @@ export function revert ({ canvases, store, maxChanges }: RevertDeps, canvasId: s
   if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', `region: ${oob}`)
   const plan = store.revertPlan(canvas.id, req.user, req.since ?? 0, region, maxChanges, BLANK)
   if (!plan.ok) {
-    throw new DomainError('conflict', 'TOO_MANY_CHANGES', `${req.user} has more than ${maxChanges} changes in scope (REVERT_MAX_CHANGES); narrow it with since or region`)
+    throw new DomainError('conflict', 'TOO_MANY_CHANGES', `${req.user} has more than ${maxChanges} changes after seq ${req.since ?? 0} (REVERT_MAX_CHANGES); narrow it with a later since`)
   }
   if (plan.records.length === 0) return { reverted: 0, seq: canvas.seq }
   const range = canvases.commitNow(canvas, plan.records, by)

@@ -25,7 +25,7 @@ export interface Region { x: number, y: number, w: number, h: number }
 
 /**
  * What a revert would write: packed records (the colours to restore), or
- * not ok when the user has more than `cap` changes in scope.
+ * not ok when the user has more than `cap` changes after `since`.
  */
 export type RevertPlan = { ok: true, records: Buffer } | { ok: false }
 
@@ -45,12 +45,12 @@ export function createCanvasStore (db: Db) {
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
     pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
     pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
-    // Revert: the user's changes in scope (index change_log_user), capped;
+    // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
+    run: db.prepare('INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES (?, ?, ?, ?)'),
+    // Revert: the user's runs after a seq, their rows (primary key ranges),
     // then, per pixel, its history newest first (index change_log_pixel).
-    userChanges: db.prepare(`SELECT COUNT(*) FROM (SELECT 1 FROM change_log WHERE canvas = ? AND user = ? AND seq > ?
-      AND x >= ? AND x < ? AND y >= ? AND y < ? LIMIT ?)`).pluck(),
-    userPixels: db.prepare(`SELECT DISTINCT x, y FROM change_log WHERE canvas = ? AND user = ? AND seq > ?
-      AND x >= ? AND x < ? AND y >= ? AND y < ?`).raw(true),
+    userRuns: db.prepare('SELECT first_seq, last_seq FROM change_runs WHERE canvas = ? AND user = ? AND last_seq > ? ORDER BY last_seq').raw(true),
+    runRows: db.prepare('SELECT x, y, user FROM change_log WHERE canvas = ? AND seq BETWEEN ? AND ?').raw(true),
     history: db.prepare('SELECT user, seq, color FROM change_log WHERE canvas = ? AND y = ? AND x = ? ORDER BY seq DESC').raw(true),
     nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
     // Only when the name changed: a painter's every batch costs one indexed read, no write.
@@ -68,6 +68,7 @@ export function createCanvasStore (db: Db) {
     let off = 0
     for (const { user, count: n, name } of authors) {
       if (name !== undefined) stmts.nameUser.run(user, name)
+      if (n > 0) stmts.run.run(canvas, user, seq + n, seq + 1)
       for (let i = 0; i < n; i++, off += RECORD) {
         seq++
         stmts.log.run(canvas, seq, readU16(records, off), readU16(records, off + 2), readRgb(records, off + 4), user, at)
@@ -97,19 +98,29 @@ export function createCanvasStore (db: Db) {
    * Every pixel of `region` whose newest change is by `user` after seq
    * `since`, with the colour it had before that user's run of changes
    * there (after `since`): the newest change by anyone else, or by `user`
-   * at or before `since`; `blank` when there is none. Work is bounded:
-   * more than `cap` changes of the user in scope answer not ok (counted
-   * with LIMIT, through the user index), and each pixel's history is read
-   * only down to the first change that is not one of those.
+   * at or before `since`; `blank` when there is none. Work is bounded: the
+   * user's changes after `since` are counted from their runs (change_runs)
+   * before any is read, and more than `cap` answer not ok; then each is
+   * read once by primary key, and each pixel's history only down to the
+   * first change that is not one of them.
    */
   const revertPlan = db.transaction((canvas: CanvasId, user: string, since: number, r: Region, cap: number, blank: number): RevertPlan => {
-    const scope = [canvas, user, since, r.x, r.x + r.w, r.y, r.y + r.h] as const
-    const changes = stmts.userChanges.get(...scope, cap + 1) as number
-    if (changes > cap) return { ok: false }
-    const pixels = stmts.userPixels.all(...scope) as Array<[number, number]>
-    const out = Buffer.allocUnsafe(pixels.length * RECORD)
+    const runs = stmts.userRuns.all(canvas, user, since) as Array<[number, number]>
+    let total = 0
+    for (const [first, last] of runs) total += last - Math.max(first, since + 1) + 1
+    if (total > cap) return { ok: false }
+    /** the pixels in scope, as y * 65536 + x (coordinates are u16) */
+    const pixels = new Set<number>()
+    for (const [first, last] of runs) {
+      for (const [x, y, by] of stmts.runRows.iterate(canvas, Math.max(first, since + 1), last) as Iterable<[number, number, string]>) {
+        if (by === user && x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h) pixels.add(y * 65536 + x)
+      }
+    }
+    const out = Buffer.allocUnsafe(pixels.size * RECORD)
     let off = 0
-    for (const [x, y] of pixels) {
+    for (const key of pixels) {
+      const x = key % 65536
+      const y = Math.floor(key / 65536)
       let run = 0 // the user's changes in scope on top of this pixel's history
       let color = blank
       for (const [by, seq, c] of stmts.history.iterate(canvas, y, x) as Iterable<[string, number, number]>) {

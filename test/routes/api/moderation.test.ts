@@ -276,9 +276,9 @@ t.test('revert: since and region narrow it; the cap answers 409; bad input 400/4
   await drawSynced(v, pixel(5, 5, 2, 0, 0))
 
   const tooMany = await post(srv, '/api/admin/canvases/main/revert', { user: 'v' })
-  t.equal(tooMany.statusCode, 409, '4 changes in scope, cap 3')
+  t.equal(tooMany.statusCode, 409, '4 changes after since 0, cap 3')
   t.equal(tooMany.json().error, 'TOO_MANY_CHANGES')
-  t.match(tooMany.json().message, /since or region/)
+  t.match(tooMany.json().message, /more than 3 changes after seq 0 .*later since/)
 
   const narrow = await post(srv, '/api/admin/canvases/main/revert', { user: 'v', since, region: { x: 0, y: 0, w: 2, h: 2 } })
   t.equal(narrow.statusCode, 200)

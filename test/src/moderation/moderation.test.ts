@@ -3,6 +3,7 @@
 // database (migration 005) and the in-memory broker.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { openDatabase } from '../../../src/persistence/db.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
 import { createMemoryBroker } from '../../../src/broker/memory.js'
@@ -123,4 +124,24 @@ t.test('audit: bounded by count and age, paged newest first, bodies summarized',
   const circular: Record<string, unknown> = {}
   circular.self = circular
   t.equal(summarize(circular, 100), '[object Object]', 'what JSON cannot say, said plainly')
+})
+
+t.test('migration 005 finds the runs of a log written before it; commits write theirs', async (t) => {
+  const dir = tempDir(t)
+  const old = join(dir, 'migrations-004')
+  mkdirSync(old)
+  for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => f < '005')) copyFileSync(join(MIGRATIONS_DIR, f), join(old, f))
+  const file = join(dir, 'db')
+  const before = openDatabase({ file, migrationsDir: old })
+  before.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (\'main\', 16, 16, \'e\', 8, 0)').run()
+  const users = ['a', 'a', 'b', 'a', 'a', 'a', 'b', 'b']
+  const insert = before.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (\'main\', ?, 0, 0, 0, ?, 0)')
+  users.forEach((u, i) => insert.run(i + 1, u))
+  before.close()
+  const after = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => after.close())
+  const runs = () => after.prepare('SELECT user, first_seq, last_seq FROM change_runs ORDER BY first_seq').raw(true).all()
+  t.same(runs(), [['a', 1, 2], ['b', 3, 3], ['a', 4, 6], ['b', 7, 8]])
+  createCanvasStore(after).append('main', records([[1, 1], [2, 2], [3, 3]]), [{ user: 'b', count: 1 }, { user: 'c', count: 2 }])
+  t.same(runs().slice(4), [['b', 9, 9], ['c', 10, 11]], 'one row per authorship run of a commit')
 })
