@@ -4,7 +4,7 @@
 // UPDATES), and the audit log of every admin write.
 import t from 'tap'
 import { createDecoder } from 'fast-jwt'
-import { listen, token, handshake, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, pixel, rect, stroke, type Listening } from '../../helper.js'
+import { listen, token, handshake, collect, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, pixel, rect, stroke, type Listening } from '../../helper.js'
 import { asAdmin, bearer, isType, join } from './helper.js'
 
 const decode = createDecoder() as (token: string) => Record<string, any>
@@ -264,6 +264,22 @@ t.test('revert: the user\'s current pixels go back, as UPDATES to a watcher; oth
   t.teardown(() => client.close())
   await client.next(isHello)
   t.ok(await client.next(isSnapshot), 'a new client\'s snapshot has the reverted canvas')
+})
+
+t.test('revert: more pixels than one frame holds reach a watcher whole, in order', async (t) => {
+  // SEND_BUFFER_BYTES 16384: frames of at most 1170 records; the revert commits 4096 at once.
+  const srv = await listen(t, { DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '64', SEND_BUFFER_BYTES: '16384' })
+  const { c: v } = await join(srv, { sub: 'v', role: 'painter' })
+  const { c: watcher } = await join(srv, { sub: 'wat', role: 'viewer' })
+  t.teardown(() => { v.close(); watcher.close() })
+  const drawn = await drawSynced(v, rect(0, 0, 64, 64, 0, 0, 0))
+  await collect(watcher, 4096)
+  const res = (await post(srv, '/api/admin/canvases/main/revert', { user: 'v' })).json()
+  t.same(res, { reverted: 4096, seq: drawn + 4096 })
+  const got = await collect(watcher, 4096)
+  t.equal(got.seq, drawn + 4096, 'up to the revert\'s last seq')
+  t.ok(got.frames.length > 1, `in ${got.frames.length} frames`)
+  t.ok(got.px.every(([, , r, g, b]) => r === 255 && g === 255 && b === 255), 'all white again')
 })
 
 t.test('revert: since and region narrow it; the cap answers 409; bad input 400/404', async (t) => {
