@@ -24,8 +24,8 @@ import {
   type CursorEntry, type HelloMessage, type Limits, type PresenceMessage, type Role, type StreamMessage,
   type CanvasMessage, type BroadcastMessage, type ErrorMessage
 } from '../protocol/wire.js'
-import { createTokenBuckets, type TokenBuckets } from '../rate/token-bucket.js'
 import { Emitter } from './emitter.js'
+import { LocalBudget } from './local-budget.js'
 import { LocalCanvas, snapshotRows } from './local-canvas.js'
 
 /** What the client needs of a WebSocket: the browser's, or the `ws` package's (Node 20 has no global one). */
@@ -127,8 +127,6 @@ export interface ClientEvents {
 const FATAL_CLOSES = new Set([1002, 1007, 1008, 1009, 4400, 4403, 4404])
 const RATE_ABUSE_PAUSE_MS = 15_000
 const HEARTBEAT_MAX_MS = 15_000
-/** Local budget runs a little slower than the server's, so clock drift does not cause refusals. */
-const LOCAL_RATE = 0.95
 const SEND_BUFFER_PAUSE_BYTES = 1 << 20
 /** Client-side close when the client cannot keep up applying frames (4000–4999: application codes). */
 const CLOSE_CLIENT_LAGGING = 4000
@@ -147,6 +145,8 @@ interface Op {
   unseen: Map<number, number> | null
   /** queued → sent (no pong yet) → accepted (pong, no error) → done / refused */
   state: 'queued' | 'sent' | 'accepted' | 'done'
+  /** when last sent, if its tokens came from a full local bucket (LocalBudget.settle at its pong) */
+  tookFullAt?: number
 }
 
 type Pending =
@@ -191,7 +191,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private unsynced: Op[] = []
   private pendingSyncs = 0
   private watch = new Map<number, Set<Op>>()
-  private budget: TokenBuckets | null = null
+  private budget: LocalBudget | null = null
   private blockedUntil = 0
   private role: Role = 'viewer'
   private limits: Limits | null = null
@@ -338,9 +338,11 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       if (this.ws.bufferedAmount > SEND_BUFFER_PAUSE_BYTES) { this.schedulePump(50); break }
       if (now < this.blockedUntil) { this.schedulePump(this.blockedUntil - now); break }
       const op = this.splitHead()
+      op.tookFullAt = undefined
       if (this.role !== 'admin' && this.budget !== null) {
-        const take = this.budget.take('me', op.count, now)
-        if (!take.ok) { this.schedulePump(take.retryAfterMs); break }
+        const wait = this.budget.wait(op.count, now)
+        if (wait > 0) { this.schedulePump(wait); break }
+        if (this.budget.take(op.count, now)) op.tookFullAt = now
       }
       this.queue.shift()
       this.sendOp(op)
@@ -711,7 +713,10 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     if (typeof id !== 'string' || !id.startsWith(ID_PREFIX)) return
     while (this.pending.length > 0) {
       const p = this.pending.shift()!
-      if (p.kind === 'op' && !p.errored && p.op.state === 'sent') p.op.state = 'accepted'
+      if (p.kind === 'op' && !p.errored && p.op.state === 'sent') {
+        p.op.state = 'accepted'
+        if (p.op.tookFullAt !== undefined) this.budget?.settle(p.op.tookFullAt)
+      }
       if (p.id === id) break
     }
   }
@@ -732,7 +737,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
           // Not applied: wait and send again. The local budget starts over empty.
           const wait = e.retryAfterMs ?? this.opts.backoff.baseMs
           this.blockedUntil = Math.max(this.blockedUntil, Date.now() + wait)
-          if (e.code === 'RATE_LIMITED' && this.limits !== null) this.budget = localBudget({ ...this.limits, pixelsAvailable: 0, nextPixelInMs: wait })
+          if (e.code === 'RATE_LIMITED') this.budget?.empty(wait)
           this.requeue([op], err)
         } else {
           this.finish(op, err)
@@ -928,14 +933,10 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   }
 }
 
-/** A local copy of the server's bucket as the hello left it (a little slower, see LOCAL_RATE). */
-function localBudget (l: Limits): TokenBuckets {
-  const rate = l.pixelRate * LOCAL_RATE
-  const b = createTokenBuckets({ rate, burst: l.pixelBurst })
+/** A local copy of the server's bucket as the hello left it. */
+function localBudget (l: Limits): LocalBudget {
   const level = l.pixelsAvailable >= 1 ? l.pixelsAvailable : Math.max(0, 1 - (l.nextPixelInMs * l.pixelRate) / 1000)
-  const spent = l.pixelBurst - Math.min(level, l.pixelBurst)
-  if (spent > 0) b.take('me', spent)
-  return b
+  return new LocalBudget(l.pixelRate, l.pixelBurst, level)
 }
 
 /** A JWT's `exp` (seconds), read without verifying (the server does that); null when there is none. */
