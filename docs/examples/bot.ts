@@ -2,7 +2,10 @@
 // pace of its pixel budget (no RATE_LIMITED), and exits 0 once the server
 // has confirmed every pixel committed (the commit barrier), 1 otherwise.
 //
-//   JWT_SECRET=... node --import tsx docs/examples/bot.ts picture.png LEFT TOP [ws://127.0.0.1:3000/ws]
+//   JWT_SECRET=... node --import tsx bot.ts picture.png LEFT TOP [ws://127.0.0.1:3000/ws]
+//
+// (in this repository: node --conditions=pixelwire-source --import tsx docs/examples/bot.ts ...,
+// which resolves pixelwire/client to the sources; installed, it resolves to dist/)
 //
 // PNG: 8-bit RGB or RGBA, not interlaced; fully transparent pixels are skipped.
 import { readFileSync } from 'node:fs'

@@ -2,13 +2,17 @@
 // `pixelwire/client` by its package name, against a real server with a
 // tight pixel budget: it exits 0, every pixel of its PNG is on the canvas,
 // and the server refused none of its pixels for the rate.
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { encodePng } from '../../src/png.js'
 import { listen, SECRET, tempDir } from '../helper.js'
 import { spawnProcess, within } from '../process.js'
 import { serverPicture } from './helper.js'
+
+t.test('the README quotes the bot whole', async (t) => {
+  t.ok(readFileSync('README.md', 'utf8').includes('```ts\n' + readFileSync('docs/examples/bot.ts', 'utf8') + '```\n'), 'docs/examples/bot.ts, as is')
+})
 
 t.test('the bot paints a PNG, honouring the cooldown, and exits 0 once every pixel is confirmed', async (t) => {
   const srv = await listen(t, { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48', PIXEL_RATE: '100', PIXEL_BURST: '16' })
