@@ -46,12 +46,18 @@ export function until (c: PixelwireClient, pred: () => boolean, ms = 10_000, wha
   })
 }
 
-/** A TCP proxy to 127.0.0.1:port; cut() drops every connection it carries (new ones are still accepted). */
-export async function proxy (t: Tap, port: number): Promise<{ port: number, cut: () => void }> {
+/**
+ * A TCP proxy to 127.0.0.1:port; cut() drops every connection it carries,
+ * freeze() stops forwarding on them without closing (a silent network). New
+ * connections are still carried.
+ */
+export async function proxy (t: Tap, port: number): Promise<{ port: number, cut: () => void, freeze: () => void }> {
   const sockets = new Set<Socket>()
+  const pairs = new Set<[Socket, Socket]>()
   const server = createServer((down) => {
     const up = connect(port, '127.0.0.1')
     sockets.add(down).add(up)
+    pairs.add([down, up])
     down.pipe(up).pipe(down)
     const gone = () => { down.destroy(); up.destroy(); sockets.delete(down); sockets.delete(up) }
     down.on('error', gone).on('close', gone)
@@ -61,7 +67,11 @@ export async function proxy (t: Tap, port: number): Promise<{ port: number, cut:
   t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
   return {
     port: (server.address() as { port: number }).port,
-    cut: () => { for (const s of sockets) s.destroy() }
+    cut: () => { for (const s of sockets) s.destroy() },
+    freeze: () => {
+      for (const [down, up] of pairs) { down.unpipe(up); up.unpipe(down); down.pause(); up.pause() }
+      pairs.clear()
+    }
   }
 }
 
