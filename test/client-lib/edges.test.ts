@@ -5,7 +5,7 @@
 // renewal, a getToken that fails once, and presence.
 import t from 'tap'
 import { PixelwireClient, PixelwireError, type ClientState, type DrawResult } from '../../src/client-lib/index.js'
-import { listen, token, TestClient, isHello, isSnapshot, collect } from '../helper.js'
+import { listen, token, TestClient, isHello, isSnapshot, collect, rect } from '../helper.js'
 import { libClient, proxy, serverPicture, until } from './helper.js'
 
 const SMALL = { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48' }
@@ -152,4 +152,40 @@ t.test('a raw client sees the library\'s draws like any other; canvas broadcasts
   const res = await fetch(`${srv.url}/api/admin/broadcast`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ canvas: 'main', data: { note: 'hi' } }) })
   t.equal(res.status, 200)
   t.match(await got, { type: 'broadcast', canvas: 'main', data: { note: 'hi' } })
+})
+
+t.test('a big stroke goes out in ops the budget allows; one refused op rejects the draw', async (t) => {
+  const srv = await listen(t, { ...SMALL, PIXEL_RATE: '200', PIXEL_BURST: '16' })
+  const c = libClient(t, srv.wsUrl, { sub: 'big' })
+  await c.connect()
+  const row = Array.from({ length: 50 }, (_, x) => ({ x, y: 3, color: 0x300000 + x }))
+  await c.drawPixels(row)
+  for (const p of row) t.equal(srv.app.canvasStore.pixelAt('main', p.x, p.y)?.color, p.color)
+  // 16 good pixels, then one outside the canvas in the second op, then 30 more.
+  const bad = [...Array.from({ length: 20 }, (_, x) => ({ x, y: 5, color: 1 })), { x: 64, y: 5, color: 1 }, ...Array.from({ length: 30 }, (_, x) => ({ x, y: 6, color: 1 }))]
+  await t.rejects(c.drawPixels(bad), { code: 'OUT_OF_BOUNDS' })
+  await c.draw(63, 47, 2) // a later draw still goes, and the barrier after it has seen everything before
+  t.equal(srv.app.canvasStore.pixelAt('main', 0, 5)?.color, 1, 'the op before the refused one was committed (no rollback)')
+  t.equal(srv.app.canvasStore.pixelAt('main', 0, 6), undefined, 'the refused op (the bad pixel and the start of the next row) was not applied')
+  t.equal(c.unsettledPixels, 0)
+})
+
+t.test('after a SNAPSHOT resume, a draw whose answer was lost is confirmed from the picture, not painted twice', async (t) => {
+  const srv = await listen(t, { ...SMALL, MAX_REPLAY: '10' })
+  const px = await proxy(t, srv.port)
+  const c = libClient(t, `ws://127.0.0.1:${px.port}/ws`, { sub: 'lost' })
+  const raw = new TestClient(srv.wsUrl, { token: token({ sub: 'r' }) })
+  t.teardown(() => raw.close())
+  await Promise.all([c.connect(), raw.opened])
+  px.freeze('down') // the draw reaches the server; nothing comes back
+  const mine = c.draw(7, 7, 0x777777)
+  await until(c, () => srv.app.canvasStore.pixelAt('main', 7, 7) !== undefined, 5000, 'committed on the server')
+  const committedAt = srv.app.canvasStore.pixelAt('main', 7, 7)!.seq
+  raw.send(rect(20, 20, 10, 10, 9, 9, 9)) // 100 changes: more than MAX_REPLAY behind
+  await until(c, () => (srv.app.canvasStore.pixelAt('main', 29, 29)?.seq ?? 0) > committedAt, 5000, 'the others committed')
+  px.cut()
+  const r = await mine
+  t.equal(c.hello?.resume, 'snapshot', 'resumed by a SNAPSHOT')
+  t.ok(r.seq >= committedAt, `confirmed at ${r.seq}`)
+  t.equal(srv.app.canvasStore.pixelAt('main', 7, 7)?.seq, committedAt, 'not sent again: its only change is the first')
 })

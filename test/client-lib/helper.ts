@@ -48,10 +48,10 @@ export function until (c: PixelwireClient, pred: () => boolean, ms = 10_000, wha
 
 /**
  * A TCP proxy to 127.0.0.1:port; cut() drops every connection it carries,
- * freeze() stops forwarding on them without closing (a silent network). New
- * connections are still carried.
+ * freeze() stops forwarding on them without closing (a silent network, or
+ * one whose answers are lost). New connections are still carried.
  */
-export async function proxy (t: Tap, port: number): Promise<{ port: number, cut: () => void, freeze: () => void }> {
+export async function proxy (t: Tap, port: number): Promise<{ port: number, cut: () => void, freeze: (direction?: 'both' | 'down') => void }> {
   const sockets = new Set<Socket>()
   const pairs = new Set<[Socket, Socket]>()
   const server = createServer((down) => {
@@ -68,8 +68,13 @@ export async function proxy (t: Tap, port: number): Promise<{ port: number, cut:
   return {
     port: (server.address() as { port: number }).port,
     cut: () => { for (const s of sockets) s.destroy() },
-    freeze: () => {
-      for (const [down, up] of pairs) { down.unpipe(up); up.unpipe(down); down.pause(); up.pause() }
+    /** 'down': only what the server sends is held back (the client's messages still arrive) */
+    freeze: (direction = 'both') => {
+      for (const [down, up] of pairs) {
+        up.unpipe(down)
+        up.pause()
+        if (direction === 'both') { down.unpipe(up); down.pause() }
+      }
       pairs.clear()
     }
   }
