@@ -387,6 +387,24 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     }
   }
 
+  /**
+   * A SNAPSHOT (a resume, or a catch-up of a lagging connection) shows
+   * changes without their UPDATES: an op's pixels it shows in their colours
+   * count as seen.
+   */
+  private seenInPicture (op: Op): void {
+    if (op.unseen === null) return
+    for (const [k, color] of [...op.unseen]) {
+      const x = k % 65536
+      const y = Math.floor(k / 65536)
+      if (x >= this.canvas.width || y >= this.canvas.height || this.canvas.pixel(x, y) !== color) continue
+      op.unseen.delete(k)
+      const set = this.watch.get(k)
+      set?.delete(op)
+      if (set?.size === 0) this.watch.delete(k)
+    }
+  }
+
   private unwatch (op: Op): void {
     if (op.unseen === null) return
     for (const k of op.unseen.keys()) {
@@ -562,6 +580,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
             if (gen !== this.gen) return
             this.canvas.applySnapshot(frame.seq, frame.width, frame.height, rows)
             this.resumedBySnapshot = true
+            for (const op of this.inFlight) this.seenInPicture(op)
             this.emit('snapshot', this.canvas)
             this.maybeLive()
           }).catch((err: Error) => {
@@ -695,14 +714,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.inFlight = []
     const again: Op[] = []
     for (const op of limbo) {
-      if (op.unseen !== null && op.unseen.size > 0 && this.resumedBySnapshot) {
-        for (const [k, color] of [...op.unseen]) {
-          const x = k % 65536
-          const y = Math.floor(k / 65536)
-          if (x < this.canvas.width && y < this.canvas.height && this.canvas.pixel(x, y) === color) op.unseen.delete(k)
-        }
-      }
-      // Every pixel came back: committed, whether or not its pong had arrived.
+      // Every pixel came back (an UPDATES, or a SNAPSHOT showing it): committed, whether or not its pong had arrived.
       if (op.unseen !== null && op.unseen.size === 0) this.finish(op, { seq: this.canvas.seq })
       else again.push(op)
     }
