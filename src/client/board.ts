@@ -1,8 +1,11 @@
 // The picture: the canvas pixels live in one ImageData (RGBA) that incoming
 // frames write into; once per animation frame the dirty part goes to a 1:1
-// backing canvas, which is drawn scaled, without smoothing, onto the screen
-// canvas with what floats above it (pending pixels, cursors, previews).
+// backing canvas, which is drawn scaled onto the screen canvas with what
+// floats above it (pending pixels, cursors, previews): without smoothing at
+// 1:1 and above (crisp pixels), through a box-filtered mip level below it (no
+// pixel skipped, see mip.ts).
 import { PIXEL_RECORD_BYTES, toHexColor } from '../protocol/wire.js'
+import { MipChain, levelFor } from './mip.js'
 
 export interface View { scale: number, ox: number, oy: number }
 export interface RectPreview { x: number, y: number, w: number, h: number, color: number, ok: boolean }
@@ -36,6 +39,7 @@ export class Board {
   private painted = false
   private readonly pending = new Map<number, Pending>()
   private readonly cursors = new Map<number, RemoteCursor>()
+  private readonly mips = new MipChain()
 
   constructor (readonly screen: HTMLCanvasElement, readonly insets: () => { top: number, bottom: number } = () => ({ top: 0, bottom: 0 })) {
     this.ctx = screen.getContext('2d', { alpha: false })!
@@ -56,6 +60,7 @@ export class Board {
       this.backing.height = height
       this.image = new ImageData(width, height)
       this.u32 = new Uint32Array(this.image.data.buffer)
+      this.mips.reset()
     }
     const u32 = this.u32
     for (let i = 0, o = 0; i < u32.length; i++, o += 3) u32[i] = 0xff000000 | (rgb[o + 2] << 16) | (rgb[o + 1] << 8) | rgb[o]
@@ -225,12 +230,19 @@ export class Board {
     const d = this.dirty
     if (d !== null) {
       this.backingCtx.putImageData(this.image, 0, 0, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0)
+      this.mips.invalidate(d.x0, d.y0, d.x1, d.y1)
       this.dirty = null
     }
     const { scale, ox, oy } = this.view
-    ctx.imageSmoothingEnabled = false
+    const pic = { width: this.width, height: this.height, u32: this.u32, canvas: this.backing }
+    const level = levelFor(scale * dpr, this.mips.maxLevel(pic))
+    const k = 2 ** level
+    // Level `level` is at or below the screen's resolution: interpolating it up loses nothing.
+    ctx.imageSmoothingEnabled = level > 0
+    ctx.setTransform(scale * dpr * k, 0, 0, scale * dpr * k, ox * dpr, oy * dpr)
+    ctx.drawImage(this.mips.level(pic, level), 0, 0)
     ctx.setTransform(scale * dpr, 0, 0, scale * dpr, ox * dpr, oy * dpr)
-    ctx.drawImage(this.backing, 0, 0)
+    ctx.imageSmoothingEnabled = false
     this.paintOverlay()
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
     this.paintCursors()
