@@ -5,6 +5,7 @@ import { Board } from './board.js'
 import { attachInput, typing, type Tool } from './input.js'
 import { Net, type NetState } from './net.js'
 import { Outbox } from './outbox.js'
+import { Picture, REFRESH_MS } from './picture.js'
 import { DEFAULT_ROLE, canDraw as roleCanDraw, encodeCursor, parseHexColor, toHexColor, type ErrorMessage, type Role } from '../protocol/wire.js'
 import { $, PALETTE, buildPalette, say, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
 
@@ -15,6 +16,12 @@ let role: Role = 'viewer'
 let tool: Tool = 'pencil'
 let color = PALETTE[2]
 let state: NetState = 'connecting'
+let stateDetail = ''
+/** ANONYMOUS on the server (GET /api/auth/options); null until asked. */
+let anonymousAllowed: boolean | null = null
+/** Why the picture stands in for the live canvas (shown in #status while it does). */
+let watchReason = ''
+let pictureReached = false
 const stroke = new Set<number>()
 let queueFullSaid = false
 let cooldownTotal = 0
@@ -29,8 +36,12 @@ const board = new Board($<HTMLCanvasElement>('board'), () => ({
 const net = new Net(canvasId, {
   state (s, detail) {
     state = s
-    showStatus(s, detail)
-    if (s === 'live') outbox.flush()
+    stateDetail = detail
+    if (s === 'live') {
+      picture.stop()
+      outbox.flush()
+    }
+    renderStatus()
   },
   hello (hello, reset) {
     board.ownConnection = hello.connectionId
@@ -55,8 +66,54 @@ const net = new Net(canvasId, {
   error: onServerError,
   pong (id) { outbox.passed(id) },
   lost () { outbox.connectionLost() },
-  tokenExpired () { renewToken().catch(() => {}) }
+  tokenExpired () { renewToken().catch(() => {}) },
+  handshakeFailed () {
+    // The server may be up and refusing (full: 503, or 429): show its picture meanwhile.
+    if (!picture.active) watch('The server is not taking live connections now (it may be full): this is a picture of the canvas, refreshed every 5 s; it goes live as soon as the server lets it.')
+  },
+  anonymousRefused () {
+    anonymousAllowed = false
+    watch(NO_ANONYMOUS, true)
+  }
 })
+const NO_ANONYMOUS = `Watching a picture of the canvas, refreshed every ${REFRESH_MS / 1000} s. Sign in to see it live and to draw.`
+const picture = new Picture(() => canvasId, {
+  show (width, height, rgb, at) {
+    // The live canvas, or a resume point at or past this picture, is newer.
+    if (net.live) return
+    if (at !== null && net.epoch === at.epoch && net.seq !== null && net.seq >= at.seq) return
+    board.load(width, height, rgb)
+  },
+  reached (ok) {
+    pictureReached = ok
+    renderStatus()
+  }
+})
+
+/**
+ * The picture stands in for the live canvas until live (the reason shown in
+ * words). `reached`: the server just answered us (so not "reconnecting").
+ */
+function watch (reason: string, reached = false): void {
+  watchReason = reason
+  pictureReached = reached
+  picture.start()
+  renderStatus()
+}
+
+/**
+ * `watching` (not red: nothing is wrong) while the picture stands in and the
+ * server answers; else the connection's own state. A server that does not
+ * answer at all stays `reconnecting`.
+ */
+function renderStatus (): void {
+  if (state !== 'live' && picture.active && pictureReached) showStatus('watching', watchReason)
+  else showStatus(state, stateDetail)
+}
+
+function signedIn (): boolean {
+  return net.token !== null
+}
 const outbox = new Outbox({
   send: (data) => net.send(data),
   get bufferedAmount () { return net.bufferedAmount },
@@ -64,8 +121,9 @@ const outbox = new Outbox({
   requeued: (x, y, c) => board.addPending(x, y, c)
 })
 
+/** Whether a gesture draws: painters and admins, and visitors not signed in yet (drawing asks them to). */
 function canDraw (): boolean {
-  return roleCanDraw(role)
+  return !signedIn() || roleCanDraw(role)
 }
 
 function setRole (next: Role, name: string): void {
@@ -74,8 +132,16 @@ function setRole (next: Role, name: string): void {
   document.body.classList.toggle('read-only', readOnly)
   for (const b of document.querySelectorAll<HTMLButtonElement>('.tool, .swatch')) b.disabled = readOnly && b.dataset.tool !== 'pan'
   $<HTMLInputElement>('custom-color').disabled = readOnly
-  $('user').textContent = readOnly ? `${name} (view only)` : `${name} (${next})`
-  $('signin-button').textContent = net.token === null ? 'Sign in' : 'Sign out'
+  $('user').textContent = !signedIn() ? 'not signed in' : readOnly ? `${name} (view only)` : `${name} (${next})`
+  $('signin-button').textContent = signedIn() ? 'Sign out' : 'Sign in'
+}
+
+/** Drawing without a token: the one moment the page asks to sign in. */
+function askSignIn (): void {
+  if (dialog.open) return
+  $('signin-error').textContent = 'Sign in to draw: pick a name, or paste a token.'
+  dialog.showModal()
+  $<HTMLInputElement>('guest-name').focus()
 }
 
 function discardQueue (why: string): void {
@@ -133,6 +199,7 @@ $('help-button').addEventListener('click', () => $<HTMLDialogElement>('help').sh
 
 // Drawing.
 function paint (x: number, y: number): void {
+  if (!signedIn()) return askSignIn()
   if (!canDraw()) return
   const idx = y * board.width + x
   if (stroke.has(idx)) return
@@ -153,6 +220,7 @@ function strokeEnd (): void {
 }
 
 function fillRect (x: number, y: number, w: number, h: number): void {
+  if (!signedIn()) return askSignIn()
   if (!canDraw()) return
   const max = outbox.maxRect
   if (w * h > max) return say(`A rectangle may cover at most ${max} pixels; this one covers ${w * h}.`, 'warn')
@@ -253,7 +321,30 @@ function useToken (token: string | null): void {
   net.token = token
   const claims = token === null ? null : decodeClaims(token)
   setRole(claims === null ? 'viewer' : (claims.role as Role | undefined) ?? DEFAULT_ROLE, claims?.name ?? claims?.sub ?? 'anonymous')
-  net.connect()
+  if (token !== null) {
+    picture.stop()
+    return net.connect()
+  }
+  watchWithoutToken().catch(() => {})
+}
+
+/**
+ * No token: live as an anonymous viewer where the server allows it, else the
+ * picture (never a handshake that is sure to be refused with a 401).
+ */
+async function watchWithoutToken (): Promise<void> {
+  if (anonymousAllowed === null) {
+    try {
+      const res = await fetch('/api/auth/options')
+      const body = await res.json() as { anonymous?: string }
+      anonymousAllowed = res.ok ? body.anonymous === 'read' : null
+    } catch {}
+  }
+  if (signedIn()) return
+  if (anonymousAllowed === true) return net.connect()
+  // (The picture first, so stopping the connection never shows as a red "offline".)
+  watch(anonymousAllowed === false ? NO_ANONYMOUS : `The server cannot be asked how to watch it now: this is a picture of the canvas, refreshed every ${REFRESH_MS / 1000} s.`, anonymousAllowed === false)
+  net.stop('Not signed in.')
 }
 
 async function renewToken (): Promise<void> {
@@ -287,7 +378,8 @@ $('token-form').addEventListener('submit', (ev) => {
 })
 $('watch-button').addEventListener('click', () => {
   dialog.close()
-  if (net.token !== null) useToken(null)
+  $('signin-error').textContent = ''
+  if (signedIn()) useToken(null)
 })
 $('signin-button').addEventListener('click', () => {
   if (net.token !== null) {
@@ -330,11 +422,12 @@ Object.assign(window, {
   }
 })
 
+// A first visit shows the canvas at once (the public picture), and asks to
+// sign in only when the visitor draws.
 const initial = fragment.token ?? storedToken()
 if (initial !== null && signIn(initial, undefined, false)) {
   // signed in from the fragment or storage
 } else {
+  picture.refresh().catch(() => {})
   useToken(null)
-  dialog.showModal()
-  $<HTMLInputElement>('guest-name').focus()
 }

@@ -23,6 +23,10 @@ export interface NetEvents {
   lost (): void
   /** the token expired (4401) or was refused: get another, then call connect() */
   tokenExpired (): void
+  /** a handshake failed before its `hello` (refused, or the server is down); a retry is scheduled */
+  handshakeFailed (): void
+  /** the server is up but refuses clients without a token: retrying stopped, sign in to go live */
+  anonymousRefused (): void
 }
 
 /** Backoff: 500 ms doubling to 10 s, each wait drawn from [half, all] of it. */
@@ -215,7 +219,10 @@ export class Net {
     if (code === 4401) return this.events.tokenExpired()
     if (code === 4429) return this.retry(RATE_ABUSE_PAUSE_MS, 'Too many rate-limited actions; reconnecting after a pause…')
     if (code === 1001 && wasLive) return this.retry(Math.round(250 + Math.random() * 1000), 'The server is restarting; reconnecting…')
-    if (!reachedHello) this.diagnose(this.generation).catch(() => {})
+    if (!reachedHello) {
+      this.diagnose(this.generation).catch(() => {})
+      this.events.handshakeFailed()
+    }
     this.retry(backoffDelay(this.attempt++), this.everLive ? 'Connection lost; reconnecting…' : 'Cannot connect yet; retrying…')
   }
 
@@ -238,7 +245,10 @@ export class Net {
       up = (await fetch('/health', { cache: 'no-store' })).ok
     } catch {}
     if (gen !== this.generation || !up || this.everLive) return
-    if (this.token === null) return this.stop('Sign in to see the canvas (this server does not allow anonymous viewers).')
+    if (this.token === null) {
+      this.abandon()
+      return this.events.anonymousRefused()
+    }
     if (this.attempt === 3) {
       this.events.error({ type: 'error', code: 'REFUSED', message: 'The server is up but refuses the connection: the token may be invalid or expired, or there are too many connections. Still retrying.' })
     }

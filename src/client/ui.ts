@@ -16,9 +16,11 @@ export const PALETTE = [
   0x6d482f, 0x9c6926, 0xffb470, 0x000000, 0x515252, 0x898d90, 0xd4d7d9, 0xffffff
 ]
 
-const STATE_WORDS: Record<NetState, string> = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', offline: 'offline' }
+/** `watching`: not live, the public picture stands in (refreshed), and the words say why. */
+export type ShownState = NetState | 'watching'
+const STATE_WORDS: Record<ShownState, string> = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', offline: 'offline', watching: 'watching' }
 
-export function showStatus (state: NetState, detail: string): void {
+export function showStatus (state: ShownState, detail: string): void {
   const el = $('status')
   el.dataset.state = state
   el.title = detail

@@ -26,9 +26,10 @@ t.test('first paint of a 1024x1024 canvas, signed in by #token=', async (t) => {
 t.test('without a token: sign in by pasting a JWT; anonymous viewers where allowed', async (t) => {
   const { url } = await listen(t)
   const me = await person(t, browser, `${url}/`)
+  await status(me.page, 'watching')
+  t.notOk(await me.page.isVisible('#signin'), 'no dialog until the visitor draws or asks')
+  await me.page.click('#signin-button')
   await me.page.waitForSelector('#signin[open]', { timeout: WAIT_MS })
-  await status(me.page, 'offline')
-  t.match(await me.page.textContent('#status'), /offline: Sign in to see the canvas/)
   await me.page.fill('#token-input', 'not-a-jwt')
   await me.page.click('#token-form button[type=submit]')
   t.match(await me.page.textContent('#signin-error'), /not a JWT/)
@@ -41,10 +42,11 @@ t.test('without a token: sign in by pasting a JWT; anonymous viewers where allow
   const open = await listen(t, { ANONYMOUS: 'read' })
   const anon = await person(t, browser, `${open.url}/`)
   await status(anon.page, 'live')
-  t.ok(await anon.page.isVisible('#signin'), 'the canvas is live behind the sign-in dialog')
-  await anon.page.click('#watch-button')
-  t.match(await anon.page.textContent('#user'), /anonymous \(view only\)/)
-  t.ok(await anon.page.isDisabled('.tool[data-tool="pencil"]'), 'read-only')
+  t.match(await anon.page.textContent('#user'), /not signed in/)
+  const viewer = await person(t, browser, `${open.url}/#token=${token({ sub: 'v', name: 'Vera', role: 'viewer' })}`)
+  await status(viewer.page, 'live')
+  t.match(await viewer.page.textContent('#user'), /Vera \(view only\)/)
+  t.ok(await viewer.page.isDisabled('.tool[data-tool="pencil"]'), 'a viewer token is read-only')
 })
 
 t.test('rendering keeps up with thousands of incoming pixels a second', async (t) => {
