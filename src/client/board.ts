@@ -14,8 +14,6 @@ interface RemoteCursor { x: number, y: number, at: number }
 
 const MIN_SCALE = 0.1
 const MAX_SCALE = 64
-/** A sent pixel the server has not echoed within this long was refused or lost. */
-const PENDING_TTL_MS = 3000
 const CURSOR_TTL_MS = 60_000
 
 export class Board {
@@ -124,15 +122,17 @@ export class Board {
     if (this.pending.delete(y * this.width + x)) this.requestPaint()
   }
 
-  /** Forget sent pixels the server did not echo in time (refused), or all of them. */
+  /**
+   * Forget stale cursors, and every pending pixel when `all`. A sent pixel
+   * otherwise stays shown as pending until the server shows it, or the
+   * outbox settles it (sent again, or reported not drawn).
+   */
   expirePending (all = false): void {
     const now = performance.now()
     let changed = false
-    for (const [idx, p] of this.pending) {
-      if (all || (p.sentAt !== null && now - p.sentAt > PENDING_TTL_MS)) {
-        this.pending.delete(idx)
-        changed = true
-      }
+    if (all && this.pending.size > 0) {
+      this.pending.clear()
+      changed = true
     }
     for (const [id, c] of this.cursors) {
       if (now - c.at > CURSOR_TTL_MS) {

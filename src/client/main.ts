@@ -4,7 +4,7 @@ import { decodeClaims, expired, forget, guestName, guestToken, readFragment, rem
 import { Board } from './board.js'
 import { attachInput, typing, type Tool } from './input.js'
 import { Net, type NetState } from './net.js'
-import { Outbox } from './outbox.js'
+import { MAX_TRIES, Outbox } from './outbox.js'
 import { Picture, REFRESH_MS } from './picture.js'
 import { DEFAULT_ROLE, canDraw as roleCanDraw, encodeCursor, parseHexColor, toHexColor, type ErrorMessage, type Role } from '../protocol/wire.js'
 import { $, PALETTE, buildPalette, say, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
@@ -39,6 +39,7 @@ const net = new Net(canvasId, {
     stateDetail = detail
     if (s === 'live') {
       picture.stop()
+      outbox.resumed()
       outbox.flush()
     }
     renderStatus()
@@ -52,8 +53,14 @@ const net = new Net(canvasId, {
     if (reset) discardQueue('The canvas was reset while you were away')
     else if (!canDraw()) discardQueue('You may only watch this canvas')
   },
-  snapshot (width, height, rgb) { board.load(width, height, rgb) },
-  updates (u) { board.apply(u.records, u.count) },
+  snapshot (width, height, rgb) {
+    board.load(width, height, rgb)
+    outbox.seenPicture((x, y) => board.colorAt(x, y))
+  },
+  updates (u) {
+    board.apply(u.records, u.count)
+    outbox.seen(u.records, u.count)
+  },
   cursors (list) { for (const c of list) board.moveCursor(c.connectionId, c.x, c.y) },
   presence (p) {
     for (const j of p.joined) board.names.set(j.connectionId, j.name)
@@ -65,6 +72,7 @@ const net = new Net(canvasId, {
   },
   error: onServerError,
   pong (id) { outbox.passed(id) },
+  synced (id) { outbox.synced(id) },
   lost () { outbox.connectionLost() },
   tokenExpired () { renewToken().catch(() => {}) },
   handshakeFailed () {
@@ -118,8 +126,16 @@ const outbox = new Outbox({
   send: (data) => net.send(data),
   get bufferedAmount () { return net.bufferedAmount },
   sent: (x, y) => board.markSent(x, y),
-  requeued: (x, y, c) => board.addPending(x, y, c)
+  requeued: (x, y, c) => board.addPending(x, y, c),
+  notDrawn (pixels) {
+    for (const p of pixels) board.dropPending(p.x, p.y)
+    notDrawn.push(...pixels.slice(0, Math.max(0, NOT_DRAWN_KEPT - notDrawn.length)))
+    say(`${pixels.length} pixel${pixels.length === 1 ? ' was' : 's were'} not drawn: the server could not save ${pixels.length === 1 ? 'it' : 'them'} after ${MAX_TRIES} tries.`, 'error')
+  }
 })
+/** The first pixels reported not drawn, for scripts (window.pixelwire.notDrawn); bounded. */
+const NOT_DRAWN_KEPT = 10_000
+const notDrawn: Array<{ x: number, y: number, color: number }> = []
 
 /** Whether a gesture draws: painters and admins, and visitors not signed in yet (drawing asks them to). */
 function canDraw (): boolean {
@@ -145,8 +161,7 @@ function askSignIn (): void {
 }
 
 function discardQueue (why: string): void {
-  const n = outbox.queued
-  outbox.clear()
+  const n = outbox.clear()
   board.expirePending(true)
   if (n > 0) say(`${why}: ${n} queued pixels were discarded.`, 'warn')
 }
@@ -158,7 +173,7 @@ const ERROR_WORDS: Record<string, string> = {
   TOO_LARGE: 'Too large for the server:',
   OUT_OF_BOUNDS: 'Outside the canvas:',
   FORBIDDEN: 'Not allowed:',
-  UNAVAILABLE: 'The server could not save that; please draw it again.',
+  UNAVAILABLE: 'The server could not save some pixels just now: they are sent again.',
   BAD_MESSAGE: 'The server did not understand a message:'
 }
 
@@ -412,6 +427,8 @@ Object.assign(window, {
     board,
     net,
     outbox,
+    /** pixels the page accepted that the server did not draw (reported in words too) */
+    notDrawn,
     /** [r, g, b] of pixel (x, y) as painted on the page's canvas */
     pixel (x: number, y: number): number[] {
       const d = board.backing.getContext('2d')!.getImageData(x, y, 1, 1).data

@@ -19,6 +19,8 @@ export interface NetEvents {
   error (e: ErrorMessage): void
   /** the answer to `{"type":"ping","id"}` */
   pong (id: unknown): void
+  /** the answer to the commit barrier `{"type":"sync","id"}` */
+  synced (id: unknown): void
   /** the socket closed (before any reconnect) */
   lost (): void
   /** the token expired (4401) or was refused: get another, then call connect() */
@@ -182,6 +184,7 @@ export class Net {
       case 'presence': return this.events.presence(msg as PresenceMessage)
       case 'error': return this.events.error(msg as ErrorMessage)
       case 'pong': return this.events.pong((msg as { id?: unknown }).id)
+      case 'synced': return this.events.synced((msg as { id?: unknown }).id)
     }
   }
 
