@@ -26,6 +26,9 @@ export class Board {
   readonly names = new Map<number, string>()
   ownConnection = -1
   onFirstPaint: (() => void) | null = null
+  /** the view moved or zoomed (called from the paint that shows it) */
+  onViewChange: (() => void) | null = null
+  private shownView = ''
 
   readonly backing = document.createElement('canvas')
   private readonly backingCtx = this.backing.getContext('2d')!
@@ -198,6 +201,30 @@ export class Board {
     this.requestPaint()
   }
 
+  /** The canvas point in the middle of the area between the bars, and the scale: what a link to a place holds. */
+  place (): { x: number, y: number, zoom: number } {
+    const { cx, cy } = this.middle()
+    const { scale, ox, oy } = this.view
+    return { x: Math.floor((cx - ox) / scale), y: Math.floor((cy - oy) / scale), zoom: scale }
+  }
+
+  /** Show pixel (x, y) in the middle of the area between the bars at `zoom`. */
+  centreOn (x: number, y: number, zoom: number): void {
+    const scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, zoom))
+    const { cx, cy } = this.middle()
+    this.view.scale = scale
+    this.view.ox = Math.round(cx - (x + 0.5) * scale)
+    this.view.oy = Math.round(cy - (y + 0.5) * scale)
+    this.requestPaint()
+  }
+
+  private middle (): { cx: number, cy: number } {
+    const { top, bottom } = this.insets()
+    const w = this.screen.clientWidth || innerWidth
+    const h = this.screen.clientHeight || innerHeight
+    return { cx: w / 2, cy: (top + h - bottom) / 2 }
+  }
+
   zoomCentre (factor: number): void {
     const r = this.screen.getBoundingClientRect()
     this.zoomAt(factor, r.left + r.width / 2, r.top + r.height / 2)
@@ -246,6 +273,11 @@ export class Board {
     this.paintOverlay()
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
     this.paintCursors()
+    const shown = `${scale},${ox},${oy}`
+    if (shown !== this.shownView) {
+      this.shownView = shown
+      this.onViewChange?.()
+    }
     if (!this.painted) {
       this.painted = true
       performance.mark('pixelwire:first-paint')

@@ -6,11 +6,14 @@ import { attachInput, typing, type Tool } from './input.js'
 import { Net, type NetState } from './net.js'
 import { MAX_TRIES, Outbox } from './outbox.js'
 import { Picture, REFRESH_MS } from './picture.js'
+import { followView, parsePlace } from './place.js'
 import { DEFAULT_ROLE, canDraw as roleCanDraw, encodeCursor, parseHexColor, toHexColor, type ErrorMessage, type Role } from '../protocol/wire.js'
-import { $, PALETTE, buildPalette, say, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
+import { $, PALETTE, buildPalette, say, showBudget, showCanvases, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
 
 const fragment = readFragment()
 const canvasId = fragment.canvas !== undefined && /^[a-z0-9-]{1,32}$/.test(fragment.canvas) ? fragment.canvas : 'main'
+/** A place asked for in the link, shown once the first picture is in. */
+let askedPlace = parsePlace(location.hash)
 
 let role: Role = 'viewer'
 let tool: Tool = 'pencil'
@@ -33,6 +36,15 @@ const board = new Board($<HTMLCanvasElement>('board'), () => ({
   top: $('toolbar').getBoundingClientRect().bottom,
   bottom: innerHeight - $('statusbar').getBoundingClientRect().top
 }))
+board.onViewChange = followView(canvasId, () => board.ready && askedPlace === null ? board.place() : null)
+
+/** A picture was loaded (SNAPSHOT or snapshot.png): the first one goes to the place the link asked for. */
+function loaded (): void {
+  if (askedPlace === null) return
+  board.centreOn(askedPlace.x, askedPlace.y, askedPlace.zoom)
+  askedPlace = null
+}
+
 const net = new Net(canvasId, {
   state (s, detail) {
     state = s
@@ -55,6 +67,7 @@ const net = new Net(canvasId, {
   },
   snapshot (width, height, rgb) {
     board.load(width, height, rgb)
+    loaded()
     outbox.seenPicture((x, y) => board.colorAt(x, y))
   },
   updates (u) {
@@ -91,6 +104,7 @@ const picture = new Picture(() => canvasId, {
     if (net.live) return
     if (at !== null && net.epoch === at.epoch && net.seq !== null && net.seq >= at.seq) return
     board.load(width, height, rgb)
+    loaded()
   },
   reached (ok) {
     pictureReached = ok
@@ -249,8 +263,8 @@ async function whoPlaced (x: number, y: number, sx: number, sy: number): Promise
   let text: string
   try {
     const res = await fetch(`/api/canvases/${canvasId}/pixels/${x}/${y}`)
-    const body = await res.json() as { user?: string, at?: string, color?: string, error?: string, message?: string }
-    if (res.ok) text = `(${x}, ${y}) ${body.color}: placed by ${body.user} at ${new Date(body.at ?? '').toLocaleString()}`
+    const body = await res.json() as { user?: string, name?: string, at?: string, color?: string, error?: string, message?: string }
+    if (res.ok) text = `(${x}, ${y}) ${body.color}: placed by ${body.name ?? body.user} at ${new Date(body.at ?? '').toLocaleString()}`
     else if (body.error === 'NO_HISTORY') text = `(${x}, ${y}): never painted`
     else text = `(${x}, ${y}): ${body.message ?? `history unavailable (HTTP ${res.status})`}`
   } catch {
@@ -413,6 +427,7 @@ setInterval(function tick () {
   cooldownTotal = cd === null ? 0 : Math.max(cooldownTotal, cd.waitMs)
   showCooldown(cd?.waitMs ?? null, cd?.queued ?? 0, cooldownTotal)
   showQueue(cd === null ? outbox.queued : 0, live)
+  showBudget(signedIn() ? outbox.budget() : null)
   const hv = board.hover
   if (hv !== null) showReadout(hv.x, hv.y, board.colorAt(hv.x, hv.y))
   if (live && canDraw() && cursorAt !== null && (cursorSent?.x !== cursorAt.x || cursorSent?.y !== cursorAt.y)) {
@@ -420,6 +435,22 @@ setInterval(function tick () {
   }
 }, 50)
 setInterval(() => board.expirePending(), 500)
+
+// The canvas: its name, and the others to pick from (another canvas is a reload: a new socket, picture and queue).
+document.title = `${canvasId} · pixelwire`
+fetch('/api/canvases').then(async (res) => {
+  showCanvases(canvasId, res.ok ? await res.json() as Array<{ id: string, width: number, height: number }> : [])
+}, () => showCanvases(canvasId, [])).catch(() => {})
+$<HTMLSelectElement>('canvas-picker').addEventListener('change', (ev) => {
+  const id = (ev.target as HTMLSelectElement).value
+  if (id !== canvasId) location.hash = `canvas=${id}`
+})
+addEventListener('hashchange', () => {
+  const next = new URLSearchParams(location.hash.replace(/^#/, '')).get('canvas') ?? 'main'
+  if (next !== canvasId) return location.reload()
+  const p = parsePlace(location.hash)
+  if (p !== null && board.ready) board.centreOn(p.x, p.y, p.zoom)
+})
 
 // A read-only handle for scripts and tests: what the page shows, where.
 Object.assign(window, {

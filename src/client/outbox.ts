@@ -72,10 +72,28 @@ export class Outbox {
 
   /** A new connection said who we are and what it accepts. */
   configure (limits: Limits, role: Role): void {
-    const first = this.limits === null
     this.limits = limits
     this.role = role
-    if (first) this.tokens = limits.pixelBurst
+    // The server's bucket as it stands at the hello (it outlives reconnects):
+    // whole pixels available, or the part of the next one already refilled.
+    const available = limits.pixelsAvailable ?? limits.pixelBurst
+    const waitMs = limits.nextPixelInMs ?? 0
+    this.tokens = Math.min(limits.pixelBurst, available >= 1 ? available : Math.max(0, 1 - waitMs * limits.pixelRate / 1000))
+    this.refilledAt = performance.now()
+  }
+
+  /**
+   * The r/place-style budget: whole pixels ready now, or how long until the
+   * next one (at the pace this page sends); null when there is no budget
+   * (admins, viewers, before a hello).
+   */
+  budget (): { ready: number, nextInMs: number } | null {
+    const l = this.limits
+    if (l === null || this.role === 'admin' || this.role === 'viewer') return null
+    this.refill(performance.now())
+    const free = this.tokens - this.queuedPixels
+    if (free >= 1) return { ready: Math.floor(free), nextInMs: 0 }
+    return { ready: 0, nextInMs: Math.ceil((1 - free) * 1000 / (l.pixelRate * LOCAL_RATE)) }
   }
 
   get queued (): number {

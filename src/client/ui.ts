@@ -113,6 +113,29 @@ export function showCooldown (waitMs: number | null, queued: number, totalMs: nu
   $('cooldown-text').textContent = `Cooldown ${(waitMs / 1000).toFixed(1)} s` + (queued > 0 ? ` · ${queued} pixels waiting` : '')
 }
 
+/** r/place style: "12 pixels ready", or "next pixel in 4:59". */
+export function showBudget (budget: { ready: number, nextInMs: number } | null): void {
+  const el = $('budget')
+  el.hidden = budget === null
+  if (budget === null) return
+  let text: string
+  if (budget.ready > 0) text = `${budget.ready} pixel${budget.ready === 1 ? '' : 's'} ready`
+  else {
+    const sec = Math.ceil(budget.nextInMs / 1000)
+    text = `next pixel in ${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, '0')}`
+  }
+  if (el.textContent !== text) el.textContent = text
+  el.dataset.ready = String(budget.ready > 0)
+}
+
+/** The canvas picker: every canvas, the current one selected (and shown even if the list lacks it). */
+export function showCanvases (current: string, list: Array<{ id: string, width: number, height: number }>): void {
+  const select = $<HTMLSelectElement>('canvas-picker')
+  const options = list.map((c) => new Option(`${c.id} (${c.width}×${c.height})`, c.id, false, c.id === current))
+  if (!list.some((c) => c.id === current)) options.unshift(new Option(current, current, false, true))
+  select.replaceChildren(...options)
+}
+
 export function showHistory (text: string | null, sx = 0, sy = 0): void {
   const el = $('history')
   if (text === null) {
