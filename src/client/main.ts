@@ -7,6 +7,7 @@ import { Net, type NetState } from './net.js'
 import { MAX_TRIES, Outbox } from './outbox.js'
 import { Picture, REFRESH_MS } from './picture.js'
 import { followView, parsePlace } from './place.js'
+import { attachTalk } from './talk.js'
 import { DEFAULT_ROLE, canDraw as roleCanDraw, encodeCursor, parseHexColor, toHexColor, type ErrorMessage, type Role } from '../protocol/wire.js'
 import { $, PALETTE, buildPalette, say, showBudget, showCanvases, showColor, showCooldown, showHistory, showPresence, showQueue, showReadout, showStatus } from './ui.js'
 
@@ -16,6 +17,9 @@ const canvasId = fragment.canvas !== undefined && /^[a-z0-9-]{1,32}$/.test(fragm
 let askedPlace = parsePlace(location.hash)
 
 let role: Role = 'viewer'
+let userName = 'anonymous'
+/** The canvas refuses non-admin draws (hello.canvas.frozen, then `canvas` messages). */
+let frozen = false
 let tool: Tool = 'pencil'
 let color = PALETTE[2]
 let state: NetState = 'connecting'
@@ -51,6 +55,7 @@ const net = new Net(canvasId, {
     stateDetail = detail
     if (s === 'live') {
       picture.stop()
+      talk.live(net.hello?.canvas.frozen)
       outbox.resumed()
       outbox.flush()
     }
@@ -60,10 +65,11 @@ const net = new Net(canvasId, {
     board.ownConnection = hello.connectionId
     board.names.clear()
     board.clearCursors()
+    frozen = hello.canvas.frozen === true
     setRole(hello.user.role, hello.user.name)
     outbox.configure(hello.limits, hello.user.role)
     if (reset) discardQueue('The canvas was reset while you were away')
-    else if (!canDraw()) discardQueue('You may only watch this canvas')
+    else if (signedIn() && !roleCanDraw(role)) discardQueue('You may only watch this canvas')
   },
   snapshot (width, height, rgb) {
     board.load(width, height, rgb)
@@ -86,6 +92,7 @@ const net = new Net(canvasId, {
   error: onServerError,
   pong (id) { outbox.passed(id) },
   synced (id) { outbox.synced(id) },
+  text (msg) { talk.text(msg) },
   lost () { outbox.connectionLost() },
   tokenExpired () { renewToken().catch(() => {}) },
   handshakeFailed () {
@@ -151,13 +158,14 @@ const outbox = new Outbox({
 const NOT_DRAWN_KEPT = 10_000
 const notDrawn: Array<{ x: number, y: number, color: number }> = []
 
-/** Whether a gesture draws: painters and admins, and visitors not signed in yet (drawing asks them to). */
+/** Whether a gesture draws: painters and admins (not on a frozen canvas), and visitors not signed in yet (drawing asks them to). */
 function canDraw (): boolean {
-  return !signedIn() || roleCanDraw(role)
+  return !signedIn() || (roleCanDraw(role) && (!frozen || role === 'admin'))
 }
 
 function setRole (next: Role, name: string): void {
   role = next
+  userName = name
   const readOnly = !canDraw()
   document.body.classList.toggle('read-only', readOnly)
   for (const b of document.querySelectorAll<HTMLButtonElement>('.tool, .swatch')) b.disabled = readOnly && b.dataset.tool !== 'pan'
@@ -181,8 +189,11 @@ function discardQueue (why: string): void {
 }
 
 /** Errors the server sends while reading a draw op, before that op's pong. */
-const DRAW_ERRORS = new Set(['RATE_LIMITED', 'TOO_LARGE', 'OUT_OF_BOUNDS', 'FORBIDDEN', 'BAD_MESSAGE'])
+const DRAW_ERRORS = new Set(['RATE_LIMITED', 'TOO_LARGE', 'OUT_OF_BOUNDS', 'FORBIDDEN', 'BAD_MESSAGE', 'FROZEN', 'LOCKED', 'BAD_COLOR'])
 const ERROR_WORDS: Record<string, string> = {
+  FROZEN: 'The canvas is frozen: those pixels were not drawn.',
+  LOCKED: 'That part of the canvas is locked by the moderators: those pixels were not drawn.',
+  BAD_COLOR: 'That colour is not allowed on this canvas:',
   RATE_LIMITED: 'Slow down: the server refused pixels over your rate limit.',
   TOO_LARGE: 'Too large for the server:',
   OUT_OF_BOUNDS: 'Outside the canvas:',
@@ -435,6 +446,17 @@ setInterval(function tick () {
   }
 }, 50)
 setInterval(() => board.expirePending(), 500)
+
+// Chat, notices, the canvas's state in words.
+const talk = attachTalk(canvasId, {
+  send: (text) => net.send(text),
+  speaker: () => signedIn() && roleCanDraw(role) ? userName : null,
+  reset: () => discardQueue('The canvas was reset'),
+  frozen (f) {
+    frozen = f
+    setRole(role, userName)
+  }
+})
 
 // The canvas: its name, and the others to pick from (another canvas is a reload: a new socket, picture and queue).
 document.title = `${canvasId} · pixelwire`

@@ -21,6 +21,8 @@ export interface NetEvents {
   pong (id: unknown): void
   /** the answer to the commit barrier `{"type":"sync","id"}` */
   synced (id: unknown): void
+  /** stream traffic, broadcasts and canvas state changes (`canvas`: after a reset, before its SNAPSHOT) */
+  text (msg: { type: string }): void
   /** the socket closed (before any reconnect) */
   lost (): void
   /** the token expired (4401) or was refused: get another, then call connect() */
@@ -40,7 +42,8 @@ const FATAL: Record<number, string> = {
   1007: 'The server reported invalid text.',
   1009: 'A message was too large for the server.',
   4400: 'Too many rejected messages: the server closed the connection.',
-  4403: 'You were disconnected by an administrator.'
+  4403: 'You were disconnected by an administrator.',
+  4404: 'This canvas was deleted.'
 }
 
 export function backoffDelay (attempt: number, random = Math.random): number {
@@ -185,6 +188,16 @@ export class Net {
       case 'error': return this.events.error(msg as ErrorMessage)
       case 'pong': return this.events.pong((msg as { id?: unknown }).id)
       case 'synced': return this.events.synced((msg as { id?: unknown }).id)
+      case 'canvas': {
+        // A reset: the resume point is the new epoch (its SNAPSHOT follows and sets the seq).
+        const epoch = (msg as { epoch?: unknown }).epoch
+        if (typeof epoch === 'string' && epoch !== this.epoch) {
+          this.epoch = epoch
+          this.seq = null
+        }
+        return this.events.text(msg)
+      }
+      default: return this.events.text(msg)
     }
   }
 

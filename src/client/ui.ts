@@ -27,15 +27,15 @@ export function showStatus (state: ShownState, detail: string): void {
   $('status-text').textContent = state === 'live' ? STATE_WORDS[state] : `${STATE_WORDS[state]}: ${detail}`
 }
 
-/** A message in words; errors stay longer. */
-export function say (text: string, kind: 'info' | 'warn' | 'error' = 'info'): void {
+/** A message in words; errors stay longer, and notices from the admins longest. */
+export function say (text: string, kind: 'info' | 'warn' | 'error' | 'notice' = 'info'): void {
   const box = $('messages')
   const el = document.createElement('div')
   el.className = `message ${kind}`
   el.textContent = text
   box.append(el)
   while (box.children.length > 4) box.firstElementChild?.remove()
-  setTimeout(() => el.remove(), kind === 'info' ? 4000 : 8000)
+  setTimeout(() => el.remove(), kind === 'info' ? 4000 : kind === 'notice' ? 20_000 : 8000)
 }
 
 export function buildPalette (onPick: (color: number) => void): HTMLButtonElement[] {
