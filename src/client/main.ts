@@ -1,6 +1,6 @@
 // The pixelwire drawing client: wires the connection, the picture, the
 // outbox and the controls together.
-import { decodeClaims, expired, forget, guestName, guestToken, readFragment, remember, storedToken } from './auth.js'
+import { decodeClaims, expired, forget, guestName, guestToken, readFragment, remember, renewDelayMs, renewGuest, storedToken } from './auth.js'
 import { Board } from './board.js'
 import { attachInput, typing, type Tool } from './input.js'
 import { Net, type NetState } from './net.js'
@@ -359,6 +359,7 @@ function signIn (token: string, guest?: string, store = true): boolean {
 
 function useToken (token: string | null): void {
   net.token = token
+  scheduleRenewal(token)
   const claims = token === null ? null : decodeClaims(token)
   setRole(claims === null ? 'viewer' : (claims.role as Role | undefined) ?? DEFAULT_ROLE, claims?.name ?? claims?.sub ?? 'anonymous')
   if (token !== null) {
@@ -385,6 +386,29 @@ async function watchWithoutToken (): Promise<void> {
   // (The picture first, so stopping the connection never shows as a red "offline".)
   watch(anonymousAllowed === false ? NO_ANONYMOUS : `The server cannot be asked how to watch it now: this is a picture of the canvas, refreshed every ${REFRESH_MS / 1000} s.`, anonymousAllowed === false)
   net.stop('Not signed in.')
+}
+
+/**
+ * Guests keep their identity across hours: before its `exp` the token is
+ * renewed (same sub and name) and put on the open socket in-band
+ * (`{"type":"auth"}`), so nothing reconnects. If the server will not renew,
+ * the 4401 path below still gets a new guest token.
+ */
+let renewTimer: ReturnType<typeof setTimeout> | undefined
+function scheduleRenewal (token: string | null): void {
+  clearTimeout(renewTimer)
+  const claims = token === null ? null : decodeClaims(token)
+  const delay = claims === null ? null : renewDelayMs(claims)
+  if (token === null || delay === null) return
+  renewTimer = setTimeout(() => {
+    renewGuest(token).then((next) => {
+      if (net.token !== token) return // signed out or in as someone else meanwhile
+      remember(next, guestName() ?? undefined)
+      net.token = next
+      net.send(JSON.stringify({ type: 'auth', token: next }))
+      scheduleRenewal(next)
+    }, () => {})
+  }, delay)
 }
 
 async function renewToken (): Promise<void> {
