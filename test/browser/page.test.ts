@@ -3,7 +3,7 @@
 // rendering that keeps up with a flood of pixels.
 import t from 'tap'
 import { listen, token, TestClient, isHello, isSnapshot, stroke } from '../helper.js'
-import { WAIT_MS, launch, person, status } from './helper.js'
+import { WAIT_MS, launch, person, status, type Person } from './helper.js'
 
 // One browser for the file; each person gets a context of their own.
 const browser = await launch(t)
@@ -49,7 +49,8 @@ t.test('without a token: sign in by pasting a JWT; anonymous viewers where allow
   t.ok(await viewer.page.isDisabled('.tool[data-tool="pencil"]'), 'a viewer token is read-only')
 })
 
-t.test('rendering keeps up with thousands of incoming pixels a second', async (t) => {
+/** A live viewer page, and an admin client (exempt from the budget) to flood the canvas. */
+async function watcherAndAdmin (t: Tap): Promise<{ me: Person, admin: TestClient }> {
   const { url, wsUrl } = await listen(t)
   const me = await person(t, browser, `${url}/#token=${token({ sub: 'watcher', role: 'viewer' })}`)
   await status(me.page, 'live')
@@ -57,6 +58,12 @@ t.test('rendering keeps up with thousands of incoming pixels a second', async (t
   t.teardown(() => admin.close())
   await admin.next(isHello)
   await admin.next(isSnapshot)
+  return { me, admin }
+}
+type Tap = { teardown (fn: () => unknown): void, comment (...args: unknown[]): void }
+
+t.test('rendering keeps up with thousands of incoming pixels a second', async (t) => {
+  const { me, admin } = await watcherAndAdmin(t)
   await me.page.evaluate(() => {
     const g = globalThis as any
     g.frames = 0
@@ -93,13 +100,7 @@ t.test('rendering keeps up with thousands of incoming pixels a second', async (t
 })
 
 t.test('frame time at 10,000 incoming pixels a second (a figure, not an assertion)', async (t) => {
-  const { url, wsUrl } = await listen(t)
-  const me = await person(t, browser, `${url}/#token=${token({ sub: 'watcher', role: 'viewer' })}`)
-  await status(me.page, 'live')
-  const admin = new TestClient(wsUrl, { token: token({ sub: 'ops', role: 'admin' }) })
-  t.teardown(() => admin.close())
-  await admin.next(isHello)
-  await admin.next(isSnapshot)
+  const { me, admin } = await watcherAndAdmin(t)
   // Each paint's own cost, and the interval between animation frames, in the fit view (the mip path).
   await me.page.evaluate(() => {
     const g = globalThis as any
