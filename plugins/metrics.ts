@@ -63,6 +63,7 @@ export default fp(async function metrics (fastify) {
   const histograms = defineHistograms(client)
   const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name].observe(seconds) })
   const ours = [...Object.values(histograms), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
+  if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify))
   fastify.decorate('meter', meter)
 
   fastify.addHook('onClose', function unregister () {
@@ -193,6 +194,28 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
         }
         for (const [namespace, n] of by) this.set({ namespace }, n)
       }
+    })
+  ]
+}
+
+/** Cluster mode only (REDIS_URL): this node's view of Redis; plugins/redis.ts decorates `redis` before any scrape. */
+function defineClusterMetrics (client: Client, fastify: FastifyInstance) {
+  const link = () => fastify.redis!
+  return [
+    new client.Gauge({
+      name: 'pixelwire_redis_up',
+      help: 'Whether this node can use Redis now (both connections ready and the last ping answered): 1 or 0',
+      collect () { this.set(link().up ? 1 : 0) }
+    }),
+    new client.Counter({
+      name: 'pixelwire_redis_reconnects_total',
+      help: 'Redis connections re-established after a loss (command and blocking reader counted apart)',
+      collect () { this.reset(); this.inc(link().stats.reconnects) }
+    }),
+    new client.Counter({
+      name: 'pixelwire_redis_ping_failures_total',
+      help: 'Health pings to Redis (every REDIS_HEALTH_MS) that failed or timed out',
+      collect () { this.reset(); this.inc(link().stats.pingFailures) }
     })
   ]
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
@@ -92,11 +93,22 @@ export const ConfigSchema = Type.Object({
   HTTP_IDLE_TIMEOUT_MS: Int(30000, 0, 3600000, 'a socket silent this long while a request or response is under way is closed; 0: off'),
   HTTP_KEEPALIVE_TIMEOUT_MS: Int(72000, 1, 3600000, 'an idle keep-alive socket is closed after this (above the 60 s idle timeout of common load balancers)'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
-  REDIS_URL: Type.Optional(Type.String({ description: 'nodes sharing state through Redis: not implemented yet, so a non-empty value stops boot' }))
+  REDIS_URL: Type.Optional(Type.String({ description: 'redis:// or rediss:// URL of the Redis that nodes share (cluster mode); unset or empty: a node alone' })),
+  REDIS_PREFIX: Type.String({ default: 'pixelwire:', pattern: '^[A-Za-z0-9_.:{}-]{1,64}$', description: 'prefix of every Redis key of this cluster (nodes sharing a Redis and a prefix share canvases)' }),
+  NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'this node\'s name in the cluster (hello, admin views, logs, metrics); default: host name and PORT' })),
+  REDIS_COMMAND_TIMEOUT_MS: Int(2000, 50, 600000, 'a Redis command not answered by then fails (the draw is UNAVAILABLE, never shown)'),
+  REDIS_CONNECT_TIMEOUT_MS: Int(5000, 50, 600000, 'a connection attempt to Redis not established by then is dropped and retried'),
+  REDIS_RETRY_MAX_MS: Int(2000, 10, 600000, 'longest wait between two reconnection attempts (the backoff doubles from 50 ms up to this)'),
+  REDIS_HEALTH_MS: Int(1000, 50, 600000, 'how often each node pings Redis for /health/ready and the redis up metric'),
+  REDIS_STREAM_MAXLEN: Int(100000, 100, 100000000, 'entries (batches) kept in each canvas stream in Redis; a node further behind catches up from a snapshot')
 })
 
 export type EnvConfig = Static<typeof ConfigSchema>
 export interface Config extends EnvConfig {
+  /** NODE_ID, or the host name and PORT */
+  NODE_ID: string
+  /** REDIS_URL when set and not empty: cluster mode; null: a node alone */
+  redisUrl: string | null
   JWT_SECRET: string
   /** true when JWT_SECRET came from (or was just written to) DATA_DIR: a dev setup */
   secretGenerated: boolean
@@ -216,7 +228,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   const allowedOrigins = list(cfg.ALLOWED_ORIGINS)
   const namespaces = parseNamespaces(cfg.STREAM_NAMESPACES)
-  return { ...cfg, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces, trustProxy, ...jwt }
+  const nodeId = cfg.NODE_ID ?? `${hostname()}:${cfg.PORT}`
+  const redisUrl = cfg.REDIS_URL === undefined || cfg.REDIS_URL === '' ? null : cfg.REDIS_URL
+  return { ...cfg, NODE_ID: nodeId, redisUrl, DATA_DIR: dataDir, JWT_SECRET: secret, secretGenerated, allowedOrigins, namespaces, trustProxy, ...jwt }
 }
 
 /** The dev secret lives beside the database so `npm run token` and the server agree. */

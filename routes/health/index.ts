@@ -16,7 +16,9 @@ const health: FastifyPluginAsync = async function health (fastify) {
       storage: fastify.canvases.storageError ?? 'ok',
       eventLoopDelay: eventLoopCheck(),
       memory: memoryCheck(),
-      draining: fastify.connections.draining ? 'server is draining' : 'ok'
+      draining: fastify.connections.draining ? 'server is draining' : 'ok',
+      // cluster mode only: a node alone has no redis check at all
+      ...(fastify.redis !== null ? { redis: fastify.redis.health() } : {})
     }
     const failing = Object.keys(checks).filter((k) => checks[k] !== 'ok')
     if (failing.length === 0) return { status: 'ok', checks }

@@ -1,0 +1,34 @@
+import fp from 'fastify-plugin'
+import { createRedisLink, type RedisLink } from '../src/broker/redis-link.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The node's Redis connections in cluster mode (REDIS_URL); null for a node alone. */
+    redis: RedisLink | null
+  }
+}
+
+/**
+ * Cluster mode's Redis connections (src/broker/redis-link.ts): a command
+ * connection and a blocking reader, reconnecting with backoff, failing fast
+ * while down. Closed last (onClose runs in reverse registration order, and
+ * the broker and canvases that use it depend on it).
+ */
+export default fp(async function redis (fastify) {
+  const c = fastify.config
+  if (c.redisUrl === null) {
+    fastify.decorate('redis', null)
+    return
+  }
+  const link = createRedisLink({
+    url: c.redisUrl,
+    commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS,
+    retryMaxMs: c.REDIS_RETRY_MAX_MS,
+    healthMs: c.REDIS_HEALTH_MS,
+    nodeId: c.NODE_ID,
+    log: fastify.log.child({ component: 'redis' })
+  })
+  fastify.decorate('redis', link)
+  fastify.addHook('onClose', async function closeRedis () { await link.close() })
+}, { name: 'redis', dependencies: ['config'] })
