@@ -1,17 +1,75 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import type { Broker } from '../src/broker/broker.js'
 import { createMemoryBroker } from '../src/broker/memory.js'
+import { createRedisBroker, type RedisBroker } from '../src/broker/redis.js'
+import { createRedisOrder } from '../src/broker/redis-order.js'
+import { newEpoch } from '../src/canvas/canvas.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { broker: Broker }
+  interface FastifyInstance {
+    broker: Broker
+    /** cluster mode (REDIS_URL): the same broker, with the cluster order's own calls (join, follow); null for a node alone */
+    clusterBroker: RedisBroker | null
+  }
 }
+
+/** Exit code of a node that fell behind the cluster's stream at run time: restart it (it installs the snapshot at boot). */
+export const EXIT_BEHIND_STREAM = 75
 
 /**
  * The seam between nodes: every outgoing event is published here and comes
  * back to this node's fan-out (plugins/hub.ts). Without REDIS_URL a node is
- * alone and the broker lives in memory; the Redis broker (docs/architecture.md)
- * will be chosen here when REDIS_URL is set (until then config refuses it).
+ * alone and the broker lives in memory; with it, the canvas order lives in
+ * Redis (src/broker/redis-order.ts, docs/architecture.md "Cluster mode").
  */
 export default fp(async function broker (fastify) {
-  fastify.decorate('broker', createMemoryBroker({ maxTopics: fastify.config.MAX_STREAMS }))
-}, { name: 'broker', dependencies: ['config'] })
+  const c = fastify.config
+  const memory = { maxTopics: c.MAX_STREAMS }
+  if (fastify.redis === null) {
+    fastify.decorate('broker', createMemoryBroker(memory))
+    fastify.decorate('clusterBroker', null)
+    return
+  }
+  const store = fastify.canvasStore
+  // The cluster this DATA_DIR has been part of: a Redis without it lost its data.
+  const idFile = join(c.DATA_DIR, 'cluster-id')
+  const log = fastify.log.child({ component: 'cluster', node: c.NODE_ID })
+  const order = createRedisOrder({
+    link: fastify.redis,
+    prefix: c.REDIS_PREFIX,
+    nodeId: c.NODE_ID,
+    replica: store,
+    clusterId: {
+      read () {
+        try {
+          return readFileSync(idFile, 'utf8').trim() || null
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+          throw err
+        }
+      },
+      write (id) { writeFileSync(idFile, id + '\n') }
+    },
+    maxLen: c.REDIS_STREAM_MAXLEN,
+    blockMs: 1000,
+    readCount: 1000,
+    defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
+    newEpoch,
+    log,
+    observeAppend: (seconds) => fastify.meter.observe('append', seconds),
+    onFatal (reason) {
+      // Clients get 1001 from the drain and resume on another node; a
+      // supervisor restarts this one, which installs the snapshot at boot.
+      log.fatal({ reason, exitCode: EXIT_BEHIND_STREAM }, 'behind the cluster stream: shutting down to rebuild at the next boot')
+      process.exitCode = EXIT_BEHIND_STREAM
+      setTimeout(() => process.exit(EXIT_BEHIND_STREAM), c.SHUTDOWN_TIMEOUT_MS).unref()
+      fastify.close().catch(() => {})
+    }
+  })
+  const redisBroker = createRedisBroker(order, memory)
+  fastify.decorate('broker', redisBroker)
+  fastify.decorate('clusterBroker', redisBroker)
+  fastify.addHook('onClose', function stopOrder () { order.close() })
+}, { name: 'broker', dependencies: ['config', 'redis', 'sqlite', 'metrics'] })

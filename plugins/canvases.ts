@@ -3,6 +3,7 @@ import { createCanvasService, type CanvasService } from '../src/canvas/canvas-se
 import { createPresence, type Presence } from '../src/canvas/presence.js'
 import type { Connection } from '../src/connection/connection.js'
 import { createCanvasLog } from '../src/persistence/canvas-log.js'
+import type { FastifyInstance } from 'fastify'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,9 +16,24 @@ declare module 'fastify' {
 export default fp(async function canvases (fastify) {
   const c = fastify.config
   const { hub, broker, fanout } = fastify
+  const cluster = fastify.clusterBroker
+  // Cluster mode: this node's SQLite joins the cluster's order (epochs,
+  // canvases, a snapshot when it is further behind than the stream) before
+  // the rooms are built from it.
+  if (cluster !== null) await joinCluster(fastify)
+  const store = cluster === null
+    ? fastify.canvasStore
+    : {
+        ...fastify.canvasStore,
+        // Every stored snapshot is offered to Redis: the newest bounds how far the stream may be trimmed.
+        saveSnapshot (canvas: string, seq: number, deflated: Buffer, at?: number) {
+          fastify.canvasStore.saveSnapshot(canvas, seq, deflated, at)
+          cluster.sequencer.offerSnapshot(canvas, seq, deflated)
+        }
+      }
   const presence = createPresence<Connection>({ hub, broker, fanout, maxList: c.PRESENCE_MAX_LIST, intervalMs: c.PRESENCE_MS })
   const service = createCanvasService({
-    store: fastify.canvasStore,
+    store,
     canvasLog: createCanvasLog(fastify.canvasStore),
     hub,
     broker,
@@ -40,9 +56,30 @@ export default fp(async function canvases (fastify) {
     meter: fastify.meter
   })
   service.load()
+  cluster?.follow()
   service.start()
   fastify.decorate('canvases', service)
   fastify.decorate('presence', presence)
   // Commit whatever is still pending; sockets are already closed by then.
   fastify.addHook('onClose', function stopCanvases () { service.stop() })
 }, { name: 'canvases', dependencies: ['config', 'sqlite', 'broker', 'hub', 'metrics'] })
+
+/** Join the cluster's order, retrying while Redis does not answer, at most REDIS_BOOT_TIMEOUT_MS. */
+async function joinCluster (fastify: FastifyInstance): Promise<void> {
+  const c = fastify.config
+  const end = Date.now() + c.REDIS_BOOT_TIMEOUT_MS
+  let logged = 0
+  for (;;) {
+    try {
+      await fastify.clusterBroker!.sequencer.join()
+      return
+    } catch (err) {
+      if (Date.now() > end) throw new Error(`Redis did not answer within REDIS_BOOT_TIMEOUT_MS (${c.REDIS_BOOT_TIMEOUT_MS} ms): ${(err as Error).message}`)
+      if (Date.now() - logged > 5000) {
+        fastify.log.warn({ err: (err as Error).message }, 'waiting for Redis to join the cluster')
+        logged = Date.now()
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+}

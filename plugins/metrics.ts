@@ -60,9 +60,10 @@ export default fp(async function metrics (fastify) {
   // should not have _total suffix"); nodejs_active_{handles,requests,resources}
   // by type carry the same numbers.
   for (const name of MISNAMED_DEFAULTS) client.register.removeSingleMetric(name)
-  const histograms = defineHistograms(client)
-  const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name].observe(seconds) })
-  const ours = [...Object.values(histograms), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
+  const histograms = defineHistograms(client, fastify.config.redisUrl !== null)
+  // append is observed in cluster mode only, the only mode that defines it
+  const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name]?.observe(seconds) })
+  const ours = [...Object.values(histograms).filter((h) => h !== undefined), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
   if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify))
   fastify.decorate('meter', meter)
 
@@ -75,11 +76,12 @@ export default fp(async function metrics (fastify) {
   })
 }, { name: 'metrics', dependencies: ['rate-limit'] })
 
-function defineHistograms (client: Client) {
+function defineHistograms (client: Client, cluster: boolean) {
   const h = (name: string, help: string, buckets: number[]) => new client.Histogram({ name, help, buckets })
   return {
     tick: h('pixelwire_tick_duration_seconds', 'Duration of one beat of the broadcast tick (TICK_MS): commit, one slot of UPDATES, catch-up, presence', TICK_BUCKETS),
     commit: h('pixelwire_commit_duration_seconds', 'Duration of one canvas batch commit (one SQLite transaction)', COMMIT_BUCKETS),
+    append: cluster ? h('pixelwire_redis_append_duration_seconds', 'Cluster mode: duration of one batch append to the cluster order in Redis (one script call: the round trip and the AOF write)', COMMIT_BUCKETS) : undefined,
     pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frames with its last pixel were written to every client in sync (every slot of a stretched tick)', DELAY_BUCKETS)
   } satisfies Record<HistogramName, unknown>
 }
@@ -198,9 +200,18 @@ function defineGauges (client: Client, fastify: FastifyInstance) {
   ]
 }
 
-/** Cluster mode only (REDIS_URL): this node's view of Redis; plugins/redis.ts decorates `redis` before any scrape. */
+const ORDER_COUNTERS = [
+  ['appends', 'pixelwire_redis_appends_total', 'Cluster mode: batches this node appended to the cluster order'],
+  ['appendFailures', 'pixelwire_redis_append_failures_total', 'Cluster mode: appends that failed (Redis unreachable, timed out, fenced); their draws were answered UNAVAILABLE'],
+  ['entriesRead', 'pixelwire_redis_entries_applied_total', 'Cluster mode: batches of the cluster order this node stored in its log and applied'],
+  ['gapsDetected', 'pixelwire_redis_gaps_detected_total', 'Cluster mode: times this node found the stream no longer continuing its log (it was away longer than the stream keeps entries)'],
+  ['gapsFilled', 'pixelwire_redis_gaps_filled_total', 'Cluster mode: gaps filled by installing the cluster snapshot at boot']
+] as const
+
+/** Cluster mode only (REDIS_URL): this node's view of Redis; plugins/redis.ts and broker.ts decorate before any scrape. */
 function defineClusterMetrics (client: Client, fastify: FastifyInstance) {
   const link = () => fastify.redis!
+  const order = () => fastify.clusterBroker!.sequencer
   return [
     new client.Gauge({
       name: 'pixelwire_redis_up',
@@ -216,6 +227,25 @@ function defineClusterMetrics (client: Client, fastify: FastifyInstance) {
       name: 'pixelwire_redis_ping_failures_total',
       help: 'Health pings to Redis (every REDIS_HEALTH_MS) that failed or timed out',
       collect () { this.reset(); this.inc(link().stats.pingFailures) }
+    }),
+    ...ORDER_COUNTERS.map(([key, name, help]) => new client.Counter({
+      name,
+      help,
+      collect () { this.reset(); this.inc(order().stats[key]) }
+    })),
+    new client.Gauge({
+      name: 'pixelwire_redis_data_lost',
+      help: 'Cluster mode: 1 when Redis no longer holds the order this node followed (came back empty, another cluster, a counter below this node\'s seq): draws are refused until an operator acts',
+      collect () { this.set(order().stats.dataLost) }
+    }),
+    new client.Gauge({
+      name: 'pixelwire_redis_stream_lag',
+      help: 'Cluster mode: changes (seqs) of the cluster order this node has not stored and applied yet, by canvas (sampled every second)',
+      labelNames: ['canvas'],
+      collect () {
+        this.reset()
+        for (const [canvas, n] of order().lag()) this.set({ canvas }, n)
+      }
     })
   ]
 }

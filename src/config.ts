@@ -94,12 +94,13 @@ export const ConfigSchema = Type.Object({
   HTTP_KEEPALIVE_TIMEOUT_MS: Int(72000, 1, 3600000, 'an idle keep-alive socket is closed after this (above the 60 s idle timeout of common load balancers)'),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   REDIS_URL: Type.Optional(Type.String({ description: 'redis:// or rediss:// URL of the Redis that nodes share (cluster mode); unset or empty: a node alone' })),
-  REDIS_PREFIX: Type.String({ default: 'pixelwire:', pattern: '^[A-Za-z0-9_.:{}-]{1,64}$', description: 'prefix of every Redis key of this cluster (nodes sharing a Redis and a prefix share canvases)' }),
+  REDIS_PREFIX: Type.String({ default: 'pixelwire:', pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'prefix of every Redis key of this cluster (nodes sharing a Redis and a prefix share canvases)' }),
   NODE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'this node\'s name in the cluster (hello, admin views, logs, metrics); default: host name and PORT' })),
   REDIS_COMMAND_TIMEOUT_MS: Int(2000, 50, 600000, 'a Redis command not answered by then fails (the draw is UNAVAILABLE, never shown)'),
   REDIS_CONNECT_TIMEOUT_MS: Int(5000, 50, 600000, 'a connection attempt to Redis not established by then is dropped and retried'),
   REDIS_RETRY_MAX_MS: Int(2000, 10, 600000, 'longest wait between two reconnection attempts (the backoff doubles from 50 ms up to this)'),
   REDIS_HEALTH_MS: Int(1000, 50, 600000, 'how often each node pings Redis for /health/ready and the redis up metric'),
+  REDIS_BOOT_TIMEOUT_MS: Int(60000, 1000, 3600000, 'how long a node waits at boot for Redis to answer before it exits 1'),
   REDIS_STREAM_MAXLEN: Int(100000, 100, 100000000, 'entries (batches) kept in each canvas stream in Redis; a node further behind catches up from a snapshot')
 })
 
@@ -177,10 +178,13 @@ function checkCombinations (cfg: EnvConfig): void {
   if (cfg.HTTP_REQUEST_TIMEOUT_MS > 0 && cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) {
     throw new Error('invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)')
   }
-  // Refused rather than ignored: nodes that believe they share state but
-  // do not would each run their own canvas and diverge unseen.
   if (cfg.REDIS_URL !== undefined && cfg.REDIS_URL !== '') {
-    throw new Error('invalid configuration: REDIS_URL is set, but this version has no Redis broker yet and would run single-node, sharing nothing; unset REDIS_URL')
+    let url: URL | null = null
+    try { url = new URL(cfg.REDIS_URL) } catch {}
+    // Never echo the value: it may carry a password.
+    if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+      throw new Error('invalid configuration: REDIS_URL must be a redis:// or rediss:// URL with a host (redis://[user:password@]host[:port][/db])')
+    }
   }
 }
 

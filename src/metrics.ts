@@ -86,7 +86,7 @@ export interface MeterCounts {
   resumes: Record<Resume, number>
 }
 
-export type HistogramName = 'tick' | 'commit' | 'pixelDelay'
+export type HistogramName = 'tick' | 'commit' | 'pixelDelay' | 'append'
 
 export interface Meter {
   readonly counts: MeterCounts

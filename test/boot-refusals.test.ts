@@ -1,15 +1,15 @@
 // Settings this build cannot honour stop a real server process at boot with
 // a one-line reason on stderr, exit 1, before it listens or writes anything:
-// REDIS_URL (no Redis broker yet; running single-node instead would leave
-// "clustered" nodes each with their own canvas) and a TRUST_PROXY entry that
-// is no address (a typo would otherwise trust nobody, silently).
+// a REDIS_URL that is no redis:// URL (a node meant to be in a cluster must
+// never run alone unnoticed) and a TRUST_PROXY entry that is no address (a
+// typo would otherwise trust nobody, silently).
 import { readdirSync } from 'node:fs'
 import t from 'tap'
 import { tempDir } from './helper.js'
 import { run, within } from './process.js'
 
 const cases: Array<[string, string, RegExp]> = [
-  ['REDIS_URL', 'redis://127.0.0.1:1', /^invalid configuration: REDIS_URL is set, but this version has no Redis broker yet and would run single-node, sharing nothing; unset REDIS_URL\n$/],
+  ['REDIS_URL', '127.0.0.1:6379', /^invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL with a host \(redis:\/\/\[user:password@\]host\[:port\]\[\/db\]\)\n$/],
   ['TRUST_PROXY', '127.0.0.1, proxy.internal', /^invalid configuration: TRUST_PROXY entry "proxy\.internal" is not an IP address, a CIDR or one of loopback, linklocal, uniquelocal\n$/]
 ]
 

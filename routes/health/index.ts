@@ -18,7 +18,7 @@ const health: FastifyPluginAsync = async function health (fastify) {
       memory: memoryCheck(),
       draining: fastify.connections.draining ? 'server is draining' : 'ok',
       // cluster mode only: a node alone has no redis check at all
-      ...(fastify.redis !== null ? { redis: fastify.redis.health() } : {})
+      ...(fastify.redis !== null ? { redis: fastify.broker.sequencer?.health() ?? fastify.redis.health() } : {})
     }
     const failing = Object.keys(checks).filter((k) => checks[k] !== 'ok')
     if (failing.length === 0) return { status: 'ok', checks }

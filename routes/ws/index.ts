@@ -169,7 +169,9 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
         nextPixelInMs,
         tickMs: c.TICK_MS
       },
-      heartbeatMs: c.HEARTBEAT_MS
+      heartbeatMs: c.HEARTBEAT_MS,
+      // §9: which node serves the connection, in cluster mode only
+      ...(c.redisUrl !== null ? { node: c.NODE_ID } : {})
     }))
     // A user broadcast (and, across nodes, a kick) is a delivery to this topic, not a scan.
     fastify.hub.subscribe(conn, userTopic(conn.user.id))

@@ -121,7 +121,28 @@ export interface PresenceStore {
   count (topic: Topic): number
 }
 
+/** Who drew a run of a batch's records (the canvas store's Authorship). */
+export interface AuthorRun { user: string, count: number, name?: string }
+
+/**
+ * The canvas order when it lives outside this node (cluster mode: Redis,
+ * src/broker/redis-order.ts). A batch is appended to the cluster's order;
+ * every node, this one included, gets it back as a commit publication (in
+ * order, after storing it in its own log). The single-node broker has none:
+ * there the log commits and the service publishes, synchronously.
+ */
+export interface Sequencer {
+  /** Append a batch after the canvas's last seq; resolves with its seqs once the order holds it durably, rejects when it does not. */
+  append (canvas: string, epoch: string, records: Buffer, authors: readonly AuthorRun[]): Promise<{ from: number, to: number }>
+  /** 'ok', or why appends are refused now (for readiness) */
+  health (): 'ok' | string
+  /** A canvas this node just created joins the order (its first append waits for it). */
+  register (canvas: { id: string, epoch: string, width: number, height: number, seq: number }): void
+}
+
 export interface Broker {
+  /** Present when the canvas order lives outside this node (cluster mode); absent, commits are local. */
+  readonly sequencer?: Sequencer
   /** Set the node's one handler, once, before anything is published. */
   start (handler: PublicationHandler): void
   /**

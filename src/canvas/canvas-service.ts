@@ -10,7 +10,7 @@
 // many slots of clients a beat sends, is the adaptive tick (tick-scheduler.ts).
 // Over 250 lines: it is the composition of those modules plus the beat's
 // driver (CPU time and frames per beat); each part it composes is its own.
-import type { Broker, CommitEvent } from '../broker/broker.js'
+import type { Broker, CommitEvent, Sequencer } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
 import type { Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
@@ -34,7 +34,7 @@ export { canvasTopic }
 /** The tick (TICK_MS, TICK_MAX_MS, TICK_FRAME_BUDGET): see TickConfig; unset max and budget: a fixed tick. */
 export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig {
   /** canvases, boot snapshots, stored snapshots */
-  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'>
+  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'> & Partial<Pick<CanvasStore, 'logFloor'>>
   /** where batches are committed and numbered (the only seq writer) */
   canvasLog: CanvasLog
   hub: Hub<C>
@@ -64,11 +64,14 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   meter?: Meter
 }
 
-/** What the service holds per canvas. */
-interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier }
+/** What the service holds per canvas; `appending`: a batch is on its way to the cluster order (cluster mode). */
+interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier, appending: boolean }
 
 export function createCanvasService<C extends CanvasClient> (opts: CanvasServiceOptions<C>) {
   const { store, hub, broker } = opts
+  // Cluster mode: batches are appended to the cluster's order, and come
+  // back (to every node) through the broker; undefined: the local log commits.
+  const sequencer = broker.sequencer
   const log = opts.canvasLog
   const logger = opts.log
   const meter = opts.meter ?? noopMeter
@@ -113,13 +116,18 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       onSynced: opts.onSynced
     })
     const barrier = new CommitBarrier(opts.maxPendingSyncs ?? 16)
-    lanes.set(canvas.id, { room, intake: new Intake(opts.maxPendingPixels), delay: new PixelDelay(meter), barrier })
+    lanes.set(canvas.id, { room, intake: new Intake(opts.maxPendingPixels), delay: new PixelDelay(meter), barrier, appending: false })
     // The room follows every commit of its canvas, whether clients watch it or not.
     broker.subscribe(room.topic)
   }
 
   function load (): void {
-    for (const row of store.list()) addLane(rebuildCanvas(row, store.latestSnapshot(row.id), log, frameRecords))
+    for (const row of store.list()) {
+      const canvas = rebuildCanvas(row, store.latestSnapshot(row.id), log, frameRecords)
+      // A replica rebuilt from a cluster snapshot has no log before it: no replay from there.
+      canvas.logFloor = store.logFloor?.(row.id, canvas.seq) ?? 0
+      addLane(canvas)
+    }
     const d = opts.defaultCanvas
     if (!lanes.has(d.id)) create(d.id, d.width, d.height)
   }
@@ -129,6 +137,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     store.insert(row)
     const canvas = new Canvas(row, blankPixels(width, height))
     addLane(canvas)
+    sequencer?.register(row)
     logger.info({ canvas: id, width, height }, 'canvas created')
     return canvas
   }
@@ -150,7 +159,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Decide before `hello` whether `since` can be served by an exact replay. */
   function canReplay (canvas: Canvas, since: number | undefined, epoch: string | undefined): boolean {
-    return since !== undefined && epoch === canvas.epoch && since <= canvas.seq && canvas.seq - since <= opts.maxReplay
+    return since !== undefined && epoch === canvas.epoch && since <= canvas.seq && canvas.seq - since <= opts.maxReplay && since >= canvas.logFloor
   }
 
   /**
@@ -169,7 +178,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function flushLane (lane: Lane<C>, slot: number): void {
     const { room, intake, delay } = lane
-    const batch = intake.take(frameRecords)
+    if (sequencer !== undefined) appendLane(lane, sequencer)
+    const batch = sequencer === undefined ? intake.take(frameRecords) : null
     if (batch !== null) {
       const pixels = batch.records.length / RECORD
       if (commit(lane, batch) === null) {
@@ -211,6 +221,45 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     return res
   }
 
+  /**
+   * Cluster mode: the lane's pending batch to the cluster's order, one at a
+   * time per canvas (what arrives meanwhile waits in the intake and goes in
+   * the next one). The append's answer settles the painters' part (syncs,
+   * or UNAVAILABLE); the pixels are shown when the order hands the batch
+   * back through the broker, on every node alike.
+   */
+  function appendLane (lane: Lane<C>, seq: Sequencer): void {
+    if (lane.appending) return
+    const batch = lane.intake.take(frameRecords)
+    if (batch === null) return
+    const { canvas } = lane.room
+    const pixels = batch.records.length / RECORD
+    lane.appending = true
+    seq.append(canvas.id, canvas.epoch, batch.records, batch.runs).then((range) => {
+      lane.appending = false
+      opts.afterCommit?.(batch.runs, true)
+      lane.barrier.committed(batch.runs, range.to)
+      lane.delay.committed(pixels, beats + tick.slots)
+    }, (err: Error) => {
+      lane.appending = false
+      lane.delay.dropped(pixels)
+      refuse(lane, batch, err, 'the cluster order (Redis) is unavailable; your change was not applied')
+    })
+  }
+
+  /** A batch that was not committed: its painters hear it, nobody sees the pixels. */
+  function refuse (lane: Lane<C>, batch: Batch, err: Error, message: string): void {
+    const { room } = lane
+    const pixels = batch.records.length / RECORD
+    stats.commitFailures++
+    bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
+    logger.error({ err, canvas: room.canvas.id, pixels }, 'commit failed; batch rejected')
+    const msg = encodeError(protocolError('UNAVAILABLE', message, 1000))
+    for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
+    opts.afterCommit?.(batch.runs, false)
+    lane.barrier.refused(batch.runs)
+  }
+
   /** Commit a batch to the log and publish it: the room applies it when the broker hands it back. Null: refused by storage. */
   function commit (lane: Lane<C>, batch: Batch): CommitRange | null {
     const { room } = lane
@@ -223,16 +272,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       commitMs += took
       meter.observe('commit', took / 1000)
     } catch (err) {
-      const pixels = batch.records.length / RECORD
       storageError = (err as Error).message
-      stats.commitFailures++
-      bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
-      // Never shown as applied: the painters hear it, nobody sees the pixels.
-      logger.error({ err, canvas: canvas.id, pixels }, 'commit failed; batch rejected')
-      const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
-      for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
-      opts.afterCommit?.(batch.runs, false)
-      lane.barrier.refused(batch.runs)
+      refuse(lane, batch, err as Error, 'storage unavailable; your change was not applied')
       return null
     }
     storageError = null
@@ -253,6 +294,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange {
     const lane = lanes.get(canvas.id)
     if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${canvas.id}`)
+    // A local commit in cluster mode would fork the order: refused until
+    // these admin commits go through the sequencer (asynchronously).
+    if (sequencer !== undefined) throw new DomainError('unavailable', 'UNAVAILABLE', 'not available in cluster mode yet; nothing was changed', 1000)
     const range = commit(lane, { records, runs: [{ user, connId: 0, count: records.length / RECORD }] })
     if (range === null) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', 1000)
     return range

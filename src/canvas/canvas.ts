@@ -27,6 +27,12 @@ export class Canvas {
   seq: number
   /** seq of the newest snapshot stored in SQLite */
   storedSnapshotSeq: number
+  /**
+   * The log holds every change after this seq (0: all of them). Above 0
+   * only on a cluster replica rebuilt from the cluster's snapshot: a resume
+   * from before it gets a snapshot, never a replay with a hole.
+   */
+  logFloor = 0
   readonly pixels: Buffer
 
   constructor (row: CanvasRow, pixels: Buffer, storedSnapshotSeq = 0) {

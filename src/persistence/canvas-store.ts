@@ -53,6 +53,13 @@ export function createCanvasStore (db: Db) {
     runRows: db.prepare('SELECT x, y, user FROM change_log WHERE canvas = ? AND seq BETWEEN ? AND ?').raw(true),
     history: db.prepare('SELECT user, seq, color FROM change_log WHERE canvas = ? AND y = ? AND x = ? ORDER BY seq DESC').raw(true),
     nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
+    // cluster mode (src/broker/redis-order.ts): a replica taking the cluster's canvas, or its snapshot
+    adopt: db.prepare('UPDATE canvases SET epoch = ?, width = ?, height = ? WHERE id = ? AND seq = 0'),
+    rebaseCanvas: db.prepare('UPDATE canvases SET epoch = ?, seq = ? WHERE id = ?'),
+    dropLog: db.prepare('DELETE FROM change_log WHERE canvas = ?'),
+    dropRuns: db.prepare('DELETE FROM change_runs WHERE canvas = ?'),
+    dropSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ?'),
+    logStart: db.prepare('SELECT min(seq) FROM change_log WHERE canvas = ?').pluck(),
     // Only when the name changed: a painter's every batch costs one indexed read, no write.
     nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name')
   }
@@ -136,6 +143,15 @@ export function createCanvasStore (db: Db) {
     return { ok: true, records: out.subarray(0, off) }
   })
 
+  /** The canvas at `seq` from a snapshot alone: the older log goes, so the log stays without holes after its start. */
+  const rebase = db.transaction((canvas: CanvasId, epoch: string, seq: number, deflated: Buffer, at: number) => {
+    stmts.dropLog.run(canvas)
+    stmts.dropRuns.run(canvas)
+    stmts.dropSnapshots.run(canvas)
+    stmts.saveSnapshot.run(canvas, seq, deflated, at)
+    if (stmts.rebaseCanvas.run(epoch, seq, canvas).changes !== 1) throw new Error(`no canvas ${canvas}`)
+  })
+
   return {
     list: () => stmts.list.all() as CanvasRow[],
     get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
@@ -166,6 +182,23 @@ export function createCanvasStore (db: Db) {
         off += RECORD
       }
       return out
+    },
+    /** Cluster mode: a canvas never drawn on (seq 0) takes the cluster's epoch and size. */
+    adopt (canvas: CanvasId, epoch: string, width: number, height: number): void {
+      if (stmts.adopt.run(epoch, width, height, canvas).changes !== 1) throw new Error(`canvas ${canvas} is not at seq 0`)
+    },
+    /**
+     * Cluster mode, a node further behind than the cluster's stream: the
+     * canvas becomes the snapshot at `seq`; its log starts after it (the
+     * pixel history before it is not on this node).
+     */
+    rebase (canvas: CanvasId, epoch: string, seq: number, deflated: Buffer, at = Date.now()): void {
+      rebase.immediate(canvas, epoch, seq, deflated, at)
+    },
+    /** The seq the canvas's log continues from: its first change's seq - 1 (0 for a full log; the canvas's seq when empty). */
+    logFloor (canvas: CanvasId, seq: number): number {
+      const first = stmts.logStart.get(canvas) as number | null
+      return first === null ? seq : first - 1
     },
     latestSnapshot: (canvas: CanvasId) => stmts.latestSnapshot.get(canvas) as { seq: number, pixels: Buffer } | undefined,
     /** Store a deflated snapshot and drop the older ones: the newest is all boot needs. */

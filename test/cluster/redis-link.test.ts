@@ -19,11 +19,7 @@ t.test('the backoff doubles from 50 ms and stops at the cap', async (t) => {
 t.test('readiness and metrics follow Redis going away and coming back', async (t) => {
   const redis = await startRedis(t)
   const dataDir = tempDir(t)
-  const config = {
-    ...loadConfig({ JWT_SECRET: SECRET, LOG_LEVEL: 'silent', DATA_DIR: dataDir, REDIS_HEALTH_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MAX_MS: '200', NODE_ID: 'node-a' }),
-    REDIS_URL: redis.url,
-    redisUrl: redis.url
-  }
+  const config = loadConfig({ JWT_SECRET: SECRET, LOG_LEVEL: 'silent', DATA_DIR: dataDir, REDIS_URL: redis.url, REDIS_HEALTH_MS: '100', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MAX_MS: '200', NODE_ID: 'node-a' })
   const server = Fastify(serverOptions(config))
   await server.register(app, { config })
   await server.ready()

@@ -74,8 +74,20 @@ t.test('HTTP timeouts: defaults, and the headers fit in the request', async (t) 
   t.equal(loadConfig({ ...base, HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '0' }).HTTP_REQUEST_TIMEOUT_MS, 0, 'a request timeout of 0 is off')
 })
 
-t.test('REDIS_URL: refused until a Redis broker exists; empty is unset', async (t) => {
+t.test('REDIS_URL: a redis:// or rediss:// URL turns cluster mode on; empty is unset; NODE_ID defaults to host:port', async (t) => {
   const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
-  t.throws(() => loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:1' }), /^invalid configuration: REDIS_URL is set, but this version has no Redis broker/)
-  t.equal(loadConfig({ ...base, REDIS_URL: '' }).REDIS_URL, '', 'REDIS_URL= (empty) boots single-node')
+  const on = loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:1', PORT: '3456' })
+  t.equal(on.redisUrl, 'redis://127.0.0.1:1')
+  t.equal(on.REDIS_PREFIX, 'pixelwire:')
+  t.match(on.NODE_ID, /^.+:3456$/, 'host name and port')
+  t.equal(loadConfig({ ...base, REDIS_URL: 'rediss://u:secret@redis.internal:6380/2' }).redisUrl, 'rediss://u:secret@redis.internal:6380/2')
+  t.equal(loadConfig({ ...base, REDIS_URL: '' }).redisUrl, null, 'REDIS_URL= (empty) boots single-node')
+  t.equal(loadConfig(base).redisUrl, null)
+  for (const bad of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://', 'redis://:pw@']) {
+    const err = t.throws(() => loadConfig({ ...base, REDIS_URL: bad }), /^invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL with a host/, bad) as unknown as Error
+    t.notMatch(err.message, 'pw@', 'the value (a password) is never echoed')
+  }
+  t.throws(() => loadConfig({ ...base, NODE_ID: 'a b' }), /NODE_ID/)
+  t.throws(() => loadConfig({ ...base, REDIS_PREFIX: '' }), /REDIS_PREFIX/)
+  t.equal(loadConfig({ ...base, NODE_ID: 'eu-1.node_2' }).NODE_ID, 'eu-1.node_2')
 })
