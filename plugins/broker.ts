@@ -63,9 +63,9 @@ export default fp(async function broker (fastify) {
       // Clients get 1001 from the drain and resume on another node; a
       // supervisor restarts this one, which installs the snapshot at boot.
       log.fatal({ reason, exitCode: EXIT_BEHIND_STREAM }, 'behind the cluster stream: shutting down to rebuild at the next boot')
-      process.exitCode = EXIT_BEHIND_STREAM
-      setTimeout(() => process.exit(EXIT_BEHIND_STREAM), c.SHUTDOWN_TIMEOUT_MS).unref()
-      fastify.close().catch(() => {})
+      const exit = () => process.exit(EXIT_BEHIND_STREAM)
+      setTimeout(exit, c.SHUTDOWN_TIMEOUT_MS).unref()
+      fastify.close().then(exit, exit)
     }
   })
   const redisBroker = createRedisBroker(order, memory)
