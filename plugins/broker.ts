@@ -54,7 +54,9 @@ export default fp(async function broker (fastify) {
     },
     maxLen: c.REDIS_STREAM_MAXLEN,
     blockMs: 1000,
-    readCount: 1000,
+    // One read holds at most this many batches, each at most half a send
+    // buffer (the largest frame the service commits): about 16 MiB.
+    readCount: Math.max(1, Math.min(1000, Math.floor(16 * 1024 * 1024 / (c.SEND_BUFFER_BYTES / 2)))),
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
     newEpoch,
     log,

@@ -306,10 +306,10 @@ export function createRedisOrder (o: RedisOrderOptions): RedisOrder {
     const epoch = fieldOf(fields, 'epoch')!.toString()
     const px = fieldOf(fields, 'px') as Buffer
     if (epoch !== f.epoch) {
-      // Canvas reset (a new epoch) is another issue's; until then, never mix two epochs in one log.
-      o.log.error({ canvas: f.id, epoch, ours: f.epoch }, 'stream entry of another epoch ignored')
-      f.seq = to
-      return true
+      // Canvas reset (a new epoch, issue 13) is not followed across nodes
+      // yet: never mix two epochs in one log, and never skip silently.
+      fence(`canvas ${f.id}: the order moved to epoch ${epoch}, this node holds ${f.epoch}; restart the node`)
+      return false
     }
     if (from !== f.seq) {
       stats.gapsDetected++

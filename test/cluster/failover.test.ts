@@ -20,6 +20,16 @@ import { paintRow, watch, type Watcher } from './watch.js'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const seqOf = async (n: Node): Promise<number> => (await (await fetch(`${n.url}/api/canvases/main`)).json() as any).seq
 
+/** Poll until every watcher is at node `n`'s seq (asked again each time: draws in flight may still land). */
+async function settled (n: Node, watchers: Watcher[], what: string): Promise<number> {
+  let seq = -1
+  await until(async () => {
+    seq = await seqOf(n)
+    return watchers.every((w) => w.seq === seq)
+  }, 60000, what)
+  return seq
+}
+
 async function painter (n: Node, sub: string): Promise<TestClient> {
   const c = new TestClient(n.ws, { token: token({ sub }) })
   await c.opened
@@ -66,8 +76,8 @@ t.test('kill -9 of a node mid-stream', async (t) => {
   t.equal(resumed.hello.resume, 'replay', 'resumed on node-2 by replay')
   await until(() => reference.seq > atKill + 200, 60000, 'the other nodes keep serving and painting')
   await stop()
-  const final = await seqOf(nodes[1])
-  await until(async () => resumed.seq === final && reference.seq === final && await seqOf(nodes[2]) === final, 60000, 'settled')
+  const final = await settled(nodes[1], [resumed, reference], 'settled')
+  t.equal(await seqOf(nodes[2]), final, 'node-3 at the same seq')
   sameAsReference(t, victim, resumed, reference, 'the victim')
   t.same(reference.faults, [], 'the reference (node-3) saw no gap')
   for (const c of [...painters, reference.client, resumed.client]) c.close()
@@ -90,8 +100,7 @@ t.test('a paused node catches up from the stream; paused longer than the stream 
   await until(() => reference.seq >= fromSeq + 30, 60000, 'a few entries while node-1 is paused')
   await stop()
   nodes[0].child.kill('SIGCONT')
-  let final = await seqOf(nodes[1])
-  await until(() => paused.seq === final && reference.seq === final, 60000, 'node-1 catches up from the stream')
+  await settled(nodes[1], [paused, reference], 'node-1 catches up from the stream')
   t.same(paused.faults, [], 'its client: no gap, no duplicate')
   t.same(paused.changes, reference.changes.slice(paused.start - reference.start), 'the same changes as node-3\'s client')
 
@@ -113,8 +122,7 @@ t.test('a paused node catches up from the stream; paused longer than the stream 
   const closed = await within(paused.client.closed, 10000, 'its client is let go')
   t.equal(closed.code, 1001, 'with 1001: reconnect with since')
   const resumed = await watch(nodes[1].ws, 'paused', { role: 'viewer', since: paused.seq, epoch: paused.hello.canvas.epoch })
-  final = await seqOf(nodes[1])
-  await until(() => resumed.seq === final, 60000, 'the client resumed on node-2')
+  const final = await settled(nodes[1], [resumed], 'the client resumed on node-2')
   sameAsReference(t, paused, resumed, reference, 'the paused node\'s client')
 
   const again = await cluster.restart(0)

@@ -8,6 +8,7 @@
 // with generous deadlines: nothing here depends on speed.
 import t from 'tap'
 import { TestClient, isHello, parseSnapshot, token } from '../helper.js'
+import { promtoolCheck, samples } from '../promtool.js'
 import { startNodes, startRedis, until } from './redis.js'
 import { paintRow, watch } from './watch.js'
 
@@ -64,8 +65,17 @@ t.test('three nodes, one order', async (t) => {
   t.same(snaps[1].at(last[0], last[1]), last.slice(2), 'the last change is in it')
 
   for (const c of [...painters, ...watchers.map((w) => w.client), ...joiners.map((j) => j.client), resumed.client]) c.close()
-  // Metrics of a node after all that: appends counted, promtool-clean is in metrics.test.ts.
+  // Point 11: each node's cluster metrics, promtool-clean.
+  const scrape = async () => samples(await (await fetch(`${nodes[1].url}/metrics`)).text())
+  await until(async () => (await scrape()).get('pixelwire_redis_stream_lag{canvas="main"}') === 0, 20000, 'no lag once idle (sampled every second)')
   const text = await (await fetch(`${nodes[1].url}/metrics`)).text()
-  t.match(text, /pixelwire_redis_appends_total [1-9]/, 'node-2 appended batches')
-  t.match(text, /pixelwire_redis_stream_lag\{canvas="main"\} 0/, 'no lag once idle')
+  const m = samples(text)
+  t.ok((m.get('pixelwire_redis_appends_total') ?? 0) > 0, 'node-2 appended batches')
+  t.equal(m.get('pixelwire_redis_entries_applied_total'), m.get('pixelwire_redis_appends_total')! + (samples(await (await fetch(`${nodes[0].url}/metrics`)).text()).get('pixelwire_redis_appends_total') ?? 0) + (samples(await (await fetch(`${nodes[2].url}/metrics`)).text()).get('pixelwire_redis_appends_total') ?? 0), 'node-2 applied every batch any node appended')
+  t.equal(m.get('pixelwire_redis_up'), 1)
+  t.equal(m.get('pixelwire_redis_data_lost'), 0)
+  t.equal(m.get('pixelwire_redis_gaps_detected_total'), 0)
+  t.ok((m.get('pixelwire_redis_append_duration_seconds_count') ?? 0) > 0, 'append latency observed')
+  const checked = await promtoolCheck(text)
+  t.equal(checked.code, 0, `promtool: ${checked.output}`)
 })
