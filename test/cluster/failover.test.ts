@@ -112,6 +112,7 @@ t.test('a paused node catches up from the stream; paused longer than the stream 
   await stop()
   // The point of the test: Redis no longer holds what node-1 needs next.
   const r = new Redis(redis.url)
+  r.on('error', () => {})
   const first = await r.xrange('pixelwire:canvas:{main}:log', '-', '+', 'COUNT', 1)
   r.disconnect()
   t.ok(Number(first[0][1][1]) > paused.seq, `the stream starts after seq ${first[0][1][1]}, node-1 is at ${paused.seq}`)

@@ -1,0 +1,92 @@
+// The cluster order with the nodes in this process (two or three apps on
+// real sockets, a real redis-server of the test's own): the paths the
+// process tests drive from outside, here where they can be looked at
+// directly: a draw on one node shown on the other, both logs the same; a
+// canvas created on a node joins the order; a node that joins after the
+// stream was trimmed installs the cluster snapshot; a Redis that comes back
+// empty fences every node (draws refused, readiness, metric).
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { isError, listen, pixel, token, type Listening } from '../helper.js'
+import { samples } from '../promtool.js'
+import { startRedis, until } from './redis.js'
+import { watch } from './watch.js'
+
+const env = (redisUrl: string, node: string, extra: Record<string, string> = {}) => ({
+  REDIS_URL: redisUrl, NODE_ID: node, TICK_MS: '5', PIXEL_RATE: '100000', PIXEL_BURST: '100000', REDIS_HEALTH_MS: '100', REDIS_RETRY_MAX_MS: '200', REDIS_COMMAND_TIMEOUT_MS: '1000', ...extra
+})
+const ready = async (n: Listening) => (await n.app.inject('/health/ready')).json()
+
+t.test('two nodes in one process: one order, new canvases, a late joiner, an emptied Redis', async (t) => {
+  const redis = await startRedis(t)
+  const extra = { REDIS_STREAM_MAXLEN: '100', SNAPSHOT_EVERY: '50' }
+  const a = await listen(t, env(redis.url, 'a', extra))
+  const b = await listen(t, env(redis.url, 'b', extra))
+  const wa = await watch(a.wsUrl, 'wa')
+  const wb = await watch(b.wsUrl, 'wb', { role: 'viewer' })
+  t.equal(wa.hello.canvas.epoch, wb.hello.canvas.epoch, 'one epoch')
+
+  // 150 batches, one at a time: more entries than the stream keeps.
+  for (let i = 0; i < 150; i++) {
+    wa.client.send(pixel(i, 1, 1, 2, 3))
+    await until(() => wb.seq === i + 1, 20000, `batch ${i + 1} on b`)
+  }
+  t.same(wb.changes, wa.changes, 'b showed what a showed')
+  t.same(wb.faults, [])
+  t.same(b.app.canvasStore.changesAfter('main', 0, 1000), a.app.canvasStore.changesAfter('main', 0, 1000), 'both logs hold the same changes')
+
+  const r = new Redis(redis.url)
+  r.on('error', () => {}) // it loses Redis below, on purpose
+  t.teardown(() => r.disconnect())
+  const first = await r.xrange('pixelwire:canvas:{main}:log', '-', '+', 'COUNT', 1)
+  t.ok(Number(first[0][0].split('-')[0]) > 1, 'the stream was trimmed (down to the newest snapshot)')
+  t.ok(Number(await r.hget('pixelwire:canvas:{main}:meta', 'snapseq')) >= 100, 'a snapshot offered to Redis')
+
+  // A late joiner with an empty DATA_DIR: the stream no longer starts at 0, so the snapshot.
+  const c = await listen(t, env(redis.url, 'c', extra))
+  const stats = c.app.clusterBroker!.sequencer.stats
+  t.equal(stats.gapsDetected, 1)
+  t.equal(stats.gapsFilled, 1, 'installed the cluster snapshot')
+  await until(() => c.app.canvases.get('main')!.seq === 150, 20000, 'c at the cluster seq')
+  const wc = await watch(c.wsUrl, 'wc', { role: 'viewer' })
+  const wb2 = await watch(b.wsUrl, 'wb2', { role: 'viewer' })
+  t.ok(wc.snapshot!.equals(wb2.snapshot!), 'the same canvas bytes as b')
+  const floor = c.app.canvases.get('main')!.logFloor
+  t.ok(floor > 0, 'c has no log before its snapshot')
+  const old = await watch(c.wsUrl, 'old', { role: 'viewer', since: 1, epoch: wa.hello.canvas.epoch })
+  t.equal(old.hello.resume, 'snapshot', 'a since before it is answered with a snapshot')
+
+  // A canvas created on a: joins the order; b learns it at its next boot.
+  const admin = { authorization: `Bearer ${token({ sub: 'ops', role: 'admin' })}` }
+  const created = await a.app.inject({ method: 'POST', url: '/api/admin/canvases', headers: admin, payload: { id: 'side', width: 8, height: 8 } })
+  t.equal(created.statusCode, 201)
+  const side = await watch(`${a.wsUrl}?canvas=side`, 'ws')
+  side.client.send(pixel(1, 1, 9, 9, 9))
+  await until(() => side.seq === 1, 20000, 'a draw on the new canvas goes through the order')
+  t.equal(await r.sismember('pixelwire:canvases', 'side'), 1, 'registered in Redis')
+
+  // Redis back empty: every node fences itself.
+  await redis.kill9()
+  await redis.restart({ fresh: true })
+  for (const n of [a, b, c]) {
+    await until(async () => /lost its data/.test((await ready(n)).checks.redis), 30000, `${n.config.NODE_ID} reports the loss`)
+    t.equal(samples((await n.app.inject('/metrics')).body).get('pixelwire_redis_data_lost'), 1)
+  }
+  wa.client.send(pixel(5, 5, 1, 1, 1))
+  await wa.client.next(isError('UNAVAILABLE'), 10000)
+  t.pass('a draw is refused')
+  t.equal(await r.get('pixelwire:cluster'), null, 'and no node founded a new order')
+  for (const w of [wa, wb, wc, wb2, old, side]) w.client.close()
+})
+
+t.test('a node whose DATA_DIR belongs to another cluster is fenced at boot', async (t) => {
+  const redis = await startRedis(t)
+  const a = await listen(t, env(redis.url, 'a'))
+  await a.app.close()
+  // Same DATA_DIR, a Redis that never saw it: it lost its data, as far as this node can tell.
+  await redis.kill9()
+  await redis.restart({ fresh: true })
+  const again = await listen(t, { ...env(redis.url, 'a'), DATA_DIR: a.dataDir })
+  t.match((await ready(again)).checks.redis, /Redis has no cluster id, but this node was in cluster/)
+  t.equal((await again.app.inject('/health/ready')).statusCode, 503)
+})
