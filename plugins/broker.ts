@@ -61,6 +61,7 @@ export default fp(async function broker (fastify) {
     newEpoch,
     log,
     observeAppend: (seconds) => fastify.meter.observe('append', seconds),
+    observeCommit: (seconds) => fastify.meter.observe('commit', seconds),
     onFatal (reason) {
       // Clients get 1001 from the drain and resume on another node; a
       // supervisor restarts this one, which installs the snapshot at boot.

@@ -78,6 +78,8 @@ export interface RedisOrderOptions {
   newEpoch: () => string
   log: OrderLogger
   observeAppend?: (seconds: number) => void
+  /** the replica's SQLite commit of one batch (pixelwire_commit_duration_seconds, as a node alone) */
+  observeCommit?: (seconds: number) => void
   /** the node can no longer follow the order in place (the stream moved past it): stop, and rebuild at the next boot */
   onFatal: (reason: string) => void
 }
@@ -319,7 +321,9 @@ export function createRedisOrder (o: RedisOrderOptions): RedisOrder {
     }
     const authors = JSON.parse(fieldOf(fields, 'authors')!.toString()) as AuthorRun[]
     const at = Number(fieldOf(fields, 'at')!.toString())
+    const start = performance.now()
     o.replica.commit(f.id, from, px, authors, at)
+    o.observeCommit?.((performance.now() - start) / 1000)
     f.seq = to
     stats.entriesRead++
     deliver!({ type: 'commit', canvas: f.id, epoch, from, to, pixels: px })
