@@ -17,6 +17,10 @@ import { within } from '../process.js'
 import { startNodes, startRedis, until, type Node } from './redis.js'
 import { paintRow, watch, type Watcher } from './watch.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const seqOf = async (n: Node): Promise<number> => (await (await fetch(`${n.url}/api/canvases/main`)).json() as any).seq
 

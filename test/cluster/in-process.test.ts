@@ -12,6 +12,10 @@ import { samples } from '../promtool.js'
 import { startRedis, until } from './redis.js'
 import { watch } from './watch.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 const env = (redisUrl: string, node: string, extra: Record<string, string> = {}) => ({
   REDIS_URL: redisUrl, NODE_ID: node, TICK_MS: '5', PIXEL_RATE: '100000', PIXEL_BURST: '100000', REDIS_HEALTH_MS: '100', REDIS_RETRY_MAX_MS: '200', REDIS_COMMAND_TIMEOUT_MS: '1000', ...extra
 })

@@ -6,6 +6,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startNodes } from './redis.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 t.test('two nodes of the built server, each with its own DATA_DIR', async (t) => {
   const { nodes, restart } = await startNodes(t, 2)
   t.not(nodes[0].port, nodes[1].port)

@@ -12,6 +12,10 @@ import { promtoolCheck, samples } from '../promtool.js'
 import { startNodes, startRedis, until } from './redis.js'
 import { paintRow, watch } from './watch.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 const PER_PAINTER = 300
 
 t.test('three nodes, one order', async (t) => {

@@ -11,6 +11,10 @@ import { SECRET, tempDir } from '../helper.js'
 import { promtoolCheck, samples } from '../promtool.js'
 import { startRedis, until } from './redis.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 t.test('the backoff doubles from 50 ms and stops at the cap', async (t) => {
   t.same([1, 2, 3, 4, 5, 6].map((a) => retryDelay(a, 1000)), [50, 100, 200, 400, 800, 1000])
   t.equal(retryDelay(10000, 2000), 2000, 'no overflow for a long outage')

@@ -11,6 +11,10 @@ import { samples } from '../promtool.js'
 import { startNodes, startRedis, until } from './redis.js'
 import { paintRow, watch } from './watch.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 const ready = async (url: string) => {
   const res = await fetch(`${url}/health/ready`)
   return { status: res.status, body: await res.json() as any }
