@@ -3,8 +3,7 @@ import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import type { Broker } from '../src/broker/broker.js'
 import { createMemoryBroker } from '../src/broker/memory.js'
-import { createRedisBroker, type RedisBroker } from '../src/broker/redis.js'
-import { createRedisOrder } from '../src/broker/redis-order.js'
+import type { RedisBroker } from '../src/broker/redis.js'
 import { newEpoch } from '../src/canvas/canvas.js'
 
 declare module 'fastify' {
@@ -32,6 +31,8 @@ export default fp(async function broker (fastify) {
     fastify.decorate('clusterBroker', null)
     return
   }
+  // Loaded in cluster mode only: a node alone boots as before.
+  const [{ createRedisOrder }, { createRedisBroker }] = await Promise.all([import('../src/broker/redis-order.js'), import('../src/broker/redis.js')])
   const store = fastify.canvasStore
   // The cluster this DATA_DIR has been part of: a Redis without it lost its data.
   const idFile = join(c.DATA_DIR, 'cluster-id')

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createRedisLink, type RedisLink } from '../src/broker/redis-link.js'
+import type { RedisLink } from '../src/broker/redis-link.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,6 +20,8 @@ export default fp(async function redis (fastify) {
     fastify.decorate('redis', null)
     return
   }
+  // Loaded in cluster mode only: a node alone boots without ioredis.
+  const { createRedisLink } = await import('../src/broker/redis-link.js')
   const link = createRedisLink({
     url: c.redisUrl,
     commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS,

@@ -34,6 +34,9 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
     // liveness stays 200, readiness names `draining`, an upgrade gets the
     // contract's 503 and its socket is released.
     return503OnClosing: false,
+    // Cluster mode: boot waits for Redis (REDIS_BOOT_TIMEOUT_MS) inside the
+    // plugins; Fastify's own plugin deadline (10 s) must not cut it shorter.
+    ...(config.redisUrl !== null ? { pluginTimeout: config.REDIS_BOOT_TIMEOUT_MS + 10000 } : {}),
     ...operationOptions(config)
   }
 }
