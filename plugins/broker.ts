@@ -5,14 +5,25 @@ import type { Broker } from '../src/broker/broker.js'
 import { createMemoryBroker } from '../src/broker/memory.js'
 import type { RedisBroker } from '../src/broker/redis.js'
 import { newEpoch } from '../src/canvas/canvas.js'
+import { createCluster, type Cluster } from '../src/broker/cluster.js'
+import { createClusterBroker } from '../src/broker/cluster-broker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     broker: Broker
-    /** cluster mode (REDIS_URL): the same broker, with the cluster order's own calls (join, follow); null for a node alone */
+    /** cluster mode (REDIS_URL): the canvas order's broker, with its own calls (join, follow); null for a node alone */
     clusterBroker: RedisBroker | null
+    /** cluster mode (REDIS_URL): the live nodes, the bus, ids and connection counts; null for a node alone */
+    cluster: Cluster | null
   }
 }
+
+/** How long one stream XREAD blocks before it is asked again (a new stream wakes it at once). */
+const STREAM_BLOCK_MS = 5000
+/** Stream messages read per stream per XREAD at most. */
+const STREAM_READ_COUNT = 1000
+/** Streams nobody here subscribes to any more stop being followed at this pace. */
+const STREAM_SWEEP_MS = 10_000
 
 /** Exit code of a node that fell behind the cluster's stream at run time: restart it (it installs the snapshot at boot). */
 export const EXIT_BEHIND_STREAM = 75
@@ -21,7 +32,10 @@ export const EXIT_BEHIND_STREAM = 75
  * The seam between nodes: every outgoing event is published here and comes
  * back to this node's fan-out (plugins/hub.ts). Without REDIS_URL a node is
  * alone and the broker lives in memory; with it, the canvas order lives in
- * Redis (src/broker/redis-order.ts, docs/architecture.md "Cluster mode").
+ * Redis (src/broker/redis-order.ts), and the cluster broker
+ * (src/broker/cluster-broker.ts) wraps that broker to carry presence,
+ * cursors, broadcasts, disconnects and stream messages to every node
+ * (docs/architecture.md "Cluster mode").
  */
 export default fp(async function broker (fastify) {
   const c = fastify.config
@@ -29,6 +43,7 @@ export default fp(async function broker (fastify) {
   if (fastify.redis === null) {
     fastify.decorate('broker', createMemoryBroker(memory))
     fastify.decorate('clusterBroker', null)
+    fastify.decorate('cluster', null)
     return
   }
   // Loaded in cluster mode only: a node alone boots as before.
@@ -73,7 +88,46 @@ export default fp(async function broker (fastify) {
     }
   })
   const redisBroker = createRedisBroker(order, memory)
-  fastify.decorate('broker', redisBroker)
+  const cluster = createCluster({
+    link: fastify.redis,
+    prefix: c.REDIS_PREFIX,
+    nodeId: c.NODE_ID,
+    heartbeatMs: c.CLUSTER_HEARTBEAT_MS,
+    nodeTtlMs: c.CLUSTER_NODE_TTL_MS,
+    replyTimeoutMs: c.CLUSTER_REPLY_TIMEOUT_MS,
+    log
+  })
+  const broker = createClusterBroker({
+    base: redisBroker,
+    cluster,
+    replyTimeoutMs: c.CLUSTER_REPLY_TIMEOUT_MS,
+    streams: {
+      command: fastify.redis.command,
+      prefix: c.REDIS_PREFIX,
+      blockMs: STREAM_BLOCK_MS,
+      readCount: STREAM_READ_COUNT,
+      ttlSeconds: c.CLUSTER_STREAM_TTL_S,
+      maxFollowed: c.MAX_STREAMS,
+      log
+    }
+  })
+  const sweep = setInterval(() => broker.streams.sweep(), STREAM_SWEEP_MS)
+  sweep.unref()
+  // The other nodes' presence: once this node can deliver (every plugin
+  // loaded), and again after Redis was away (events were lost meanwhile).
+  const syncRosters = () => { broker.syncRosters().catch((err: Error) => log.warn({ err: err.message }, 'presence sync failed')) }
+  fastify.addHook('onReady', async function joinCluster () {
+    await cluster.start()
+    syncRosters()
+  })
+  fastify.redis.onReconnect(syncRosters)
+  fastify.decorate('broker', broker)
   fastify.decorate('clusterBroker', redisBroker)
-  fastify.addHook('onClose', function stopOrder () { order.close() })
+  fastify.decorate('cluster', cluster)
+  fastify.addHook('onClose', async function stopOrder () {
+    clearInterval(sweep)
+    broker.streams.close()
+    await cluster.close()
+    order.close()
+  })
 }, { name: 'broker', dependencies: ['config', 'redis', 'sqlite', 'metrics'] })

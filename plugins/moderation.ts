@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin'
 import { GUEST_TOKEN_TTL_SEC } from '../src/auth/guest.js'
-import { onDisconnectOf } from '../src/hub/fanout.js'
 import { createAudit, type Audit } from '../src/moderation/audit.js'
 import { createBans, type Bans } from '../src/moderation/bans.js'
 import { createLocks, type Locks } from '../src/moderation/locks.js'
@@ -20,8 +19,8 @@ const DAY_MS = 86_400_000
 export default fp(async function moderation (fastify) {
   const c = fastify.config
   const { broker, fanout } = fastify
-  // A ban's disconnect event, delivered to the user's topic on every node.
-  fanout.on('disconnect', onDisconnectOf(fastify.hub))
+  // A ban publishes the one disconnect event on the user's topic: delivered
+  // by the connections plugin (onDisconnectOf), on every node.
   fastify.decorate('bans', createBans({ store: createBanStore(fastify.db), broker, guestIpKeepMs: GUEST_TOKEN_TTL_SEC * 1000 }))
   fastify.decorate('locks', createLocks({ store: createLockStore(fastify.db), broker, fanout, maxPerCanvas: c.MAX_LOCKS_PER_CANVAS }))
   fastify.decorate('audit', createAudit({

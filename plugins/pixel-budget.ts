@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { createPixelBudget, type PixelBudget } from '../src/rate/pixel-budget.js'
+import { createClusterBudget } from '../src/rate/cluster-budget.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,8 +13,9 @@ declare module 'fastify' {
 export const SWEEP_MS = 10_000
 
 /**
- * The pixel budget of this process, in memory. Its own plugin so that a
- * cluster-wide one (Redis) can replace it behind the same decorator.
+ * The pixel budget: in memory for a node alone; in cluster mode the same
+ * in-memory buckets as this node's copy of one cluster-wide budget, settled
+ * with Redis every CLUSTER_BUDGET_SETTLE_MS (src/rate/cluster-budget.ts).
  */
 export default fp(async function pixelBudget (fastify) {
   const c = fastify.config
@@ -26,6 +28,26 @@ export default fp(async function pixelBudget (fastify) {
     guestIpBurst: c.GUEST_PIXEL_BURST_PER_IP ?? c.PIXEL_BURST
   })
   const sweep = setInterval(() => budget.sweep(), SWEEP_MS)
-  fastify.decorate('pixelBudget', budget)
   fastify.addHook('onClose', function stopSweep () { clearInterval(sweep) })
-}, { name: 'pixel-budget', dependencies: ['config'] })
+  const { cluster, redis } = fastify
+  if (cluster === null || redis === null) {
+    fastify.decorate('pixelBudget', budget)
+    return
+  }
+  const shared = createClusterBudget({
+    local: budget,
+    cluster,
+    command: redis.command,
+    prefix: c.REDIS_PREFIX,
+    rate: c.PIXEL_RATE,
+    burst: c.PIXEL_BURST,
+    settleMs: c.CLUSTER_BUDGET_SETTLE_MS,
+    log: fastify.log.child({ component: 'pixel-budget' })
+  })
+  fastify.decorate('pixelBudget', shared)
+  // The last spends go to Redis before the node leaves (the Redis plugin closes after this one).
+  fastify.addHook('onClose', async function settleLast () {
+    shared.stop()
+    await shared.settle()
+  })
+}, { name: 'pixel-budget', dependencies: ['config', 'broker'] })

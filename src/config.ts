@@ -101,7 +101,13 @@ export const ConfigSchema = Type.Object({
   REDIS_RETRY_MAX_MS: Int(2000, 10, 600000, 'longest wait between two reconnection attempts (the backoff doubles from 50 ms up to this)'),
   REDIS_HEALTH_MS: Int(1000, 50, 600000, 'how often each node pings Redis for /health/ready and the redis up metric'),
   REDIS_BOOT_TIMEOUT_MS: Int(60000, 1000, 3600000, 'how long a node waits at boot for Redis to answer before it exits 1'),
-  REDIS_STREAM_MAXLEN: Int(100000, 100, 100000000, 'entries (batches) kept in each canvas stream in Redis; a node further behind catches up from a snapshot')
+  REDIS_STREAM_MAXLEN: Int(100000, 100, 100000000, 'entries (batches) kept in each canvas stream in Redis; a node further behind catches up from a snapshot'),
+  CLUSTER_HEARTBEAT_MS: Int(1000, 50, 600000, 'cluster mode: how often a node renews its membership and its connection counts in Redis'),
+  CLUSTER_NODE_TTL_MS: Int(5000, 200, 3600000, 'cluster mode: a node not heard of for this long is dead: its connections stop counting against the caps, its presence entries vanish'),
+  CLUSTER_REPLY_TIMEOUT_MS: Int(1000, 50, 60000, 'cluster mode: how long a node waits for the other nodes\' answers (delivered counts, the admin connection list, a kick); a node that has not answered by then is left out'),
+  CLUSTER_BUDGET_SETTLE_MS: Int(100, 10, 60000, 'cluster mode: how often a node settles the pixels its users spent with the cluster-wide budget in Redis (one round trip for all of them)'),
+  CLUSTER_STREAM_TTL_S: Int(86400, 60, 31536000, 'cluster mode: a JSON stream nobody published to for this long is dropped from Redis (its offsets go on above the old ones)'),
+  WORKERS: Int(1, 1, 1024, 'processes serving PORT together (Node cluster module), each a cluster node joined through REDIS_URL (required above 1), with its own SQLite in DATA_DIR/worker-<i>')
 })
 
 export type EnvConfig = Static<typeof ConfigSchema>
@@ -185,6 +191,13 @@ function checkCombinations (cfg: EnvConfig): void {
     if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
       throw new Error('invalid configuration: REDIS_URL must be a redis:// or rediss:// URL with a host (redis://[user:password@]host[:port][/db])')
     }
+  }
+  // Workers share nothing but the port: without Redis each would run its own canvas and diverge unseen.
+  if (cfg.WORKERS > 1 && (cfg.REDIS_URL === undefined || cfg.REDIS_URL === '')) {
+    throw new Error('invalid configuration: WORKERS above 1 needs REDIS_URL (the workers are cluster nodes joined through Redis)')
+  }
+  if (cfg.CLUSTER_NODE_TTL_MS < 2 * cfg.CLUSTER_HEARTBEAT_MS) {
+    throw new Error('invalid configuration: CLUSTER_NODE_TTL_MS must be at least twice CLUSTER_HEARTBEAT_MS (one late heartbeat must not declare a node dead)')
   }
 }
 

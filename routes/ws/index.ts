@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { Type, type Static } from 'typebox'
 import { tokenFromHandshake } from '../../src/auth/principal.js'
-import { userTopic } from '../../src/broker/broker.js'
+import { connectionTopic, userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import { requireCanvas } from '../../src/canvas/admin.js'
 import type { Connection, Principal } from '../../src/connection/connection.js'
@@ -78,8 +78,30 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
   }
   fastify.decorateRequest('handshake', null)
 
+  /**
+   * Cluster mode: the global and per-user caps over every live node (one
+   * round trip), this node's count with this connection included. A refusal
+   * is the same answer as the node's own cap; Redis unreachable is 503.
+   */
+  async function admitInCluster (user: string): Promise<void> {
+    const { cluster, connections } = fastify
+    if (cluster === null) return
+    const { registry } = connections
+    let verdict
+    try {
+      await cluster.ensureIds()
+      verdict = await cluster.admit(user, registry.size + registry.reserved + 1, registry.ofUser(user) + 1, c.MAX_CONNECTIONS, c.MAX_CONNECTIONS_PER_USER)
+      // hello's limits and the first draws here see the user's cluster-wide budget
+      if (verdict === 'ok') await fastify.pixelBudget.load?.(user)
+    } catch {
+      throw new HttpError(503, 'UNAVAILABLE', 'the cluster is unavailable', { 'retry-after': '5' })
+    }
+    if (verdict === 'global') throw new HttpError(503, 'UNAVAILABLE', 'connection limit reached', { 'retry-after': '5' })
+    if (verdict === 'user') throw new HttpError(429, 'TOO_MANY_CONNECTIONS', 'too many connections for this user', { 'retry-after': '10' })
+  }
+
   /** Everything that can refuse a connection, as plain HTTP before the upgrade. */
-  function checkHandshake (request: FastifyRequest<{ Querystring: HandshakeQuery }>): Handshake {
+  async function checkHandshake (request: FastifyRequest<{ Querystring: HandshakeQuery }>): Promise<Handshake> {
     const { connections, canvases } = fastify
     // The one draining check: an upgrade that passed it completes in the same
     // turn (only microtasks until onConnection), so no connection opens once
@@ -97,6 +119,9 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')
     }
     const canvas = requireCanvas(canvases, request.query.canvas)
+    await admitInCluster(user.id)
+    // The wait above may have crossed the start of a drain: checked again, in the turn of the upgrade.
+    if (connections.draining) throw new HttpError(503, 'UNAVAILABLE', 'server is draining', { 'retry-after': '5' })
     // Last check: nothing may refuse after the slot is taken.
     const socket = request.raw.socket
     if (socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')
@@ -125,7 +150,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     config: { rateLimit: { max: c.HANDSHAKE_RATE, timeWindow: 1000 } },
     websocket: true,
     preHandler: async function handshake (request) {
-      request.handshake = checkHandshake(request)
+      request.handshake = await checkHandshake(request)
     },
     // Every refusal (rate, schema, the checks above) is an error reply: count it by its code.
     onError: async function countRefusal (_request, reply, err: FastifyError | HttpError) {
@@ -157,6 +182,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     conn.send(encodeJson({
       type: 'hello',
       connectionId: conn.id,
+      node: c.NODE_ID,
       user: { id: hs.user.id, name: hs.user.name, role: hs.user.role },
       canvas: { id: canvas.id, width: canvas.width, height: canvas.height, seq: canvas.seq, epoch: canvas.epoch },
       resume: hs.resume,
@@ -173,8 +199,9 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       // §9: which node serves the connection, in cluster mode only
       ...(c.redisUrl !== null ? { node: c.NODE_ID } : {})
     }))
-    // A user broadcast (and, across nodes, a kick) is a delivery to this topic, not a scan.
+    // A user broadcast or a ban, and a kick, are deliveries to these topics (on whatever node), not scans.
     fastify.hub.subscribe(conn, userTopic(conn.user.id))
+    fastify.hub.subscribe(conn, connectionTopic(conn.id))
     canvases.attach(conn, canvas, hs.resume === 'replay' ? request.query.since ?? null : null)
     fastify.presence.join(conn)
   })

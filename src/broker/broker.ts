@@ -13,11 +13,13 @@
 // - `canvas:<id>`  committed batches, presence, cursors, canvas broadcasts, locks
 // - `user:<sub>`   broadcasts to every connection of one user, disconnects (bans)
 // - `stream:<ns:name>` JSON stream messages (the only topics with history)
+// - `connection:<id>` one connection (kicks: a disconnect event)
 
 export type Topic = string
 
 export const canvasTopic = (id: string): Topic => `canvas:${id}`
 export const userTopic = (sub: string): Topic => `user:${sub}`
+export const connectionTopic = (id: number): Topic => `connection:${id}`
 const STREAM = 'stream:'
 export const streamTopic = (name: string): Topic => STREAM + name
 export const isStreamTopic = (topic: Topic): boolean => topic.startsWith(STREAM)
@@ -55,10 +57,11 @@ export interface CursorEntry { connectionId: number, x: number, y: number }
 export interface CursorsEvent { type: 'cursors', canvas: string, cursors: CursorEntry[] }
 
 /**
- * Close every connection of a user (a ban), on every node: published on
- * `user:<sub>`, which each of the user's connections is subscribed to.
+ * Close the connections of the topic (`connection:<id>`: a kick; `user:<sub>`:
+ * every connection of a user, a ban) with this code and reason, on whatever
+ * node they are. The one disconnect event: kicks and bans alike.
  */
-export interface DisconnectEvent { type: 'disconnect', user: string, code: number, reason: string }
+export interface DisconnectEvent { type: 'disconnect', code: number, reason: string }
 
 /** A locked rectangle of a canvas (src/moderation/locks.ts). */
 export interface LockEntry {
@@ -96,6 +99,11 @@ export type PublicationHandler = (topic: Topic, pub: Publication) => number
 export interface PublishOptions {
   /** keep this many publications of the topic for `history` (and number them) */
   history?: number
+}
+
+export interface DeliverOptions extends PublishOptions {
+  /** count the deliveries on every node (a `delivered` answer); without it a stream message resolves with delivered 0 as soon as it is ordered */
+  count?: boolean
 }
 
 /** `delivered`: connections sent it (in-memory: this node's, counted before publish returns). */
@@ -153,8 +161,28 @@ export interface Broker {
    */
   subscribe (topic: Topic): void
   unsubscribe (topic: Topic): void
-  /** Publish an event; the handler gets it back (in-memory: before this returns). */
+  /**
+   * Publish an event nobody needs an answer about (presence, cursors,
+   * commits): this node's handler gets it back before this returns; other
+   * nodes get it soon after (cluster mode, at most once). Not for topics
+   * with history in cluster mode (their order is Redis's: use deliver).
+   */
   publish (topic: Topic, event: BrokerEvent, opts?: PublishOptions): Published
+  /**
+   * Publish where an answer waits on it (stream messages, broadcasts,
+   * disconnects): in-memory, exactly publish (synchronous); cluster mode, a
+   * promise of the offset Redis gave it and, with `count`, the deliveries
+   * summed over every node that answered in time.
+   */
+  deliver (topic: Topic, event: BrokerEvent, opts?: DeliverOptions): Published | Promise<Published>
+  /**
+   * Make history(topic) answer for a topic with history: in-memory nothing
+   * to do (undefined); cluster mode, a promise resolved once this node holds
+   * the topic's recent history and follows it. A subscriber calls history()
+   * and subscribes in one turn after it, so its replay joins its live
+   * messages exactly.
+   */
+  prepare (topic: Topic, history: number): void | Promise<void>
   /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
   history (topic: Topic, since?: number): History
   /** Every topic with history held: its last offset and how many publications are held. */

@@ -86,6 +86,8 @@ export function createMemoryBroker (opts: MemoryBrokerOptions = {}): Broker {
       else subscribed.delete(topic)
     },
     publish,
+    deliver: publish,
+    prepare () {},
     history,
     * histories () {
       for (const [topic, h] of histories) yield { topic, offset: h.offset, held: h.publications.length }

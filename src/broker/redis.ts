@@ -27,6 +27,9 @@ export function createRedisBroker (order: RedisOrder, opts: MemoryBrokerOptions 
     subscribe: (topic) => local.subscribe(topic),
     unsubscribe: (topic) => local.unsubscribe(topic),
     publish: (topic, event, o) => local.publish(topic, event, o),
+    // local only: the cluster broker (cluster-broker.ts) wraps this one for the other nodes
+    deliver: (topic, event, o) => local.deliver(topic, event, o),
+    prepare: (topic, n) => local.prepare(topic, n),
     history: (topic, since) => local.history(topic, since),
     histories: () => local.histories(),
     presence: local.presence

@@ -91,6 +91,8 @@ export function lastChange (canvas: Canvas, pixelAt: (canvas: string, x: number,
 
 export interface ConnectionView {
   id: number
+  /** the node that holds it (NODE_ID) */
+  node: string
   user: { id: string, name: string, role: Role }
   role: Role
   canvas: string
@@ -103,11 +105,12 @@ export interface ConnectionView {
   bufferedBytes: number
 }
 
-/** One live connection for operators; `topics` comes from the hub, which owns subscriptions. */
-export function connectionView (conn: Connection, topics: Iterable<string>): ConnectionView {
+/** One live connection for operators; `topics` comes from the hub, which owns subscriptions; `node` is NODE_ID. */
+export function connectionView (conn: Connection, topics: Iterable<string>, node: string): ConnectionView {
   const { id, name, role } = conn.user
   return {
     id: conn.id,
+    node,
     user: { id, name, role },
     role,
     canvas: conn.canvasId,

@@ -8,7 +8,7 @@ import type { Hub, ConnId } from '../hub/hub.js'
 import type { Logger } from '../canvas/canvas-service.js'
 import { Connection, type ConnectionLimits, type Principal, type Transport } from './connection.js'
 import { Disconnect, type DisconnectReason } from './disconnect.js'
-import { createRegistry, type RegistryLimits, type Reservation } from './registry.js'
+import { createRegistry, type IdSource, type RegistryLimits, type Reservation } from './registry.js'
 import { bump, closeLabel, noopMeter } from '../metrics.js'
 
 /** Most slices a heartbeat period is spread over (one a second by default: 25 s, 25 slices). */
@@ -28,6 +28,8 @@ export interface LifecycleOptions extends RegistryLimits, ConnectionLimits {
   unavailableCloseMs?: number
   /** distinct close codes outside the documented ones that metrics label by value (default 32) */
   closeCodeLabels?: number
+  /** connection ids (cluster mode: cluster-unique blocks); default: the registry's own counter */
+  ids?: IdSource
 }
 
 export function createLifecycle (opts: LifecycleOptions) {
@@ -37,7 +39,7 @@ export function createLifecycle (opts: LifecycleOptions) {
   const closeCodeLabels = opts.closeCodeLabels ?? 32
   /** what other services forget about a connection when it ends; run before the hub lets go */
   const cleanupHooks: Array<(conn: Connection) => void> = []
-  const registry = createRegistry(opts)
+  const registry = createRegistry(opts, opts.ids)
   let draining = false
   let heartbeat: NodeJS.Timeout | null = null
   let sweeper: NodeJS.Timeout | null = null
@@ -58,7 +60,7 @@ export function createLifecycle (opts: LifecycleOptions) {
   let slice = 0
 
   function open (transport: Transport, user: Principal, canvasId: string, reservation: Reservation): Connection {
-    const conn = new Connection(registry.nextId(), transport, user, canvasId, reservation.ip, opts)
+    const conn = new Connection(reservation.id, transport, user, canvasId, reservation.ip, opts)
     registry.add(conn, reservation)
     counts.connectionsAccepted++
     return conn

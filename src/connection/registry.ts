@@ -15,9 +15,16 @@ export type Refusal = { status: 503 | 429, error: string, message: string, retry
  * concurrent handshakes cannot all pass the same check. Consumed by add(),
  * or given back by release() (idempotent) when the upgrade never happens.
  */
-export interface Reservation { readonly ip: string, readonly user: string, release (): void }
+export interface Reservation { readonly id: ConnId, readonly ip: string, readonly user: string, release (): void }
 
-export function createRegistry (limits: RegistryLimits) {
+/**
+ * Where connection ids come from: by default this registry's own u32
+ * counter; in cluster mode blocks of cluster-unique ids (src/broker/cluster.ts),
+ * null when none is at hand (Redis unreachable), which refuses the handshake.
+ */
+export type IdSource = () => ConnId | null
+
+export function createRegistry (limits: RegistryLimits, ids?: IdSource) {
   // perIp and perUser count live connections plus reservations.
   const byId = new Map<ConnId, Connection>()
   const perIp = new Map<string, number>()
@@ -32,22 +39,32 @@ export function createRegistry (limits: RegistryLimits) {
     else m.set(k, n)
   }
 
+  /** u32 ids that skip ones still in use, so CURSORS can carry them; null: none at hand (cluster mode). */
+  function nextId (): ConnId | null {
+    if (ids !== undefined) {
+      let id: ConnId | null
+      do id = ids()
+      while (id !== null && byId.has(id))
+      return id
+    }
+    do lastId = lastId >= 0xffffffff ? 1 : lastId + 1
+    while (byId.has(lastId))
+    return lastId
+  }
+
   return {
-    /** u32 ids that skip ones still in use, so CURSORS can carry them. */
-    nextId (): ConnId {
-      do lastId = lastId >= 0xffffffff ? 1 : lastId + 1
-      while (byId.has(lastId))
-      return lastId
-    },
     /** Checked before the upgrade; on success the slot is held until add() or release(). */
     reserve (ip: string, user: string): Refusal | Reservation {
       if (byId.size + reserved >= limits.maxConnections) return { status: 503, error: 'UNAVAILABLE', message: 'connection limit reached', retryAfterSec: 5 }
       if ((perIp.get(ip) ?? 0) >= limits.maxPerIp) return { status: 429, error: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address', retryAfterSec: 10 }
       if ((perUser.get(user) ?? 0) >= limits.maxPerUser) return { status: 429, error: 'TOO_MANY_CONNECTIONS', message: 'too many connections for this user', retryAfterSec: 10 }
+      const id = nextId()
+      if (id === null) return { status: 503, error: 'UNAVAILABLE', message: 'no connection id at hand (the cluster is unavailable)', retryAfterSec: 5 }
       reserved++
       bump(perIp, ip, 1)
       bump(perUser, user, 1)
       const r: Reservation = {
+        id,
         ip,
         user,
         release () {
@@ -77,6 +94,10 @@ export function createRegistry (limits: RegistryLimits) {
       return true
     },
     get: (id: ConnId) => byId.get(id),
+    /** connections and reservations of one user on this node */
+    ofUser: (user: string) => perUser.get(user) ?? 0,
+    /** connections and reservations per user on this node (the cluster's counts) */
+    perUser: () => perUser.entries(),
     all: () => byId.values(),
     get size () { return byId.size },
     get reserved () { return reserved }

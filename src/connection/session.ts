@@ -8,7 +8,7 @@ import { encodeError, protocolError, type ProtocolError } from '../protocol/erro
 import { WindowCounter } from '../rate/token-bucket.js'
 import type { PixelBudget } from '../rate/pixel-budget.js'
 import type { Presence } from '../canvas/presence.js'
-import type { Streams } from '../streams/streams.js'
+import type { Streams, SubscribeResult } from '../streams/streams.js'
 import { canDraw, type Connection, type Principal } from './connection.js'
 import { Disconnect } from './disconnect.js'
 import { bump, inKind, noopMeter, type Meter } from '../metrics.js'
@@ -165,11 +165,13 @@ export function createMessageHandler (opts: SessionOptions) {
       case 'sync':
         return onSync(conn, msg)
       case 'subscribe': {
-        const res = streams.subscribe(conn, msg.stream, msg.since)
-        if (!res.ok) return reject(conn, res.error)
-        conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
-        for (const frame of res.replay) conn.send(frame, true)
-        return
+        const answer = (res: SubscribeResult): void => {
+          if (conn.closed) return
+          if (!res.ok) return reject(conn, res.error)
+          conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
+          for (const frame of res.replay) conn.send(frame, true)
+        }
+        return later(conn, streams.subscribe(conn, msg.stream, msg.since), answer)
       }
       case 'unsubscribe':
         // Idempotent: leaving a stream one is not in is still "unsubscribed".
@@ -179,9 +181,23 @@ export function createMessageHandler (opts: SessionOptions) {
       case 'publish': {
         const res = streams.publish(conn, msg.stream, msg.data)
         if ('code' in res) return reject(conn, res)
-        conn.send(encodeJson({ type: 'published', stream: msg.stream, offset: res.offset }))
+        return later(conn, res, (p) => { if (!conn.closed) conn.send(encodeJson({ type: 'published', stream: msg.stream, offset: p.offset })) })
       }
     }
+  }
+
+  /**
+   * Answer now, or when the cluster answered (cluster mode: Redis ordered a
+   * message, or a stream's history was loaded). A failure there is Redis
+   * being unreachable: UNAVAILABLE, the connection lives on.
+   */
+  function later<T> (conn: Connection, res: T | Promise<T>, answer: (v: T) => void): void {
+    if (!(res instanceof Promise)) return answer(res)
+    res.then(answer, (err: Error) => {
+      if (conn.closed) return
+      opts.log.warn({ err: err.message, conn: conn.id }, 'cluster unavailable for a stream request')
+      reject(conn, protocolError('UNAVAILABLE', 'the cluster is unavailable; try again'))
+    }).catch((err: unknown) => { failed(conn, err) })
   }
 
   return function onClientMessage (conn: Connection, data: Buffer, isBinary: boolean): void {

@@ -61,7 +61,7 @@ export function createBans ({ store, broker, guestIpKeepMs, now = Date.now }: Ba
       if (isGuest(req.user)) ip = store.guestIp(req.user) ?? [...extraIps][0] ?? null
       const ban: Ban = { user: req.user, reason: req.reason ?? null, by, at, until: req.seconds === undefined ? null : at + req.seconds * 1000, ip }
       store.put(ban)
-      broker.publish(userTopic(req.user), { type: 'disconnect', user: req.user, ...Disconnect.BANNED })
+      broker.publish(userTopic(req.user), { type: 'disconnect', ...Disconnect.BANNED })
       return ban
     },
     /** Lift an active ban; BAN_NOT_FOUND (not_found) when there is none. */

@@ -28,6 +28,8 @@ export interface PixelBudget {
   take (who: Spender, n: number): Spend
   /** The spender's budget now, without spending. */
   state (who: Spender): BudgetState
+  /** Cluster mode: fetch the user's budget from the cluster before a connection's hello (absent: nothing to fetch). */
+  load? (user: string): Promise<void>
 }
 
 export interface PixelBudgetOptions {
@@ -66,6 +68,8 @@ export function createPixelBudget (opts: PixelBudgetOptions) {
         nextPixelInMs
       }
     },
+    /** Set a user's bucket (cluster mode: to the cluster's level, src/rate/cluster-budget.ts). */
+    setUser (user: string, tokens: number, now = Date.now()): void { users.set(user, tokens, now) },
     /** Forget full buckets (they carry no information); a refilling one is a cooldown and stays. */
     sweep (now = Date.now()): void {
       users.sweep(now)

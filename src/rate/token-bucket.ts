@@ -53,6 +53,15 @@ export function createTokenBuckets ({ rate, burst }: BucketOptions) {
       return { ok: true }
     },
     /**
+     * Set key's bucket to `tokens` as of `now` (cluster mode: the level the
+     * cluster's bucket has, src/rate/cluster-budget.ts). May be negative (a
+     * debt: pixels other nodes let through before they heard of each other)
+     * and is capped at burst.
+     */
+    set (key: string, tokens: number, now = Date.now()): void {
+      buckets.set(key, { tokens: Math.min(burst, tokens), at: now })
+    },
+    /**
      * Forget buckets that are full again, and only those: a bucket still
      * refilling is the cooldown itself (dropping it would hand out a full burst).
      */

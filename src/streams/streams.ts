@@ -7,7 +7,7 @@
 // history (offsets, `since`, how many streams are held: src/broker); it
 // comes back through the fan-out (onMessage), is serialized once, and the
 // same frame goes to every subscriber.
-import { isStreamTopic, streamOf, streamTopic, type EventOf, type Publication, type Topic } from '../broker/broker.js'
+import { isStreamTopic, streamOf, streamTopic, type EventOf, type Publication, type Published, type Topic } from '../broker/broker.js'
 import type { Sender } from '../hub/hub.js'
 import { sendFrame, type Pipeline, type Receiver } from '../hub/fanout.js'
 import { SharedFrame } from '../connection/connection.js'
@@ -90,15 +90,34 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     return Object.hasOwn(opts.namespaces, ns) ? opts.namespaces[ns] : undefined // not `constructor` from Object.prototype
   }
 
-  function subscribe (client: C, name: string, since?: number): SubscribeResult {
+  /**
+   * Subscribe, with a replay after `since`. In-memory the answer is
+   * immediate; in cluster mode the broker first loads the stream's recent
+   * history (prepare), then history and subscription happen in one turn, so
+   * the replay joins the live messages exactly (no gap, no duplicate).
+   */
+  function subscribe (client: C, name: string, since?: number): SubscribeResult | Promise<SubscribeResult> {
     const rules = rulesOf(name)
     if (rules === undefined) return { ok: false, error: protocolError('UNKNOWN_STREAM', `no stream ${name}`) }
     if (!rules.subscribe.includes(client.user.role)) return { ok: false, error: protocolError('FORBIDDEN', `role ${client.user.role} may not subscribe to ${name}`) }
     const topic = streamTopic(name)
+    const full = overCap(client, topic)
+    if (full !== null) return full
+    const ready = broker.prepare(topic, rules.history)
+    if (ready === undefined) return subscribeNow(client, name, topic, since)
+    // The cap again after the wait: other subscribes of this client may have completed meanwhile.
+    return ready.then(() => overCap(client, topic) ?? subscribeNow(client, name, topic, since))
+  }
+
+  function overCap (client: C, topic: Topic): SubscribeResult | null {
     const topics = hub.topicsOf(client.id)
     if (!topics.has(topic) && [...topics].filter(isStreamTopic).length >= opts.maxSubscriptions) {
       return { ok: false, error: protocolError('TOO_LARGE', `at most ${opts.maxSubscriptions} stream subscriptions`) }
     }
+    return null
+  }
+
+  function subscribeNow (client: C, name: string, topic: Topic, since: number | undefined): SubscribeResult {
     const h = broker.history(topic, since)
     hub.subscribe(client, topic)
     if (since === undefined) return { ok: true, offset: h.offset, replay: [] }
@@ -111,13 +130,17 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     return hub.unsubscribe(client, streamTopic(name))
   }
 
-  /** Publish to every subscriber, serialized once. Returns the offset and how many got it. */
-  function deliver (name: string, data: unknown, rules: NamespaceRules, json = JSON.stringify(data)): { offset: number, delivered: number } {
-    return broker.publish(streamTopic(name), { type: 'message', stream: name, json }, { history: rules.history })
+  /**
+   * Publish to every subscriber, serialized once. Returns the offset and
+   * how many got it (in cluster mode a promise; `count`: summed over the
+   * nodes, else 0 once ordered).
+   */
+  function deliver (name: string, data: unknown, rules: NamespaceRules, json = JSON.stringify(data), count = true): Published | Promise<Published> {
+    return broker.deliver(streamTopic(name), { type: 'message', stream: name, json }, { history: rules.history, count })
   }
 
   /** A client's publish: namespace rules, size cap and per-user rate apply. */
-  function publish (client: C, name: string, data: unknown): ProtocolError | { offset: number, delivered: number } {
+  function publish (client: C, name: string, data: unknown): ProtocolError | Published | Promise<Published> {
     const rules = rulesOf(name)
     if (rules === undefined) return protocolError('UNKNOWN_STREAM', `no stream ${name}`)
     if (!rules.publish.includes(client.user.role)) return protocolError('FORBIDDEN', `role ${client.user.role} may not publish to ${name}`)
@@ -126,11 +149,12 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     if (bytes > rules.maxBytes) return protocolError('TOO_LARGE', `message is ${bytes} bytes, at most ${rules.maxBytes}`)
     const take = (buckets.get(name.slice(0, name.indexOf(':'))) as TokenBuckets).take(client.user.id, 1, now())
     if (!take.ok) return protocolError('RATE_LIMITED', `publishing to ${name} too fast`, take.retryAfterMs)
-    return deliver(name, data, rules, json)
+    // The publisher is answered its offset: nothing waits on other nodes' counts.
+    return deliver(name, data, rules, json, false)
   }
 
   /** An operator's publish (REST): no role, rate or size rule but the stream must exist. */
-  function publishAsAdmin (name: string, data: unknown): ProtocolError | { offset: number, delivered: number } {
+  function publishAsAdmin (name: string, data: unknown): ProtocolError | Published | Promise<Published> {
     const rules = rulesOf(name)
     if (rules === undefined) return protocolError('UNKNOWN_STREAM', `no stream ${name}`)
     return deliver(name, data, rules)

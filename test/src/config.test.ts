@@ -91,3 +91,11 @@ t.test('REDIS_URL: a redis:// or rediss:// URL turns cluster mode on; empty is u
   t.throws(() => loadConfig({ ...base, REDIS_PREFIX: '' }), /REDIS_PREFIX/)
   t.equal(loadConfig({ ...base, NODE_ID: 'eu-1.node_2' }).NODE_ID, 'eu-1.node_2')
 })
+
+t.test('WORKERS above 1 needs REDIS_URL; the node TTL outlasts two heartbeats', async (t) => {
+  const base = { DATA_DIR: tempDir(t), JWT_SECRET: 'x'.repeat(32) }
+  t.equal(loadConfig(base).WORKERS, 1, 'one process by default')
+  t.throws(() => loadConfig({ ...base, WORKERS: '2' }), /^invalid configuration: WORKERS above 1 needs REDIS_URL/)
+  t.equal(loadConfig({ ...base, WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:1' }).WORKERS, 2)
+  t.throws(() => loadConfig({ ...base, CLUSTER_HEARTBEAT_MS: '1000', CLUSTER_NODE_TTL_MS: '1500' }), /CLUSTER_NODE_TTL_MS must be at least twice CLUSTER_HEARTBEAT_MS/)
+})

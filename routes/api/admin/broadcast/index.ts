@@ -15,7 +15,7 @@ const Body = Type.Object({
   data: Type.Unknown({ description: `any JSON, at most ${MAX_BROADCAST_BYTES} bytes` })
 }, { description: 'exactly one of stream, canvas, user' })
 const Delivered = Type.Object({
-  delivered: Type.Integer({ description: 'sends that were queued (a connection over its send buffer is skipped)' }),
+  delivered: Type.Integer({ description: 'sends that were queued (a connection over its send buffer is skipped), summed over every node that answered in time (cluster mode)' }),
   offset: Type.Optional(Type.Integer({ description: 'the stream offset of the message (stream broadcasts)' }))
 })
 
@@ -34,7 +34,7 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
     // The body may hold `data` up to the cap plus the envelope; beyond is 413 before parsing.
     bodyLimit: 2 * MAX_BROADCAST_BYTES,
     config: { rateLimit: fastify.restLimits.write }
-  }, function broadcast (request) {
+  }, async function broadcast (request) {
     const { stream, canvas, user, data } = request.body
     const targets = [stream, canvas, user].filter((t) => t !== undefined).length
     if (targets !== 1) throw new HttpError(400, 'BAD_REQUEST', 'give exactly one of stream, canvas, user')
@@ -45,14 +45,14 @@ const broadcastRoutes: FastifyPluginAsync = async function broadcastRoutes (inst
     if (stream !== undefined) {
       const res = fastify.streams.publishAsAdmin(stream, data)
       if ('code' in res) throw new HttpError(res.code === 'UNKNOWN_STREAM' ? 404 : 400, res.code, res.message)
-      return res
+      return await res
     }
     if (canvas !== undefined) {
       requireCanvas(fastify.canvases, canvas)
-      return { delivered: fastify.broker.publish(canvasTopic(canvas), { type: 'broadcast', canvas, data }).delivered }
+      return { delivered: (await fastify.broker.deliver(canvasTopic(canvas), { type: 'broadcast', canvas, data })).delivered }
     }
-    // Every connection is subscribed to its user's topic: a delivery, not a scan.
-    return { delivered: fastify.broker.publish(userTopic(user as string), { type: 'broadcast', user, data }).delivered }
+    // Every connection is subscribed to its user's topic: a delivery, not a scan (on every node in cluster mode).
+    return { delivered: (await fastify.broker.deliver(userTopic(user as string), { type: 'broadcast', user, data })).delivered }
   })
 }
 
