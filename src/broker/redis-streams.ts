@@ -71,14 +71,27 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
 end
 local o = redis.call('INCR', KEYS[2])
+-- not o .. '-0': Lua writes a number that large as 1.7e+15
+local id = string.format('%.0f', o) .. '-0'
 if ARGV[3] == '1' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], o .. '-0', 'j', ARGV[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'j', ARGV[2])
 else
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], o .. '-0', 'n', '1')
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'n', '1')
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return o
+`
+
+// The counter, created (like APPEND does) when the stream has none: a
+// stream is numbered from its first use, a subscription included.
+// KEYS: counter; ARGV: ttl seconds
+const COUNTER = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])), 'EX', ARGV[1])
+end
+return redis.call('GET', KEYS[1])
 `
 
 type Entry = [id: string, fields: string[]]
@@ -102,7 +115,11 @@ export function createRedisStreams (o: RedisStreamsOptions) {
   const state = { stopped: false }
 
   cmd.defineCommand('pwStreamAppend', { numberOfKeys: 2, lua: APPEND })
-  const append = (cmd as unknown as { pwStreamAppend (k: string, c: string, ...a: Array<string | number>): Promise<number> }).pwStreamAppend.bind(cmd)
+  cmd.defineCommand('pwStreamCounter', { numberOfKeys: 1, lua: COUNTER })
+  const scripts = cmd as unknown as {
+    pwStreamAppend (k: string, c: string, ...a: Array<string | number>): Promise<number>
+    pwStreamCounter (c: string, ttl: number): Promise<string>
+  }
 
   const key = (topic: Topic): string => `${P}stream:{${streamOf(topic)}}`
 
@@ -174,16 +191,18 @@ export function createRedisStreams (o: RedisStreamsOptions) {
     let p = loading.get(topic)
     if (p === undefined) {
       p = (async () => {
-        const [tail, counter] = await Promise.all([
-          cmd.xrevrange(key(topic), '+', '-', 'COUNT', history) as Promise<Entry[]>,
-          cmd.get(`${key(topic)}:n`)
+        // The counter first (one connection runs them in this order): a
+        // message appended between the two is in the tail, so the position
+        // is never past a message this node has not got.
+        const [counter, tail] = await Promise.all([
+          scripts.pwStreamCounter(`${key(topic)}:n`, o.ttlSeconds),
+          cmd.xrevrange(key(topic), '+', '-', 'COUNT', history) as Promise<Entry[]>
         ])
         if (followed.has(topic)) return
         const name = streamOf(topic)
         const publications = tail.reverse().map((e) => ({ pub: toPublication(name, e), delivered: 0 }))
-        // A stream never published to has no counter: its offset is 0 until its first message.
-        const offset = counter === null ? 0 : Number(counter)
-        const last = publications.at(-1)?.pub.offset ?? offset
+        // The counter, not the last entry: messages may have been trimmed, or the counter is new.
+        const last = Math.max(publications.at(-1)?.pub.offset ?? 0, Number(counter))
         if (followed.size >= o.maxFollowed) sweep()
         if (followed.size >= o.maxFollowed) throw new Error(`more than ${o.maxFollowed} streams followed (MAX_STREAMS)`)
         followed.set(topic, { offset: last, publications, history, subscribers: 0, waiters: [], gapAt: 0, since: Date.now() })
@@ -217,7 +236,7 @@ export function createRedisStreams (o: RedisStreamsOptions) {
     },
     /** Append a message; resolves with its offset once Redis holds it (not yet delivered). */
     async append (topic: Topic, json: string | undefined, history: number, ttlSeconds = o.ttlSeconds): Promise<number> {
-      return await append(key(topic), `${key(topic)}:n`, history, json ?? '', json === undefined ? '0' : '1', ttlSeconds)
+      return await scripts.pwStreamAppend(key(topic), `${key(topic)}:n`, history, json ?? '', json === undefined ? '0' : '1', ttlSeconds)
     },
     /**
      * The history of a followed stream from this node's mirror: what it

@@ -50,7 +50,7 @@ for i = 6, #ARGV, 2 do
   local tokens = burst
   if b[1] then tokens = math.min(burst, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * rate / 1000) end
   tokens = math.max(-burst, tokens - tonumber(ARGV[i + 1]))
-  redis.call('HSET', k, 't', tostring(tokens), 'a', now)
+  redis.call('HSET', k, 't', tostring(tokens), 'a', string.format('%.0f', now))
   redis.call('PEXPIRE', k, math.ceil((burst - tokens) * 1000 / rate) + 1000)
   out[#out + 1] = ARGV[i]
   out[#out + 1] = tostring(tokens)
