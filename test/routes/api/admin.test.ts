@@ -69,7 +69,7 @@ t.test('connections: list with every field, filters, one, 404 and 400', async (t
   const all = list.json()
   t.same(all.map((c: { id: number }) => c.id), [aid, bid, a2id], 'in the order they connected')
   const bv = all[1]
-  t.same(Object.keys(bv).sort(), ['bufferedBytes', 'bytesOut', 'canvas', 'connectedAt', 'id', 'ip', 'messagesIn', 'messagesOut', 'role', 'streams', 'user'])
+  t.same(Object.keys(bv).sort(), ['bufferedBytes', 'bytesOut', 'canvas', 'connectedAt', 'id', 'ip', 'messagesIn', 'messagesOut', 'node', 'role', 'streams', 'user'])
   t.match(bv, {
     id: bid,
     user: { id: 'bob', name: 'Bob', role: 'viewer' },
