@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { ClusterBroker } from '../src/broker/cluster-broker.js'
 import fastifyMetrics from 'fastify-metrics'
 import type { FastifyInstance } from 'fastify'
 import { isStreamTopic, streamOf } from '../src/broker/broker.js'
@@ -64,7 +65,7 @@ export default fp(async function metrics (fastify) {
   // append is observed in cluster mode only, the only mode that defines it
   const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name]?.observe(seconds) })
   const ours = [...Object.values(histograms).filter((h) => h !== undefined), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
-  if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify))
+  if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify), ...defineClusterStateMetrics(client, fastify))
   fastify.decorate('meter', meter)
 
   fastify.addHook('onClose', function unregister () {
@@ -247,5 +248,40 @@ function defineClusterMetrics (client: Client, fastify: FastifyInstance) {
         for (const [canvas, n] of order().lag()) this.set({ canvas }, n)
       }
     })
+  ]
+}
+
+/**
+ * Cluster mode's shared state (src/broker/cluster.ts, redis-streams.ts,
+ * src/rate/cluster-budget.ts). Read at scrape time: the cluster, broker and
+ * budget plugins load after this one.
+ */
+function defineClusterStateMetrics (client: Client, fastify: FastifyInstance) {
+  const cluster = () => fastify.cluster
+  const streams = () => (fastify.broker as Partial<ClusterBroker>).streams
+  const budget = () => (fastify.pixelBudget as { stats?: { settles: number, settleFailures: number } }).stats
+  const counter = (name: string, help: string, read: () => number | undefined) => new client.Counter({
+    name,
+    help,
+    collect () { this.reset(); this.inc(read() ?? 0) }
+  })
+  return [
+    new client.Gauge({
+      name: 'pixelwire_cluster_nodes',
+      help: 'Live nodes of the cluster as this node last saw them (itself included), from the heartbeats in Redis',
+      collect () { this.set(cluster()?.live.size ?? 0) }
+    }),
+    counter('pixelwire_cluster_heartbeat_failures_total', 'Heartbeats (membership and connection counts, every CLUSTER_HEARTBEAT_MS) Redis did not take', () => cluster()?.stats.heartbeatFailures),
+    counter('pixelwire_cluster_bus_dropped_total', 'Messages between nodes (pub/sub) not sent or not readable: presence, cursors and broadcast parts lost', () => cluster()?.stats.busDropped),
+    counter('pixelwire_cluster_requests_partial_total', 'Requests to the other nodes (delivered counts, connection lists, kicks) answered by fewer nodes than received them within CLUSTER_REPLY_TIMEOUT_MS', () => cluster()?.stats.requestsPartial),
+    new client.Gauge({
+      name: 'pixelwire_cluster_streams_followed',
+      help: 'JSON streams this node reads from Redis (the ones with subscribers here)',
+      collect () { this.set(streams()?.followed ?? 0) }
+    }),
+    counter('pixelwire_cluster_stream_gaps_total', 'Stream messages trimmed from Redis before this node read them (its subscribers missed them)', () => streams()?.stats.gaps),
+    counter('pixelwire_cluster_stream_read_failures_total', 'Blocking stream reads from Redis that failed (retried)', () => streams()?.stats.readFailures),
+    counter('pixelwire_cluster_budget_settles_total', 'Pixel budget settles with Redis (one round trip for every user who drew here since the last)', () => budget()?.settles),
+    counter('pixelwire_cluster_budget_settle_failures_total', 'Pixel budget settles Redis did not take (the spends are kept for the next one)', () => budget()?.settleFailures)
   ]
 }

@@ -8,6 +8,7 @@
 // after a node restart. Every wait polls a condition; nothing asserts speed.
 import t from 'tap'
 import { handshake, isError, isHello, isSnapshot, isType, pixel, TestClient, token, type Msg } from '../helper.js'
+import { promtoolCheck, samples } from '../promtool.js'
 import { startNodes, startRedis, until, type Node } from './redis.js'
 
 const ADMIN = token({ sub: 'ops', role: 'admin' })
@@ -169,6 +170,16 @@ t.test('three nodes, one Redis: routing, caps, budget, presence, streams', async
     const res = await api(c, 'POST', '/api/admin/broadcast', { stream: 'room:one', data: 'admin' })
     t.same([res.status, res.json.delivered, res.json.offset], [200, 4, orders[0][39] + 1])
     for (const x of [...subs, ...pubs, r]) x.c.close()
+  })
+
+  t.test('cluster metrics: promtool-clean, three live nodes', async (t) => {
+    const text = await (await fetch(`${a.url}/metrics`)).text()
+    const m = samples(text)
+    t.equal(m.get('pixelwire_cluster_nodes'), 3)
+    t.ok((m.get('pixelwire_cluster_budget_settles_total') ?? 0) > 0, 'the budget test settled with Redis')
+    t.ok(m.has('pixelwire_cluster_streams_followed'))
+    const checked = await promtoolCheck(text)
+    t.equal(checked.code, 0, `promtool: ${checked.output}`)
   })
 
   t.test('a SIGKILLed node: its connections stop counting, its people leave, its streams history stays', async (t) => {
