@@ -182,7 +182,6 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     conn.send(encodeJson({
       type: 'hello',
       connectionId: conn.id,
-      node: c.NODE_ID,
       user: { id: hs.user.id, name: hs.user.name, role: hs.user.role },
       canvas: { id: canvas.id, width: canvas.width, height: canvas.height, seq: canvas.seq, epoch: canvas.epoch },
       resume: hs.resume,
