@@ -11,6 +11,10 @@ import { handshake, isError, isHello, isSnapshot, isType, pixel, TestClient, tok
 import { promtoolCheck, samples } from '../promtool.js'
 import { startNodes, startRedis, until, type Node } from './redis.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 const ADMIN = token({ sub: 'ops', role: 'admin' })
 const auth = { authorization: `Bearer ${ADMIN}` }
 

@@ -7,6 +7,10 @@ import { isHello, isSnapshot, isType, TestClient, token, SECRET, tempDir } from 
 import { logLines, spawnProcess, stop } from '../process.js'
 import { builtServer, freePort, startRedis, until } from './redis.js'
 
+// Real processes (and, for the first cluster test file, compiling the
+// server) on a loaded machine: more than the 120 s per file of package.json.
+t.setTimeout(360000)
+
 t.test('two workers on one port, joined through Redis', async (t) => {
   const redis = await startRedis(t)
   const entry = await builtServer(t)
