@@ -5,8 +5,7 @@ import type { Broker } from '../src/broker/broker.js'
 import { createMemoryBroker } from '../src/broker/memory.js'
 import type { RedisBroker } from '../src/broker/redis.js'
 import { newEpoch } from '../src/canvas/canvas.js'
-import { createCluster, type Cluster } from '../src/broker/cluster.js'
-import { createClusterBroker } from '../src/broker/cluster-broker.js'
+import type { Cluster } from '../src/broker/cluster.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,7 +46,12 @@ export default fp(async function broker (fastify) {
     return
   }
   // Loaded in cluster mode only: a node alone boots as before.
-  const [{ createRedisOrder }, { createRedisBroker }] = await Promise.all([import('../src/broker/redis-order.js'), import('../src/broker/redis.js')])
+  const [{ createRedisOrder }, { createRedisBroker }, { createCluster }, { createClusterBroker }] = await Promise.all([
+    import('../src/broker/redis-order.js'),
+    import('../src/broker/redis.js'),
+    import('../src/broker/cluster.js'),
+    import('../src/broker/cluster-broker.js')
+  ])
   const store = fastify.canvasStore
   // The cluster this DATA_DIR has been part of: a Redis without it lost its data.
   const idFile = join(c.DATA_DIR, 'cluster-id')

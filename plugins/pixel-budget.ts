@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin'
 import { createPixelBudget, type PixelBudget } from '../src/rate/pixel-budget.js'
-import { createClusterBudget } from '../src/rate/cluster-budget.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,6 +33,8 @@ export default fp(async function pixelBudget (fastify) {
     fastify.decorate('pixelBudget', budget)
     return
   }
+  // Loaded in cluster mode only: a node alone boots as before.
+  const { createClusterBudget } = await import('../src/rate/cluster-budget.js')
   const shared = createClusterBudget({
     local: budget,
     cluster,
