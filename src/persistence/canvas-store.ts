@@ -29,32 +29,140 @@ export interface Region { x: number, y: number, w: number, h: number }
  */
 export type RevertPlan = { ok: true, records: Buffer } | { ok: false }
 
-/** `name`: the user's last display name stored (users table), null for a sub that never had one. */
+/**
+ * `name`: the painter's display name when the change was made (migration
+ * 008); for a change made before 008, or without a name, the sub's latest
+ * stored name (users table); null for a sub that never had one.
+ */
 export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, name: string | null, at: number }
 
-export function createCanvasStore (db: Db) {
+/**
+ * Change-log rows per INSERT statement. One statement per row cost ~2.1 µs a
+ * row (bench/cost.ts `append`), most of it per statement (binding, the call
+ * into SQLite, the statement's own setup); 100 rows a statement ~1.0 µs.
+ * A batch is written in statements of LOG_CHUNKS rows, largest first, so
+ * any length takes at most 9 + 9 small statements beside its big ones.
+ */
+const LOG_CHUNKS = [100, 10, 1] as const
+const LOG_COLUMNS = 8
+/** The change_runs rows of a batch (one per authorship run: with painters interleaving, one per pixel) go the same way. */
+const RUN_CHUNKS = [100, 10, 1] as const
+const RUN_COLUMNS = 4
+export interface CanvasStoreOptions {
+  /**
+   * Painters whose interned name id is kept in memory (NAME_CACHE_SIZE);
+   * past it the cache starts over (each painter costs two statements once
+   * more); 0: none kept, every run of a named painter asks SQLite.
+   */
+  nameCacheSize?: number
+}
+
+export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasStoreOptions = {}) {
+  const logInsert = (rows: number) => db.prepare(
+    'INSERT INTO change_log (canvas, seq, x, y, color, user, at, name_id) VALUES ' + Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')
+  )
+  const runInsert = (rows: number) => db.prepare(
+    'INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES ' + Array<string>(rows).fill('(?, ?, ?, ?)').join(', ')
+  )
   const stmts = {
     list: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases ORDER BY id'),
     get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
     insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (@id, @width, @height, @epoch, @seq, @createdAt)'),
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
     seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
-    log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    logChunks: LOG_CHUNKS.map(logInsert),
+    // One row per authorship run of a commit (migration 005), in statements of RUN_CHUNKS rows like the log's.
+    runChunks: RUN_CHUNKS.map(runInsert),
     after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
     pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
-    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
+    pixelAt: db.prepare('SELECT seq, x, y, color, user, at, name_id AS nameId FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
     // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
-    run: db.prepare('INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES (?, ?, ?, ?)'),
+    // (written by runChunks, below)
     // Revert: the user's runs after a seq, their rows (primary key ranges),
     // then, per pixel, its history newest first (index change_log_pixel).
     userRuns: db.prepare('SELECT first_seq, last_seq FROM change_runs WHERE canvas = ? AND user = ? AND last_seq > ? ORDER BY last_seq').raw(true),
     runRows: db.prepare('SELECT x, y, user FROM change_log WHERE canvas = ? AND seq BETWEEN ? AND ?').raw(true),
     history: db.prepare('SELECT user, seq, color FROM change_log WHERE canvas = ? AND y = ? AND x = ? ORDER BY seq DESC').raw(true),
+    nameById: db.prepare('SELECT name FROM painter_names WHERE id = ?').pluck(),
     nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
-    // Only when the name changed: a painter's every batch costs one indexed read, no write.
-    nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name')
+    // Only when the name changed (a cache miss): the sub's latest name.
+    nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name'),
+    // The pair's id, new or not (DO UPDATE, unlike DO NOTHING, returns the existing row).
+    internName: db.prepare('INSERT INTO painter_names (sub, name) VALUES (?, ?) ON CONFLICT (sub, name) DO UPDATE SET name = excluded.name RETURNING id').pluck()
+  }
+
+  /**
+   * Per sub, the name of its last commit and that (sub, name) pair's id in
+   * painter_names: a painter's batches cost a Map lookup, no statement,
+   * until the name changes. Filled only by a commit that succeeded (an id
+   * handed out by a rolled-back transaction does not exist), bounded by
+   * nameCacheSize. Another process writing the same file may move a
+   * sub's users row (its latest name) meanwhile; only pre-008 rows read it.
+   */
+  const names = new Map<string, { name: string, id: number }>()
+  /** pairs interned by the transaction in progress, cached once it commits */
+  const interned: Array<[string, { name: string, id: number }]> = []
+
+  function nameId (user: string, name: string): number {
+    const known = names.get(user)
+    if (known !== undefined && known.name === name) return known.id
+    // Painters interleave within a batch: a pair this transaction interned already is not asked again.
+    for (let i = interned.length - 1; i >= 0; i--) {
+      if (interned[i][0] !== user) continue
+      if (interned[i][1].name === name) return interned[i][1].id
+      break
+    }
+    stmts.nameUser.run(user, name)
+    const id = stmts.internName.get(user, name) as number
+    interned.push([user, { name, id }])
+    return id
+  }
+
+  /**
+   * After a commit: keep what it interned if it is durable. Not when it was
+   * nested in a caller's transaction (that one may still roll back), and a
+   * failure forgets every cached id: whatever went wrong, the next commit
+   * asks SQLite again instead of repeating a stale id.
+   */
+  function settleNames (committed: boolean, nested: boolean): void {
+    if (!committed) {
+      names.clear()
+    } else if (!nested && interned.length <= nameCacheSize) {
+      if (names.size + interned.length > nameCacheSize) names.clear()
+      for (const [user, entry] of interned) names.set(user, entry)
+    }
+    interned.length = 0
+  }
+
+  /** Each chunk size's arguments, reused (no allocation per commit): filled row by row, LOG_COLUMNS each. */
+  const chunkArgs = LOG_CHUNKS.map((rows) => new Array<unknown>(rows * LOG_COLUMNS))
+
+  const runArgs = RUN_CHUNKS.map((rows) => new Array<unknown>(rows * RUN_COLUMNS))
+
+  /** The change_runs rows of a batch starting after fromSeq: each non-empty run's (canvas, user, last, first) seqs. */
+  function writeRuns (canvas: CanvasId, fromSeq: number, authors: Authorship[]): void {
+    let runs = 0
+    for (const a of authors) if (a.count > 0) runs++
+    let seq = fromSeq
+    let i = 0
+    for (let c = 0; c < RUN_CHUNKS.length; c++) {
+      const rows = RUN_CHUNKS[c]
+      const args = runArgs[c]
+      for (; runs >= rows; runs -= rows) {
+        for (let r = 0, a = 0; r < rows; r++) {
+          let run = authors[i++]
+          while (run.count === 0) run = authors[i++]
+          args[a++] = canvas
+          args[a++] = run.user
+          args[a++] = seq + run.count
+          args[a++] = seq + 1
+          seq += run.count
+        }
+        stmts.runChunks[c].run(args)
+      }
+    }
   }
 
   /**
@@ -64,17 +172,42 @@ export function createCanvasStore (db: Db) {
    */
   function writeBatch (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at: number): void {
     const count = records.length / RECORD
+    let covered = 0
+    for (const a of authors) covered += a.count
+    if (covered !== count) throw new Error(`authorship covers ${covered} of ${count} records`)
+    writeRuns(canvas, fromSeq, authors)
     let seq = fromSeq
     let off = 0
-    for (const { user, count: n, name } of authors) {
-      if (name !== undefined) stmts.nameUser.run(user, name)
-      if (n > 0) stmts.run.run(canvas, user, seq + n, seq + 1)
-      for (let i = 0; i < n; i++, off += RECORD) {
-        seq++
-        stmts.log.run(canvas, seq, readU16(records, off), readU16(records, off + 2), readRgb(records, off + 4), user, at)
+    // The current run of authors: its painter, name id and records left.
+    let run = -1
+    let user = ''
+    let id: number | null = null
+    let left = 0
+    for (let c = 0; c < LOG_CHUNKS.length; c++) {
+      const rows = LOG_CHUNKS[c]
+      const stmt = stmts.logChunks[c]
+      const args = chunkArgs[c]
+      while (fromSeq + count - seq >= rows) {
+        for (let r = 0, a = 0; r < rows; r++, off += RECORD) {
+          while (left === 0) {
+            const next = authors[++run]
+            user = next.user
+            id = next.name === undefined ? null : nameId(user, next.name)
+            left = next.count
+          }
+          left--
+          args[a++] = canvas
+          args[a++] = ++seq
+          args[a++] = readU16(records, off)
+          args[a++] = readU16(records, off + 2)
+          args[a++] = readRgb(records, off + 4)
+          args[a++] = user
+          args[a++] = at
+          args[a++] = id
+        }
+        stmt.run(args)
       }
     }
-    if (seq !== fromSeq + count) throw new Error(`authorship covers ${seq - fromSeq} of ${count} records`)
     const res = stmts.setSeq.run(seq, canvas, fromSeq)
     if (res.changes !== 1) throw new Error(`canvas ${canvas} is not at seq ${fromSeq}`)
   }
@@ -82,7 +215,7 @@ export function createCanvasStore (db: Db) {
   const commit = db.transaction(writeBatch)
 
   /** The batch goes right after the canvas's last seq, read in the same transaction: the log numbers it. */
-  const append = db.transaction((canvas: CanvasId, records: Buffer, authors: Authorship[], at: number) => {
+  const append = db.transaction(function append (canvas: CanvasId, records: Buffer, authors: Authorship[], at: number) {
     const from = stmts.seqOf.get(canvas) as number | undefined
     if (from === undefined) throw new Error(`no canvas ${canvas}`)
     writeBatch(canvas, from, records, authors, at)
@@ -142,7 +275,14 @@ export function createCanvasStore (db: Db) {
     insert (row: CanvasRow): void { stmts.insert.run(row) },
     /** Commit a batch that must start right after `fromSeq` (IMMEDIATE transaction). */
     commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
-      commit.immediate(canvas, fromSeq, records, authors, at)
+      const nested = db.inTransaction
+      let ok = false
+      try {
+        commit.immediate(canvas, fromSeq, records, authors, at)
+        ok = true
+      } finally {
+        settleNames(ok, nested)
+      }
     },
     /**
      * Commit a batch after whatever the canvas's last seq is, in one
@@ -150,7 +290,15 @@ export function createCanvasStore (db: Db) {
      * log port's commit (src/persistence/canvas-log.ts).
      */
     append (canvas: CanvasId, records: Buffer, authors: Authorship[], at = Date.now()): { from: number, to: number } {
-      return append.immediate(canvas, records, authors, at)
+      const nested = db.inTransaction
+      let ok = false
+      try {
+        const range = append.immediate(canvas, records, authors, at)
+        ok = true
+        return range
+      } finally {
+        settleNames(ok, nested)
+      }
     },
     /**
      * Up to `limit` changes after `afterSeq`, packed as UPDATES records, in seq
@@ -175,11 +323,13 @@ export function createCanvasStore (db: Db) {
     revertPlan (canvas: CanvasId, user: string, since: number, region: Region, cap: number, blank: number): RevertPlan {
       return revertPlan(canvas, user, since, region, cap, blank)
     },
-    /** The last change at a pixel, with its painter's stored name (a second lookup by primary key). */
+    /** The last change at a pixel, with its painter's name then (see PixelChangeRow; a second lookup by primary key). */
     pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {
-      const row = stmts.pixelAt.get(canvas, x, y) as Omit<PixelChangeRow, 'name'> | undefined
-      if (row === undefined) return undefined
-      return { ...row, name: (stmts.nameOf.get(row.user) as string | undefined) ?? null }
+      const found = stmts.pixelAt.get(canvas, x, y) as (Omit<PixelChangeRow, 'name'> & { nameId: number | null }) | undefined
+      if (found === undefined) return undefined
+      const { nameId, ...row } = found
+      const name = nameId !== null ? stmts.nameById.get(nameId) : stmts.nameOf.get(row.user)
+      return { ...row, name: (name as string | undefined) ?? null }
     }
   }
 }
