@@ -33,7 +33,15 @@ export default fp(async function canvases (fastify) {
     sendBufferBytes: c.SEND_BUFFER_BYTES,
     snapshotEvery: c.SNAPSHOT_EVERY,
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
-    afterFlush: presence.flush,
+    // After the beat's frames: presence, then the WAL's checkpoint (never between a commit and its frames).
+    afterFlush: function afterBeat () {
+      presence.flush()
+      try {
+        fastify.wal.afterBeat()
+      } catch (err) {
+        fastify.log.warn({ err }, 'checkpoint after the beat failed; SQLite\'s own checkpoint remains')
+      }
+    },
     onSynced: presence.sendRoster,
     // connections registers after canvases (it depends on them); the first commit comes after both.
     afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
