@@ -8,11 +8,11 @@
 //
 // Instruction counts, which do not depend on the machine's load at all:
 // `--rounds N` runs each chosen case's warm-up and then N untimed rounds;
-// the difference between two runs under callgrind (N = 0 and N = 200) is
-// the instructions of 200 rounds:
+// with `--no-run` the rounds do only the part between rounds. The
+// difference between the two under callgrind is N rounds of the timed part:
 //
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//     node --import tsx bench/cost.ts CASE --rounds 200   (and --rounds 0)
+//     node --import tsx bench/cost.ts CASE --rounds 200 [--no-run]
 //
 // Case names with a `d-` prefix run (d)'s side alone (d-intake, d-deliver).
 //
@@ -30,6 +30,11 @@
 //             a transport whose write does nothing), per client;
 //             (d): its per-tick loop (writableLength, write) over the same
 //             number of fake sockets
+//   spikes    not a per-unit cost: the CPU time of each of 600 commits of
+//             500 pixels (one beat at 10,000 px/s), with SQLite's automatic
+//             checkpoint every 1,000 WAL pages (inside a commit, before its
+//             frames) and with it moved to after the beat (BEAT_CHECKPOINT_MS:
+//             only a backstop at AUTOCHECKPOINT_PAGES in the commit)
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,6 +48,7 @@ import { MIGRATIONS_DIR } from '../src/paths.js'
 import { openDatabase } from '../src/persistence/db.js'
 import { createCanvasStore, type Authorship } from '../src/persistence/canvas-store.js'
 import { createCanvasLog } from '../src/persistence/canvas-log.js'
+import { AUTOCHECKPOINT_PAGES } from '../src/persistence/wal.js'
 import { encodePixel } from '../src/protocol/client-frames.js'
 import { createPixelBudget } from '../src/rate/pixel-budget.js'
 import { PIXEL_RECORD_BYTES as RECORD, readU16, writePixelRecord } from '../src/protocol/wire.js'
@@ -229,6 +235,30 @@ function deliverBaseline (): Case {
   }
 }
 
+/** CPU time per commit over 600 beats' worth, SQLite's checkpoint inside the commits or not. */
+function commitSpikes (label: string, autocheckpointPages: number): void {
+  const db = openDatabase({ file: join(dir, `spikes-${autocheckpointPages}.db`), migrationsDir: MIGRATIONS_DIR })
+  db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`)
+  const store = createCanvasStore(db)
+  store.insert({ id: 'main', width: 1024, height: 1024, epoch: 'e', seq: 0, createdAt: 0 })
+  const N = 500
+  const records = Buffer.allocUnsafe(N * RECORD)
+  const authors: Authorship[] = Array.from({ length: N }, (_v, i) => ({ user: `sub-${i % PAINTERS}`, name: `user ${i % PAINTERS}`, count: 1 }))
+  const ms: number[] = []
+  let n = 0
+  for (let r = 0; r < 600; r++) {
+    for (let i = 0; i < N; i++, n++) writePixelRecord(records, i * RECORD, n % 1024, (n >> 10) % 1024, n)
+    const cpu = process.cpuUsage()
+    store.append('main', records, authors)
+    const used = process.cpuUsage(cpu)
+    ms.push((used.user + used.system) / 1000)
+  }
+  const slow = ms.flatMap((m, i) => m > 3 ? [i] : [])
+  const sorted = [...ms].sort((a, b) => a - b)
+  console.log(`${label.padEnd(48)} CPU per commit p50 ${sorted[300].toFixed(2)} ms, p99 ${sorted[594].toFixed(2)} ms, max ${sorted[599].toFixed(2)} ms; over 3 ms: ${slow.length} (commits ${slow.slice(0, 12).join(', ')}${slow.length > 12 ? ', ...' : ''})`)
+  db.close()
+}
+
 const CASES: Record<string, Array<() => Case>> = {
   intake: [intakeCase, intakeBaseline],
   append: [() => appendCase('append: 500 px, 10 painters round-robin, per px', 1), () => appendCase('append: 500 px, one painter, per px', 500)],
@@ -243,12 +273,19 @@ const CASES: Record<string, Array<() => Case>> = {
 const args = process.argv.slice(2)
 const roundsAt = args.indexOf('--rounds')
 const fixedRounds = roundsAt >= 0 ? Number(args.splice(roundsAt, 2)[1]) : null
-const chosen = args[0]?.split(',') ?? ['intake', 'append', 'deliver']
+const noRunAt = args.indexOf('--no-run')
+const noRun = noRunAt >= 0 && args.splice(noRunAt, 1).length > 0
+const chosen = args[0]?.split(',') ?? ['intake', 'append', 'deliver', 'spikes']
 for (const name of chosen) {
+  if (name === 'spikes') {
+    commitSpikes('spikes: checkpoint in the commit (1,000 pages)', 1000)
+    commitSpikes(`spikes: checkpoint after the beat (${AUTOCHECKPOINT_PAGES} in it)`, AUTOCHECKPOINT_PAGES)
+    continue
+  }
   for (const make of CASES[name] ?? []) {
     const c = make()
     if (fixedRounds === null) { report(c); continue }
-    for (let r = 0; r < WARMUP + fixedRounds; r++) { c.between?.(); c.run() }
+    for (let r = 0; r < WARMUP + fixedRounds; r++) { c.between?.(); if (r < WARMUP || !noRun) c.run() }
   }
 }
 if (sink === -1) console.log(sink)
