@@ -14,6 +14,10 @@
 //   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //     node --import tsx bench/cost.ts CASE --rounds 200 [--no-run]
 //
+// That holds where the part between rounds does not depend on the round
+// (append, append-rr, d-intake, d-deliver); intake's commits what its round
+// queued, so read intake and deliver from their timings.
+//
 // Case names with a `d-` prefix run (d)'s side alone (d-intake, d-deliver).
 //
 // Cases, each beside what baseline (d) (bench/baselines/ws-batched.ts) does
