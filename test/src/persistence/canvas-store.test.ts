@@ -57,6 +57,20 @@ t.test('painter names: each change keeps the name its painter had then; users ke
   t.equal(store.pixelAt('c', 5, 5)?.name, 'Zed')
 })
 
+t.test('painter names: a commit inside a caller\'s transaction that rolls back leaves no stale id behind', async (t) => {
+  const { db, store } = setup(t)
+  const outer = db.transaction(() => {
+    store.append('c', records([1, 1, 1]), [{ user: 'a', name: 'Ann', count: 1 }], 1)
+    throw new Error('the caller gives up')
+  })
+  t.throws(() => outer(), /gives up/)
+  t.equal(store.get('c')?.seq, 0, 'rolled back with the caller')
+  t.same(db.prepare('SELECT count(*) AS n FROM painter_names').get(), { n: 0 })
+  // a remembered id from the rolled-back insert would fail the name_id reference here
+  t.same(store.append('c', records([2, 2, 2]), [{ user: 'a', name: 'Ann', count: 1 }], 2), { from: 0, to: 1 })
+  t.equal(store.pixelAt('c', 2, 2)?.name, 'Ann')
+})
+
 t.test('painter names: a change logged before migration 008 (no name_id) shows the sub\'s latest name', async (t) => {
   const { db, store } = setup(t)
   store.commit('c', 0, records([1, 1, 1]), [{ user: 'a', name: 'Ann', count: 1 }], 1)
