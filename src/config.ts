@@ -75,6 +75,7 @@ export const ConfigSchema = Type.Object({
   DB_BUSY_TIMEOUT_MS: Int(250, 0, 600000, 'SQLite busy timeout; better-sqlite3 waits synchronously, so keep it short'),
   WAL_CHECKPOINT_BYTES: Int(67108864, 65536, Number.MAX_SAFE_INTEGER, 'bound on the SQLite WAL: over it a checkpoint truncates it (as soon as no reader holds it), and it is cut back to this whenever it starts over'),
   WAL_CHECK_MS: Int(1000, 10, 600000, 'how often the WAL size is checked against WAL_CHECKPOINT_BYTES'),
+  NAME_CACHE_SIZE: Int(10000, 0, 10000000, 'painters whose display-name id (migration 008) the commit keeps in memory; beyond, the cache starts over; 0: every batch looks names up in SQLite'),
   BEAT_CHECKPOINT_MS: Int(1000, 0, 600000, 'at most this often, right after a broadcast beat wrote its frames, the WAL is copied back into the database (PASSIVE checkpoint); SQLite then checkpoints inside a commit only past 10,000 WAL pages. 0: SQLite\'s own checkpoint every 1,000 pages, inside the commit before the frames'),
   SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
   MAX_EVENT_LOOP_DELAY_MS: Int(250, 0, 600000, 'event-loop delay (mean over a second) above which /health/ready fails; 0: not checked'),

@@ -71,6 +71,23 @@ t.test('painter names: a commit inside a caller\'s transaction that rolls back l
   t.equal(store.pixelAt('c', 2, 2)?.name, 'Ann')
 })
 
+t.test('painter names: a name cache smaller than the painters (or none) changes no name', async (t) => {
+  for (const nameCacheSize of [0, 1, 2]) {
+    const db = openDatabase({ file: join(tempDir(t), 'c.db'), migrationsDir: MIGRATIONS_DIR })
+    t.teardown(() => db.close())
+    const store = createCanvasStore(db, { nameCacheSize })
+    store.insert({ id: 'c', width: 10, height: 10, epoch: 'e1', seq: 0, createdAt: 1 })
+    const who = [{ user: 'a', name: 'A' }, { user: 'b', name: 'B' }, { user: 'c', name: 'C' }]
+    for (let i = 0; i < 9; i++) {
+      if (i === 6) who[1].name = 'B2'
+      store.append('c', records([i, 0, i]), [{ ...who[i % 3], count: 1 }], i)
+    }
+    const names = Array.from({ length: 9 }, (_v, i) => store.pixelAt('c', i, 0)?.name)
+    t.same(names, ['A', 'B', 'C', 'A', 'B', 'C', 'A', 'B2', 'C'], `cache of ${nameCacheSize}: every change keeps its name`)
+    t.same(db.prepare('SELECT count(*) AS n FROM painter_names').get(), { n: 4 }, `cache of ${nameCacheSize}: each pair once`)
+  }
+})
+
 t.test('painter names: a change logged before migration 008 (no name_id) shows the sub\'s latest name', async (t) => {
   const { db, store } = setup(t)
   store.commit('c', 0, records([1, 1, 1]), [{ user: 'a', name: 'Ann', count: 1 }], 1)
