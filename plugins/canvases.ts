@@ -33,9 +33,9 @@ export default fp(async function canvases (fastify) {
     sendBufferBytes: c.SEND_BUFFER_BYTES,
     snapshotEvery: c.SNAPSHOT_EVERY,
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
-    // After the beat's frames: presence, then the WAL's checkpoint (never between a commit and its frames).
-    afterFlush: function afterBeat () {
-      presence.flush()
+    afterFlush: presence.flush,
+    // The WAL's checkpoint after the beat's frames (never between a commit and its frames), outside its send time.
+    afterBeat: function checkpointAfterBeat () {
       try {
         fastify.wal.afterBeat()
       } catch (err) {

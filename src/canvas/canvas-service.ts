@@ -54,8 +54,14 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   sendBufferBytes: number
   snapshotEvery: number
   defaultCanvas: { id: CanvasId, width: number, height: number }
-  /** runs at the end of every beat (presence and cursors ride the same tick) */
+  /** runs at the end of every beat (presence and cursors ride the same tick); its CPU counts as the beat's sending */
   afterFlush?: () => void
+  /**
+   * runs after each timed beat, once its frames are written and its CPU
+   * time accounted: storage upkeep (the WAL checkpoint), which like the
+   * commit must not stretch the tick
+   */
+  afterBeat?: () => void
   /** runs once per attach, right after the client's snapshot or replay was sent */
   onSynced?: (client: C) => void
   /** after each commit attempt: whose draws were committed (ok) or refused by storage (lifecycle: 1013 when it lasts) */
@@ -279,6 +285,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       framesBefore = total
     }
     tick.endBeat(frames, sendMs)
+    opts.afterBeat?.()
   }
 
   function start (): void {
