@@ -10,18 +10,22 @@
 // many slots of clients a beat sends, is the adaptive tick (tick-scheduler.ts).
 // Over 250 lines: it is the composition of those modules plus the beat's
 // driver (CPU time and frames per beat); each part it composes is its own.
-import type { Broker, CommitEvent } from '../broker/broker.js'
+import { promisify } from 'node:util'
+import { deflate } from 'node:zlib'
+import type { Broker, CanvasStateEvent, CommitEvent } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
-import type { Fanout } from '../hub/fanout.js'
+import { sendFrame, toEveryoneMust, type Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
 import { PIXEL_RECORD_BYTES as RECORD, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import { encodeJson } from '../protocol/messages.js'
+import { SharedFrame } from '../connection/connection.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
 import { DomainError } from '../domain-error.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
+import { canvasHello, paletteView, type CanvasStateStore } from './canvas-state.js'
 import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
 import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
@@ -34,7 +38,7 @@ export { canvasTopic }
 /** The tick (TICK_MS, TICK_MAX_MS, TICK_FRAME_BUDGET): see TickConfig; unset max and budget: a fixed tick. */
 export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig {
   /** canvases, boot snapshots, stored snapshots */
-  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'>
+  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'> & CanvasStateStore
   /** where batches are committed and numbered (the only seq writer) */
   canvasLog: CanvasLog
   hub: Hub<C>
@@ -62,7 +66,11 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   afterCommit?: (runs: ReadonlyArray<{ readonly connId: number }>, ok: boolean) => void
   /** counts and timings for metrics (default: none) */
   meter?: Meter
+  /** close a client of a deleted canvas (4404); default: nothing (tests) */
+  closeDeleted?: (client: C) => void
 }
+
+const deflateAsync = promisify(deflate)
 
 /** What the service holds per canvas. */
 interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier }
@@ -94,6 +102,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     lanes.get(pub.event.canvas)?.room.apply(pub.event)
     return 0
   })
+  opts.fanout.on('canvas-state', function onCanvasState (_topic, pub): number {
+    const lane = lanes.get(pub.event.canvas)
+    return lane === undefined ? 0 : applyState(lane, pub.event)
+  })
 
   function addLane (canvas: Canvas): void {
     const room = new Room<C>({
@@ -124,13 +136,110 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (!lanes.has(d.id)) create(d.id, d.width, d.height)
   }
 
-  function create (id: CanvasId, width: number, height: number): Canvas {
-    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now() }
+  function create (id: CanvasId, width: number, height: number, palette: number[] | null = null): Canvas {
+    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now(), palette }
     store.insert(row)
     const canvas = new Canvas(row, blankPixels(width, height))
     addLane(canvas)
     logger.info({ canvas: id, width, height }, 'canvas created')
     return canvas
+  }
+
+  function requireLane (id: CanvasId): Lane<C> {
+    const lane = lanes.get(id)
+    if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    return lane
+  }
+
+  /** Store a state change, then publish it: every node (this one in the same stack, in memory) applies it. */
+  function publishState (event: CanvasStateEvent): void {
+    broker.publish(canvasTopic(event.canvas), event)
+  }
+
+  function setFrozen (id: CanvasId, frozen: boolean): void {
+    requireLane(id)
+    if (!store.setFrozen(id, frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, frozen })
+  }
+
+  function setPalette (id: CanvasId, palette: number[] | null): void {
+    requireLane(id)
+    if (!store.setPalette(id, palette)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, palette })
+  }
+
+  /**
+   * A blank canvas under a new epoch, numbered on from the current seq
+   * (see migration 006): stored with its blank snapshot, then published.
+   */
+  async function reset (id: CanvasId): Promise<{ epoch: string, seq: number }> {
+    const { canvas } = requireLane(id).room
+    const blank = await deflateAsync(blankPixels(canvas.width, canvas.height))
+    requireLane(id) // deleted while compressing?
+    const epoch = newEpoch()
+    const res = store.reset(id, epoch, blank)
+    if (res === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, reset: { epoch, seq: res.seq } })
+    return { epoch, seq: res.seq }
+  }
+
+  /** Delete a canvas: its rows go, then every node closes its clients (4404) and drops it. `main` stays (conflict). */
+  function remove (id: CanvasId): void {
+    requireLane(id)
+    if (id === opts.defaultCanvas.id) throw new DomainError('conflict', 'CANVAS_PROTECTED', `canvas ${id} is the default canvas and cannot be deleted`)
+    if (!store.remove(id)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, deleted: true })
+  }
+
+  /** The closing sender of a deleted canvas: the `canvas` message, then 4404. */
+  const toDeleted = {
+    sendTo (client: C, frame: SharedFrame): boolean {
+      sendFrame(client, frame, true)
+      opts.closeDeleted?.(client)
+      return true
+    }
+  }
+
+  /**
+   * A stored state change, on this node: the canvas in memory, then its
+   * clients told by one `canvas` message (built once). Pending draws of a
+   * reset or deleted canvas are dropped: they were drawn on a picture that
+   * is gone (their syncs settle as refused).
+   */
+  function applyState (lane: Lane<C>, e: CanvasStateEvent): number {
+    const { room } = lane
+    const { canvas } = room
+    if (e.deleted === true) {
+      dropPending(lane)
+      const n = hub.deliver(room.topic, new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, deleted: true })), toDeleted)
+      lanes.delete(canvas.id)
+      broker.unsubscribe(room.topic)
+      logger.info({ canvas: canvas.id, clients: n }, 'canvas deleted')
+      return n
+    }
+    if (e.reset !== undefined) {
+      dropPending(lane)
+      canvas.resetTo(e.reset.epoch, e.reset.seq)
+      const n = room.reset(new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, ...canvasHello(canvas), id: undefined })))
+      logger.info({ canvas: canvas.id, epoch: canvas.epoch, seq: canvas.seq, clients: n }, 'canvas reset')
+      return n
+    }
+    const msg: Record<string, unknown> = { type: 'canvas', canvas: canvas.id }
+    if (e.frozen !== undefined) msg.frozen = canvas.frozen = e.frozen
+    if (e.palette !== undefined) {
+      canvas.palette = e.palette === null ? null : new Set(e.palette)
+      msg.palette = paletteView(canvas.palette)
+    }
+    return hub.deliver(room.topic, new SharedFrame(encodeJson(msg)), toEveryoneMust)
+  }
+
+  /** Forget the lane's pending draws: their painters' syncs settle (refused), nothing is committed. */
+  function dropPending (lane: Lane<C>): void {
+    const batch = lane.intake.take()
+    if (batch === null) return
+    const pixels = batch.records.length / RECORD
+    lane.delay.dropped(pixels)
+    lane.barrier.refused(batch.runs)
   }
 
   /** Queue a validated draw for the next tick. Returns an error to send, or null. */
@@ -304,6 +413,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   return {
     load,
     create,
+    setFrozen,
+    setPalette,
+    reset,
+    remove,
     get: (id: CanvasId): Canvas | undefined => lanes.get(id)?.room.canvas,
     list: (): Canvas[] => [...lanes.values()].map((l) => l.room.canvas),
     draw,

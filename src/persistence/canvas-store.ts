@@ -12,6 +12,21 @@ export interface CanvasRow {
   epoch: string
   seq: number
   createdAt: number
+  /** a frozen canvas refuses non-admin draws (default false) */
+  frozen?: boolean
+  /** the only colours draws may use, 0xRRGGBB; null or absent: any colour */
+  palette?: number[] | null
+  /** the seq the current epoch began at (a reset keeps numbering after the old epoch; default 0) */
+  epochSeq?: number
+}
+
+/** A canvas row as SQLite has it (frozen 0/1, palette as JSON text). */
+interface StoredRow extends Omit<CanvasRow, 'frozen' | 'palette'> { frozen: number, palette: string | null }
+
+const COLUMNS = 'id, width, height, epoch, seq, created_at AS createdAt, frozen, palette, epoch_seq AS epochSeq'
+
+function fromStored (r: StoredRow): CanvasRow {
+  return { ...r, frozen: r.frozen === 1, palette: r.palette === null ? null : JSON.parse(r.palette) as number[] }
 }
 
 /**
@@ -34,9 +49,13 @@ export interface PixelChangeRow { seq: number, x: number, y: number, color: numb
 
 export function createCanvasStore (db: Db) {
   const stmts = {
-    list: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases ORDER BY id'),
-    get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
-    insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (@id, @width, @height, @epoch, @seq, @createdAt)'),
+    list: db.prepare(`SELECT ${COLUMNS} FROM canvases ORDER BY id`),
+    get: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE id = ?`),
+    insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at, frozen, palette, epoch_seq) VALUES (@id, @width, @height, @epoch, @seq, @createdAt, @frozen, @palette, @epochSeq)'),
+    setFrozen: db.prepare('UPDATE canvases SET frozen = ? WHERE id = ?'),
+    setPalette: db.prepare('UPDATE canvases SET palette = ? WHERE id = ?'),
+    newEpoch: db.prepare('UPDATE canvases SET epoch = ?, epoch_seq = seq WHERE id = ?'),
+    remove: db.prepare('DELETE FROM canvases WHERE id = ?'),
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
     seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
     log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -44,7 +63,8 @@ export function createCanvasStore (db: Db) {
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
     pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
-    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
+    // Only the current epoch's changes (seq > epoch_seq): a pixel not painted since a reset is white.
+    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? AND seq > (SELECT epoch_seq FROM canvases WHERE id = ?) ORDER BY seq DESC LIMIT 1'),
     // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
     run: db.prepare('INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES (?, ?, ?, ?)'),
     // Revert: the user's runs after a seq, their rows (primary key ranges),
@@ -136,10 +156,42 @@ export function createCanvasStore (db: Db) {
     return { ok: true, records: out.subarray(0, off) }
   })
 
+  /**
+   * A new epoch for the canvas, in one transaction: it starts at the
+   * canvas's seq (read here, so no commit slips between) with `blank` (the
+   * deflated white picture) stored as its snapshot; older snapshots go.
+   */
+  const reset = db.transaction((canvas: CanvasId, epoch: string, blank: Buffer, at: number) => {
+    const seq = stmts.seqOf.get(canvas) as number | undefined
+    if (seq === undefined) return undefined
+    stmts.newEpoch.run(epoch, canvas)
+    stmts.saveSnapshot.run(canvas, seq, blank, at)
+    stmts.pruneSnapshots.run(canvas, seq)
+    return { seq }
+  })
+
   return {
-    list: () => stmts.list.all() as CanvasRow[],
-    get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
-    insert (row: CanvasRow): void { stmts.insert.run(row) },
+    list: () => (stmts.list.all() as StoredRow[]).map(fromStored),
+    get (id: CanvasId): CanvasRow | undefined {
+      const row = stmts.get.get(id) as StoredRow | undefined
+      return row === undefined ? undefined : fromStored(row)
+    },
+    insert (row: CanvasRow): void {
+      const palette = row.palette === undefined || row.palette === null ? null : JSON.stringify(row.palette)
+      stmts.insert.run({ ...row, frozen: row.frozen === true ? 1 : 0, palette, epochSeq: row.epochSeq ?? 0 })
+    },
+    /** false: no such canvas */
+    setFrozen: (id: CanvasId, frozen: boolean): boolean => stmts.setFrozen.run(frozen ? 1 : 0, id).changes === 1,
+    setPalette: (id: CanvasId, palette: number[] | null): boolean => stmts.setPalette.run(palette === null ? null : JSON.stringify(palette), id).changes === 1,
+    /** A blank canvas under `epoch`, numbered on after the old one; undefined: no such canvas. */
+    reset (id: CanvasId, epoch: string, blank: Buffer, at = Date.now()): { seq: number } | undefined {
+      return reset.immediate(id, epoch, blank, at)
+    },
+    /**
+     * Delete the canvas with its change log and snapshots (ON DELETE CASCADE,
+     * one statement: its cost grows with the log). false: no such canvas.
+     */
+    remove: (id: CanvasId): boolean => stmts.remove.run(id).changes === 1,
     /** Commit a batch that must start right after `fromSeq` (IMMEDIATE transaction). */
     commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
       commit.immediate(canvas, fromSeq, records, authors, at)
@@ -177,7 +229,7 @@ export function createCanvasStore (db: Db) {
     },
     /** The last change at a pixel, with its painter's stored name (a second lookup by primary key). */
     pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {
-      const row = stmts.pixelAt.get(canvas, x, y) as Omit<PixelChangeRow, 'name'> | undefined
+      const row = stmts.pixelAt.get(canvas, x, y, canvas) as Omit<PixelChangeRow, 'name'> | undefined
       if (row === undefined) return undefined
       return { ...row, name: (stmts.nameOf.get(row.user) as string | undefined) ?? null }
     }
