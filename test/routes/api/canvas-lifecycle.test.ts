@@ -3,7 +3,7 @@
 // clients see.
 import t from 'tap'
 import {
-  listen, token, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, parseSnapshot, pixel, rect, stroke, collect, handshake, type Listening
+  listen, token, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, parseSnapshot, pixel, rect, stroke, collect, handshake, drew, type Listening
 } from '../../helper.js'
 import { asAdmin, bearer, isType, join } from './helper.js'
 
@@ -15,9 +15,6 @@ const post = (srv: Listening, url: string, payload?: unknown, headers: Record<st
   srv.app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
 const del = (srv: Listening, id: string, headers: Record<string, string> = asAdmin) =>
   srv.app.inject({ method: 'DELETE', url: `/api/admin/canvases/${id}`, headers })
-
-const drew = (c: TestClient, x: number, y: number) =>
-  c.next((m) => isUpdates(m) && parseUpdates(m.bin as Buffer).px.some((p) => p[0] === x && p[1] === y))
 
 t.test('freeze: FROZEN for painters, admins still draw, canvas messages, hello, persisted', async (t) => {
   const srv = await listen(t, SMALL)

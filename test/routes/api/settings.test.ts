@@ -3,7 +3,7 @@
 // is enforced and shown in hello.limits; connection caps), validated, kept
 // across a restart where the stored value wins over the environment.
 import t from 'tap'
-import { listen, token, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, pixel, rect, handshake, type Listening } from '../../helper.js'
+import { listen, token, isError, pixel, rect, handshake, joinClient, drew, type Listening } from '../../helper.js'
 import { asAdmin, bearer } from './helper.js'
 
 const ENV = { DEFAULT_CANVAS_WIDTH: '8', DEFAULT_CANVAS_HEIGHT: '8', TICK_MS: '20', PIXEL_RATE: '200', PIXEL_BURST: '100' }
@@ -13,16 +13,7 @@ const get = (srv: Listening) => srv.app.inject({ url: '/api/admin/settings', hea
 const patch = (srv: Listening, payload: unknown, headers: Record<string, string> = asAdmin) =>
   srv.app.inject({ method: 'PATCH', url: '/api/admin/settings', headers, payload: payload as object })
 
-async function open (srv: Listening, sub: string): Promise<{ c: TestClient, hello: any }> {
-  const c = new TestClient(srv.wsUrl, { token: token({ sub }) })
-  await c.opened
-  const hello = (await c.next(isHello)).json
-  await c.next(isSnapshot)
-  return { c, hello }
-}
-
-const drew = (c: TestClient, x: number, y: number) =>
-  c.next((m) => isUpdates(m) && parseUpdates(m.bin as Buffer).px.some((p) => p[0] === x && p[1] === y))
+const open = (srv: Listening, sub: string) => joinClient(srv, { sub })
 
 t.test('GET: the environment\'s values; PATCH a 5-minute cooldown: enforced at once and shown in hello.limits', async (t) => {
   const srv = await listen(t, ENV)
