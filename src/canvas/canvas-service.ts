@@ -156,16 +156,22 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     broker.publish(canvasTopic(event.canvas), event)
   }
 
-  function setFrozen (id: CanvasId, frozen: boolean): void {
+  /**
+   * Freeze or unfreeze, set or drop the palette (undefined: unchanged):
+   * stored, then published as one event, so clients get one `canvas` message.
+   */
+  function update (id: CanvasId, change: { frozen?: boolean, palette?: number[] | null }): void {
     requireLane(id)
-    if (!store.setFrozen(id, frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
-    publishState({ type: 'canvas-state', canvas: id, frozen })
-  }
-
-  function setPalette (id: CanvasId, palette: number[] | null): void {
-    requireLane(id)
-    if (!store.setPalette(id, palette)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
-    publishState({ type: 'canvas-state', canvas: id, palette })
+    const event: CanvasStateEvent = { type: 'canvas-state', canvas: id }
+    if (change.frozen !== undefined) {
+      if (!store.setFrozen(id, change.frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.frozen = change.frozen
+    }
+    if (change.palette !== undefined) {
+      if (!store.setPalette(id, change.palette)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.palette = change.palette
+    }
+    publishState(event)
   }
 
   /**
@@ -413,8 +419,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   return {
     load,
     create,
-    setFrozen,
-    setPalette,
+    update,
     reset,
     remove,
     get: (id: CanvasId): Canvas | undefined => lanes.get(id)?.room.canvas,

@@ -61,7 +61,7 @@ t.test('freeze: FROZEN for painters, admins still draw, canvas messages, hello, 
 
 t.test('PATCH errors: 400 bodies, 404 unknown, 401/403', async (t) => {
   const srv = await listen(t, { ...SMALL, MAX_PALETTE_COLORS: '4' })
-  for (const body of [{}, { frozen: 'yes' }, { frozen: { on: true } }, { palette: [] }, { palette: ['red'] }, { palette: ['#12345'] }, { palette: ['#000000', '#000001', '#000002', '#000003', '#000004'] }]) {
+  for (const body of [{}, { frozen: 'yes' }, { frozen: { on: true } }, { palette: [] }, { palette: ['red'] }, { palette: 0 }, { palette: '' }, { palette: ['#12345'] }, { palette: ['#000000', '#000001', '#000002', '#000003', '#000004'] }]) {
     const res = await patch(srv, 'main', body)
     t.equal(res.statusCode, 400, `${JSON.stringify(body)}: 400`)
     t.match(res.json(), { error: 'BAD_REQUEST', message: String })
@@ -110,8 +110,10 @@ t.test('palette: on create and by PATCH; BAD_COLOR for other colours; hello and 
   t.same((await c.next(isType('canvas'))).json, { type: 'canvas', canvas: 'place', palette: ['#0000ff'] })
   c.send(pixel(1, 1, 0, 0, 255))
   await drew(c, 1, 1)
-  t.same((await patch(srv, 'place', { palette: null })).json().palette, null)
-  t.same((await c.next(isType('canvas'))).json, { type: 'canvas', canvas: 'place', palette: null })
+  t.same((await patch(srv, 'place', { palette: null, frozen: true })).json().palette, null)
+  t.same((await c.next(isType('canvas'))).json, { type: 'canvas', canvas: 'place', frozen: true, palette: null }, 'one message for both')
+  await patch(srv, 'place', { frozen: false })
+  await c.next(isType('canvas'))
   c.send(pixel(2, 2, 1, 2, 3))
   await drew(c, 2, 2)
 })

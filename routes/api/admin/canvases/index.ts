@@ -16,7 +16,9 @@ const Palette = Type.Array(Type.String({ pattern: HEX_COLOR_PATTERN }), { minIte
 const NewCanvas = Type.Object({ id: CanvasId, width: Side, height: Side, palette: Type.Optional(Palette) })
 const CanvasPatch = Type.Object({
   frozen: Type.Optional(Type.Boolean({ description: 'refuse every non-admin draw (FROZEN)' })),
-  palette: Type.Optional(Type.Union([Palette, Type.Null()], { description: 'null: any colour' }))
+  // One schema typed [array, null], not an anyOf with a null branch: Ajv's
+  // coercion would turn a wrong 0, "" or false into null (palette dropped).
+  palette: Type.Optional(Type.Unsafe<string[] | null>({ ...Palette, type: ['array', 'null'], description: 'null: any colour' }))
 }, { minProperties: 1, additionalProperties: false })
 const IdParams = Type.Object({ id: CanvasId })
 const CanvasSchema = Type.Object({
@@ -72,8 +74,7 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
     // Validated whole before anything changes: a bad palette leaves frozen as it was too.
     const colors = palette === undefined || palette === null ? palette : parsePalette(palette, fastify.config.MAX_PALETTE_COLORS)
     const canvas = requireCanvas(fastify.canvases, id)
-    if (frozen !== undefined) fastify.canvases.setFrozen(id, frozen)
-    if (colors !== undefined) fastify.canvases.setPalette(id, colors)
+    fastify.canvases.update(id, { frozen, palette: colors })
     request.log.info({ canvas: id, frozen, palette: colors === undefined ? undefined : colors?.length ?? null, by: request.admin?.id }, 'admin changed a canvas')
     return canvasDetail(canvas, fastify.canvasStore.get(id)?.createdAt)
   })
