@@ -12,6 +12,11 @@
 ALTER TABLE canvases ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen IN (0, 1));
 ALTER TABLE canvases ADD COLUMN palette TEXT;
 ALTER TABLE canvases ADD COLUMN epoch_seq INTEGER NOT NULL DEFAULT 0;
+-- deleted: the canvas is gone for everyone (not listed, not loaded) while its
+-- change log is purged in small steps in the background (one statement for
+-- a million changes held the event loop ~20 s); the row goes last. A purge
+-- cut short by a restart resumes at boot.
+ALTER TABLE canvases ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1));
 
 -- Live settings (PATCH /api/admin/settings): one row per setting an admin
 -- changed, value as JSON. A row wins over the environment's default; no row:

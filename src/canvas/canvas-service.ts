@@ -29,6 +29,7 @@ import { canvasHello, paletteView, type CanvasStateStore } from './canvas-state.
 import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
 import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
+import { createPurger } from './purge.js'
 import { Room, type CanvasClient, type Logger, type RoomStats } from './room.js'
 import { TickScheduler, type TickConfig } from './tick-scheduler.js'
 
@@ -83,6 +84,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const counts = meter.counts
   const lanes = new Map<CanvasId, Lane<C>>()
   const tick = new TickScheduler(opts)
+  const purger = createPurger({ store, logger })
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -132,13 +134,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function load (): void {
     for (const row of store.list()) addLane(rebuildCanvas(row, store.latestSnapshot(row.id), log, frameRecords))
+    for (const id of store.deleting()) purger.start(id)
     const d = opts.defaultCanvas
     if (!lanes.has(d.id)) create(d.id, d.width, d.height)
   }
 
   function create (id: CanvasId, width: number, height: number, palette: number[] | null = null): Canvas {
     const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now(), palette }
-    store.insert(row)
+    try {
+      store.insert(row)
+    } catch (err) {
+      // The id's row is still there: a deleted canvas being purged.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} was deleted and is still being purged; try again shortly`)
+      throw err
+    }
     const canvas = new Canvas(row, blankPixels(width, height))
     addLane(canvas)
     logger.info({ canvas: id, width, height }, 'canvas created')
@@ -195,6 +204,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     if (id === opts.defaultCanvas.id) throw new DomainError('conflict', 'CANVAS_PROTECTED', `canvas ${id} is the default canvas and cannot be deleted`)
     if (!store.remove(id)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
     publishState({ type: 'canvas-state', canvas: id, deleted: true })
+    purger.start(id)
   }
 
   /** The closing sender of a deleted canvas: the `canvas` message, then 4404. */
@@ -403,6 +413,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Stop ticking and commit what is pending: nothing accepted is dropped. */
   function stop (): void {
+    purger.stop()
     if (timer !== null) clearInterval(timer)
     timer = null
     // the last flush sends every slot: nobody is left without what committed
@@ -447,6 +458,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** null while commits succeed; the last failure's message otherwise */
     get storageError () { return storageError },
     stats,
+    /** deleted canvases whose rows are still being purged (tests) */
+    get purging (): number { return purger.pending },
     /** the adaptive tick: current period (ms), slots, rotations that were stretched */
     tick,
     start,

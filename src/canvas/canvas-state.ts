@@ -18,8 +18,15 @@ export interface CanvasStateStore {
    * deflated white picture) stored as its snapshot; undefined: no such canvas.
    */
   reset (id: CanvasId, epoch: string, blank: Buffer): { seq: number } | undefined
-  /** Delete the canvas and everything stored of it; false: no such canvas. */
+  /**
+   * Delete the canvas: gone at once for list/get and boot; what is stored of
+   * it is purged afterwards by `purge` steps. false: no such canvas.
+   */
   remove (id: CanvasId): boolean
+  /** One bounded purge step of a deleted canvas (up to `limit` changes); true: all gone. */
+  purge (id: CanvasId, limit: number): boolean
+  /** Deleted canvases whose purge has not finished (resumed at boot). */
+  deleting (): CanvasId[]
 }
 
 /** The palette as clients see it: "#rrggbb" strings in the order given, or null. */

@@ -49,13 +49,17 @@ export interface PixelChangeRow { seq: number, x: number, y: number, color: numb
 
 export function createCanvasStore (db: Db) {
   const stmts = {
-    list: db.prepare(`SELECT ${COLUMNS} FROM canvases ORDER BY id`),
-    get: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE id = ?`),
+    list: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE deleted = 0 ORDER BY id`),
+    get: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE id = ? AND deleted = 0`),
     insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at, frozen, palette, epoch_seq) VALUES (@id, @width, @height, @epoch, @seq, @createdAt, @frozen, @palette, @epochSeq)'),
     setFrozen: db.prepare('UPDATE canvases SET frozen = ? WHERE id = ?'),
     setPalette: db.prepare('UPDATE canvases SET palette = ? WHERE id = ?'),
     newEpoch: db.prepare('UPDATE canvases SET epoch = ?, epoch_seq = seq WHERE id = ?'),
-    remove: db.prepare('DELETE FROM canvases WHERE id = ?'),
+    markDeleted: db.prepare('UPDATE canvases SET deleted = 1 WHERE id = ? AND deleted = 0'),
+    dropSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ?'),
+    purgeChanges: db.prepare('DELETE FROM change_log WHERE canvas = ? AND seq IN (SELECT seq FROM change_log WHERE canvas = ? ORDER BY seq LIMIT ?)'),
+    dropDeleted: db.prepare('DELETE FROM canvases WHERE id = ? AND deleted = 1'),
+    deletedIds: db.prepare('SELECT id FROM canvases WHERE deleted = 1').pluck(),
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
     seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
     log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -170,6 +174,18 @@ export function createCanvasStore (db: Db) {
     return { seq }
   })
 
+  const removeNow = db.transaction((id: CanvasId): boolean => {
+    if (stmts.markDeleted.run(id).changes !== 1) return false
+    stmts.dropSnapshots.run(id)
+    return true
+  })
+
+  const purgeStep = db.transaction((id: CanvasId, limit: number): boolean => {
+    if (stmts.purgeChanges.run(id, id, limit).changes > 0) return false
+    stmts.dropDeleted.run(id)
+    return true
+  })
+
   return {
     list: () => (stmts.list.all() as StoredRow[]).map(fromStored),
     get (id: CanvasId): CanvasRow | undefined {
@@ -188,10 +204,19 @@ export function createCanvasStore (db: Db) {
       return reset.immediate(id, epoch, blank, at)
     },
     /**
-     * Delete the canvas with its change log and snapshots (ON DELETE CASCADE,
-     * one statement: its cost grows with the log). false: no such canvas.
+     * Delete the canvas: at once gone from list/get (and its snapshots);
+     * its change log is purged afterwards by `purge` steps. false: no such canvas.
      */
-    remove: (id: CanvasId): boolean => stmts.remove.run(id).changes === 1,
+    remove: (id: CanvasId): boolean => removeNow.immediate(id),
+    /**
+     * One purge step of a deleted canvas: up to `limit` changes, oldest
+     * first; once none is left, the row itself. true: nothing left.
+     */
+    purge (id: CanvasId, limit: number): boolean {
+      return purgeStep.immediate(id, limit)
+    },
+    /** Canvases deleted whose purge has not finished (a restart cut it short). */
+    deleting: (): CanvasId[] => stmts.deletedIds.all() as CanvasId[],
     /** Commit a batch that must start right after `fromSeq` (IMMEDIATE transaction). */
     commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
       commit.immediate(canvas, fromSeq, records, authors, at)
