@@ -233,3 +233,13 @@ t.test('delete: clients closed with 4404, rows gone, then handshakes 404; main 4
   srv.app.canvases.remove('side')
   t.throws(() => srv.app.canvases.create('side', 2, 2), { kind: 'conflict', code: 'CANVAS_EXISTS', message: /purged/ })
 })
+
+t.test('the seam: a canvas-state event from the broker alone (as another node\'s change arrives) is applied here', async (t) => {
+  const srv = await listen(t, SMALL)
+  const { c } = await join(srv, { sub: 'pat' })
+  t.teardown(() => c.close())
+  srv.app.broker.publish('canvas:main', { type: 'canvas-state', canvas: 'main', frozen: true, palette: [0x000000] })
+  t.same((await c.next(isType('canvas'))).json, { type: 'canvas', canvas: 'main', frozen: true, palette: ['#000000'] })
+  c.send(pixel(1, 1, 0, 0, 0))
+  await c.next(isError('FROZEN'))
+})

@@ -126,3 +126,13 @@ t.test('kept across a restart: the stored value wins over the environment; null 
   again.app.db.prepare("UPDATE settings SET value = '-5' WHERE name = 'pixelBurst'").run()
   t.equal((await patch(again, { maxConnectionsPerUser: 4 })).json().pixelBurst, 100)
 })
+
+t.test('the seam: a settings event from the broker alone (as another node\'s change arrives) is applied here', async (t) => {
+  const srv = await listen(t, ENV)
+  const settings = { pixelRate: 0.5, pixelBurst: 2, guestPixelRatePerIp: 0.5, guestPixelBurstPerIp: 2, maxConnections: 10, maxConnectionsPerIp: 10, maxConnectionsPerUser: 10 }
+  srv.app.broker.publish('settings', { type: 'settings', settings })
+  t.same((await get(srv)).json(), settings)
+  const { c, hello } = await open(srv, 'pat')
+  t.teardown(() => c.close())
+  t.match(hello.limits, { pixelRate: 0.5, pixelBurst: 2 })
+})
