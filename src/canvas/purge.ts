@@ -15,6 +15,8 @@ export interface PurgeOptions {
   chunk?: number
   /** pause between two steps (default 10 ms) */
   pauseMs?: number
+  /** the canvas's rows are all gone (the row last, so its ON DELETE CASCADE rows too) */
+  onPurged?: (id: CanvasId) => void
 }
 
 export function createPurger (opts: PurgeOptions) {
@@ -33,8 +35,9 @@ export function createPurger (opts: PurgeOptions) {
       opts.logger.warn({ err, canvas: id }, 'purging a deleted canvas failed; retrying')
       done = false
     }
-    if (done) opts.logger.info({ canvas: id }, 'deleted canvas purged')
-    else schedule(id, pauseMs)
+    if (!done) return schedule(id, pauseMs)
+    opts.logger.info({ canvas: id }, 'deleted canvas purged')
+    opts.onPurged?.(id)
   }
 
   function schedule (id: CanvasId, ms: number): void {

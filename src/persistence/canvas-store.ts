@@ -55,6 +55,7 @@ export function createCanvasStore (db: Db) {
     setFrozen: db.prepare('UPDATE canvases SET frozen = ? WHERE id = ?'),
     setPalette: db.prepare('UPDATE canvases SET palette = ? WHERE id = ?'),
     newEpoch: db.prepare('UPDATE canvases SET epoch = ?, epoch_seq = seq WHERE id = ?'),
+    epochSeqOf: db.prepare('SELECT epoch_seq FROM canvases WHERE id = ?').pluck(),
     markDeleted: db.prepare('UPDATE canvases SET deleted = 1 WHERE id = ? AND deleted = 0'),
     dropSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ?'),
     purgeChanges: db.prepare('DELETE FROM change_log WHERE canvas = ? AND seq IN (SELECT seq FROM change_log WHERE canvas = ? ORDER BY seq LIMIT ?)'),
@@ -128,7 +129,10 @@ export function createCanvasStore (db: Db) {
    * read once by primary key, and each pixel's history only down to the
    * first change that is not one of them.
    */
-  const revertPlan = db.transaction((canvas: CanvasId, user: string, since: number, r: Region, cap: number, blank: number): RevertPlan => {
+  const revertPlan = db.transaction((canvas: CanvasId, user: string, sinceAsked: number, r: Region, cap: number, blank: number): RevertPlan => {
+    // Only the current epoch (migration 006): changes before a reset are history, never restored.
+    const floor = (stmts.epochSeqOf.get(canvas) as number | undefined) ?? 0
+    const since = Math.max(sinceAsked, floor)
     const runs = stmts.userRuns.all(canvas, user, since) as Array<[number, number]>
     let total = 0
     for (const [first, last] of runs) total += last - Math.max(first, since + 1) + 1
@@ -148,6 +152,7 @@ export function createCanvasStore (db: Db) {
       let run = 0 // the user's changes in scope on top of this pixel's history
       let color = blank
       for (const [by, seq, c] of stmts.history.iterate(canvas, y, x) as Iterable<[string, number, number]>) {
+        if (seq <= floor) break // before the reset: the pixel was blank then
         if (by === user && seq > since) { run++; continue }
         if (run > 0) color = c
         break

@@ -59,6 +59,10 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
     return canvasDetail(canvas, fastify.canvasStore.get(id)?.createdAt)
   })
 
+  // A deleted canvas's lock rows go with its row (ON DELETE CASCADE), once
+  // purged: then every node drops its copy, so the id re-created starts without locks.
+  fastify.canvases.onPurged((id) => { fastify.locks.refresh(id) })
+
   fastify.patch('/:id', {
     schema: {
       ...common,
