@@ -84,9 +84,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const counts = meter.counts
   const lanes = new Map<CanvasId, Lane<C>>()
   const tick = new TickScheduler(opts)
-  /** told when a deleted canvas's rows are all gone (its cascaded rows elsewhere too: region locks) */
-  const purged: Array<(id: CanvasId) => void> = []
-  const purger = createPurger({ store, logger, onPurged: (id) => { for (const fn of purged) fn(id) } })
+  const purger = createPurger({ store, logger })
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -460,8 +458,6 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** null while commits succeed; the last failure's message otherwise */
     get storageError () { return storageError },
     stats,
-    /** Be told when a deleted canvas's rows are gone (after DELETE, or at boot for one cut short). */
-    onPurged (fn: (id: CanvasId) => void): void { purged.push(fn) },
     /** deleted canvases whose rows are still being purged (tests) */
     get purging (): number { return purger.pending },
     /** the adaptive tick: current period (ms), slots, rotations that were stretched */

@@ -15,8 +15,6 @@ export interface PurgeOptions {
   chunk?: number
   /** pause between two steps (default 10 ms) */
   pauseMs?: number
-  /** the canvas's rows are all gone (the row last, so its ON DELETE CASCADE rows too) */
-  onPurged?: (id: CanvasId) => void
 }
 
 export function createPurger (opts: PurgeOptions) {
@@ -35,9 +33,8 @@ export function createPurger (opts: PurgeOptions) {
       opts.logger.warn({ err, canvas: id }, 'purging a deleted canvas failed; retrying')
       done = false
     }
-    if (!done) return schedule(id, pauseMs)
-    opts.logger.info({ canvas: id }, 'deleted canvas purged')
-    opts.onPurged?.(id)
+    if (done) opts.logger.info({ canvas: id }, 'deleted canvas purged')
+    else schedule(id, pauseMs)
   }
 
   function schedule (id: CanvasId, ms: number): void {

@@ -54,14 +54,14 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
     const { id, width, height } = request.body
     const palette = request.body.palette === undefined ? null : parsePalette(request.body.palette, fastify.config.MAX_PALETTE_COLORS)
     const canvas = createCanvas(fastify.canvases, id, width, height, palette)
+    // An id used before: its old canvas's locks went with its rows (ON DELETE
+    // CASCADE, at the end of the purge); every node drops its copy now that
+    // the canvas's topic is subscribed again.
+    fastify.locks.refresh(id)
     request.log.info({ canvas: id, by: request.admin?.id }, 'admin created a canvas')
     reply.code(201).header('location', `/api/canvases/${id}`)
     return canvasDetail(canvas, fastify.canvasStore.get(id)?.createdAt)
   })
-
-  // A deleted canvas's lock rows go with its row (ON DELETE CASCADE), once
-  // purged: then every node drops its copy, so the id re-created starts without locks.
-  fastify.canvases.onPurged((id) => { fastify.locks.refresh(id) })
 
   fastify.patch('/:id', {
     schema: {
