@@ -7,7 +7,7 @@ const LOCAL_KEY = 'pixelwire.token'
 const GUEST_KEY = 'pixelwire.guest'
 const SESSION_KEY = 'pixelwire.kiosk-token'
 
-export interface Claims { sub: string, name?: string, role?: string, exp: number }
+export interface Claims { sub: string, name?: string, role?: string, exp: number, iat?: number }
 
 /** The payload of a JWT, unverified (the server verifies): for its name, role and exp. */
 export function decodeClaims (token: string): Claims | null {
@@ -89,4 +89,22 @@ export async function guestToken (name: string): Promise<string> {
     throw new Error(`Too many guest sign-ins from this address${after === null ? '' : `; try again in ${after} s`}.`)
   }
   throw new Error(body.message !== undefined ? `Sign-in refused: ${body.message}` : `Sign-in failed (HTTP ${res.status}).`)
+}
+
+/**
+ * When to renew a guest token: five minutes before `exp`, or halfway
+ * through a shorter life; null for tokens that are not the server's guests.
+ */
+export function renewDelayMs (claims: Claims, now = Date.now()): number | null {
+  if (!claims.sub.startsWith('guest:')) return null
+  const life = claims.iat === undefined ? 3600 : claims.exp - claims.iat
+  return Math.max(0, (claims.exp - Math.min(300, life / 2)) * 1000 - now)
+}
+
+/** POST /api/auth/guest/renew: the same guest, a later `exp`; throws when the server will not. */
+export async function renewGuest (token: string): Promise<string> {
+  const res = await fetch('/api/auth/guest/renew', { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  const body = await res.json().catch(() => ({})) as { token?: string, message?: string }
+  if (res.ok && typeof body.token === 'string') return body.token
+  throw new Error(body.message ?? `renewal refused (HTTP ${res.status})`)
 }

@@ -1,8 +1,11 @@
 // The picture: the canvas pixels live in one ImageData (RGBA) that incoming
 // frames write into; once per animation frame the dirty part goes to a 1:1
-// backing canvas, which is drawn scaled, without smoothing, onto the screen
-// canvas with what floats above it (pending pixels, cursors, previews).
+// backing canvas, which is drawn scaled onto the screen canvas with what
+// floats above it (pending pixels, cursors, previews): without smoothing at
+// 1:1 and above (crisp pixels), through a box-filtered mip level below it (no
+// pixel skipped, see mip.ts).
 import { PIXEL_RECORD_BYTES, toHexColor } from '../protocol/wire.js'
+import { MipChain, levelFor } from './mip.js'
 
 export interface View { scale: number, ox: number, oy: number }
 export interface RectPreview { x: number, y: number, w: number, h: number, color: number, ok: boolean }
@@ -11,8 +14,6 @@ interface RemoteCursor { x: number, y: number, at: number }
 
 const MIN_SCALE = 0.1
 const MAX_SCALE = 64
-/** A sent pixel the server has not echoed within this long was refused or lost. */
-const PENDING_TTL_MS = 3000
 const CURSOR_TTL_MS = 60_000
 
 export class Board {
@@ -25,6 +26,9 @@ export class Board {
   readonly names = new Map<number, string>()
   ownConnection = -1
   onFirstPaint: (() => void) | null = null
+  /** the view moved or zoomed (called from the paint that shows it) */
+  onViewChange: (() => void) | null = null
+  private shownView = ''
 
   readonly backing = document.createElement('canvas')
   private readonly backingCtx = this.backing.getContext('2d')!
@@ -36,6 +40,7 @@ export class Board {
   private painted = false
   private readonly pending = new Map<number, Pending>()
   private readonly cursors = new Map<number, RemoteCursor>()
+  private readonly mips = new MipChain()
 
   constructor (readonly screen: HTMLCanvasElement, readonly insets: () => { top: number, bottom: number } = () => ({ top: 0, bottom: 0 })) {
     this.ctx = screen.getContext('2d', { alpha: false })!
@@ -56,6 +61,7 @@ export class Board {
       this.backing.height = height
       this.image = new ImageData(width, height)
       this.u32 = new Uint32Array(this.image.data.buffer)
+      this.mips.reset()
     }
     const u32 = this.u32
     for (let i = 0, o = 0; i < u32.length; i++, o += 3) u32[i] = 0xff000000 | (rgb[o + 2] << 16) | (rgb[o + 1] << 8) | rgb[o]
@@ -119,15 +125,17 @@ export class Board {
     if (this.pending.delete(y * this.width + x)) this.requestPaint()
   }
 
-  /** Forget sent pixels the server did not echo in time (refused), or all of them. */
+  /**
+   * Forget stale cursors, and every pending pixel when `all`. A sent pixel
+   * otherwise stays shown as pending until the server shows it, or the
+   * outbox settles it (sent again, or reported not drawn).
+   */
   expirePending (all = false): void {
     const now = performance.now()
     let changed = false
-    for (const [idx, p] of this.pending) {
-      if (all || (p.sentAt !== null && now - p.sentAt > PENDING_TTL_MS)) {
-        this.pending.delete(idx)
-        changed = true
-      }
+    if (all && this.pending.size > 0) {
+      this.pending.clear()
+      changed = true
     }
     for (const [id, c] of this.cursors) {
       if (now - c.at > CURSOR_TTL_MS) {
@@ -193,6 +201,30 @@ export class Board {
     this.requestPaint()
   }
 
+  /** The canvas point in the middle of the area between the bars, and the scale: what a link to a place holds. */
+  place (): { x: number, y: number, zoom: number } {
+    const { cx, cy } = this.middle()
+    const { scale, ox, oy } = this.view
+    return { x: Math.floor((cx - ox) / scale), y: Math.floor((cy - oy) / scale), zoom: scale }
+  }
+
+  /** Show pixel (x, y) in the middle of the area between the bars at `zoom`. */
+  centreOn (x: number, y: number, zoom: number): void {
+    const scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, zoom))
+    const { cx, cy } = this.middle()
+    this.view.scale = scale
+    this.view.ox = Math.round(cx - (x + 0.5) * scale)
+    this.view.oy = Math.round(cy - (y + 0.5) * scale)
+    this.requestPaint()
+  }
+
+  private middle (): { cx: number, cy: number } {
+    const { top, bottom } = this.insets()
+    const w = this.screen.clientWidth || innerWidth
+    const h = this.screen.clientHeight || innerHeight
+    return { cx: w / 2, cy: (top + h - bottom) / 2 }
+  }
+
   zoomCentre (factor: number): void {
     const r = this.screen.getBoundingClientRect()
     this.zoomAt(factor, r.left + r.width / 2, r.top + r.height / 2)
@@ -225,15 +257,27 @@ export class Board {
     const d = this.dirty
     if (d !== null) {
       this.backingCtx.putImageData(this.image, 0, 0, d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0)
+      this.mips.invalidate(d.x0, d.y0, d.x1, d.y1)
       this.dirty = null
     }
     const { scale, ox, oy } = this.view
-    ctx.imageSmoothingEnabled = false
+    const pic = { width: this.width, height: this.height, u32: this.u32, canvas: this.backing }
+    const level = levelFor(scale * dpr, this.mips.maxLevel(pic))
+    const k = 2 ** level
+    // Level `level` is at or below the screen's resolution: interpolating it up loses nothing.
+    ctx.imageSmoothingEnabled = level > 0
+    ctx.setTransform(scale * dpr * k, 0, 0, scale * dpr * k, ox * dpr, oy * dpr)
+    ctx.drawImage(this.mips.level(pic, level), 0, 0)
     ctx.setTransform(scale * dpr, 0, 0, scale * dpr, ox * dpr, oy * dpr)
-    ctx.drawImage(this.backing, 0, 0)
+    ctx.imageSmoothingEnabled = false
     this.paintOverlay()
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
     this.paintCursors()
+    const shown = `${scale},${ox},${oy}`
+    if (shown !== this.shownView) {
+      this.shownView = shown
+      this.onViewChange?.()
+    }
     if (!this.painted) {
       this.painted = true
       performance.mark('pixelwire:first-paint')

@@ -19,10 +19,18 @@ export interface NetEvents {
   error (e: ErrorMessage): void
   /** the answer to `{"type":"ping","id"}` */
   pong (id: unknown): void
+  /** the answer to the commit barrier `{"type":"sync","id"}` */
+  synced (id: unknown): void
+  /** stream traffic, broadcasts and canvas state changes (`canvas`: after a reset, before its SNAPSHOT) */
+  text (msg: { type: string }): void
   /** the socket closed (before any reconnect) */
   lost (): void
   /** the token expired (4401) or was refused: get another, then call connect() */
   tokenExpired (): void
+  /** a handshake failed before its `hello` (refused, or the server is down); a retry is scheduled */
+  handshakeFailed (): void
+  /** the server is up but refuses clients without a token: retrying stopped, sign in to go live */
+  anonymousRefused (): void
 }
 
 /** Backoff: 500 ms doubling to 10 s, each wait drawn from [half, all] of it. */
@@ -34,7 +42,8 @@ const FATAL: Record<number, string> = {
   1007: 'The server reported invalid text.',
   1009: 'A message was too large for the server.',
   4400: 'Too many rejected messages: the server closed the connection.',
-  4403: 'You were disconnected by an administrator.'
+  4403: 'You were disconnected by an administrator.',
+  4404: 'This canvas was deleted.'
 }
 
 export function backoffDelay (attempt: number, random = Math.random): number {
@@ -178,6 +187,17 @@ export class Net {
       case 'presence': return this.events.presence(msg as PresenceMessage)
       case 'error': return this.events.error(msg as ErrorMessage)
       case 'pong': return this.events.pong((msg as { id?: unknown }).id)
+      case 'synced': return this.events.synced((msg as { id?: unknown }).id)
+      case 'canvas': {
+        // A reset: the resume point is the new epoch (its SNAPSHOT follows and sets the seq).
+        const epoch = (msg as { epoch?: unknown }).epoch
+        if (typeof epoch === 'string' && epoch !== this.epoch) {
+          this.epoch = epoch
+          this.seq = null
+        }
+        return this.events.text(msg)
+      }
+      default: return this.events.text(msg)
     }
   }
 
@@ -215,7 +235,10 @@ export class Net {
     if (code === 4401) return this.events.tokenExpired()
     if (code === 4429) return this.retry(RATE_ABUSE_PAUSE_MS, 'Too many rate-limited actions; reconnecting after a pause…')
     if (code === 1001 && wasLive) return this.retry(Math.round(250 + Math.random() * 1000), 'The server is restarting; reconnecting…')
-    if (!reachedHello) this.diagnose(this.generation).catch(() => {})
+    if (!reachedHello) {
+      this.diagnose(this.generation).catch(() => {})
+      this.events.handshakeFailed()
+    }
     this.retry(backoffDelay(this.attempt++), this.everLive ? 'Connection lost; reconnecting…' : 'Cannot connect yet; retrying…')
   }
 
@@ -238,7 +261,10 @@ export class Net {
       up = (await fetch('/health', { cache: 'no-store' })).ok
     } catch {}
     if (gen !== this.generation || !up || this.everLive) return
-    if (this.token === null) return this.stop('Sign in to see the canvas (this server does not allow anonymous viewers).')
+    if (this.token === null) {
+      this.abandon()
+      return this.events.anonymousRefused()
+    }
     if (this.attempt === 3) {
       this.events.error({ type: 'error', code: 'REFUSED', message: 'The server is up but refuses the connection: the token may be invalid or expired, or there are too many connections. Still retrying.' })
     }

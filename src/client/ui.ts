@@ -16,24 +16,26 @@ export const PALETTE = [
   0x6d482f, 0x9c6926, 0xffb470, 0x000000, 0x515252, 0x898d90, 0xd4d7d9, 0xffffff
 ]
 
-const STATE_WORDS: Record<NetState, string> = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', offline: 'offline' }
+/** `watching`: not live, the public picture stands in (refreshed), and the words say why. */
+export type ShownState = NetState | 'watching'
+const STATE_WORDS: Record<ShownState, string> = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', offline: 'offline', watching: 'watching' }
 
-export function showStatus (state: NetState, detail: string): void {
+export function showStatus (state: ShownState, detail: string): void {
   const el = $('status')
   el.dataset.state = state
   el.title = detail
   $('status-text').textContent = state === 'live' ? STATE_WORDS[state] : `${STATE_WORDS[state]}: ${detail}`
 }
 
-/** A message in words; errors stay longer. */
-export function say (text: string, kind: 'info' | 'warn' | 'error' = 'info'): void {
+/** A message in words; errors stay longer, and notices from the admins longest. */
+export function say (text: string, kind: 'info' | 'warn' | 'error' | 'notice' = 'info'): void {
   const box = $('messages')
   const el = document.createElement('div')
   el.className = `message ${kind}`
   el.textContent = text
   box.append(el)
   while (box.children.length > 4) box.firstElementChild?.remove()
-  setTimeout(() => el.remove(), kind === 'info' ? 4000 : 8000)
+  setTimeout(() => el.remove(), kind === 'info' ? 4000 : kind === 'notice' ? 20_000 : 8000)
 }
 
 export function buildPalette (onPick: (color: number) => void): HTMLButtonElement[] {
@@ -109,6 +111,29 @@ export function showCooldown (waitMs: number | null, queued: number, totalMs: nu
   const bar = el.querySelector<HTMLElement>('.bar span')
   if (bar !== null) bar.style.width = `${Math.max(0, Math.min(100, 100 * waitMs / Math.max(totalMs, 1)))}%`
   $('cooldown-text').textContent = `Cooldown ${(waitMs / 1000).toFixed(1)} s` + (queued > 0 ? ` · ${queued} pixels waiting` : '')
+}
+
+/** r/place style: "12 pixels ready", or "next pixel in 4:59". */
+export function showBudget (budget: { ready: number, nextInMs: number } | null): void {
+  const el = $('budget')
+  el.hidden = budget === null
+  if (budget === null) return
+  let text: string
+  if (budget.ready > 0) text = `${budget.ready} pixel${budget.ready === 1 ? '' : 's'} ready`
+  else {
+    const sec = Math.ceil(budget.nextInMs / 1000)
+    text = `next pixel in ${Math.floor(sec / 60)}:${String(sec % 60).padStart(2, '0')}`
+  }
+  if (el.textContent !== text) el.textContent = text
+  el.dataset.ready = String(budget.ready > 0)
+}
+
+/** The canvas picker: every canvas, the current one selected (and shown even if the list lacks it). */
+export function showCanvases (current: string, list: Array<{ id: string, width: number, height: number }>): void {
+  const select = $<HTMLSelectElement>('canvas-picker')
+  const options = list.map((c) => new Option(`${c.id} (${c.width}×${c.height})`, c.id, false, c.id === current))
+  if (!list.some((c) => c.id === current)) options.unshift(new Option(current, current, false, true))
+  select.replaceChildren(...options)
 }
 
 export function showHistory (text: string | null, sx = 0, sy = 0): void {

@@ -81,7 +81,7 @@ t.test('two guests draw together; a reload shows the same canvas', async (t) => 
   await bob.page.mouse.move(spot.x, spot.y)
   await bob.page.mouse.move(spot.x + 0.2, spot.y)
   await bob.page.waitForSelector('#history:not([hidden])', { timeout: WAIT_MS })
-  t.match(await bob.page.textContent('#history'), /placed by guest:/)
+  t.match(await bob.page.textContent('#history'), /placed by alice at/, 'by display name')
   t.match(await bob.page.textContent('#readout'), /300, 300 #ff4500/, 'the readout names the pixel and its colour')
 
   // A drawing for the docs: alice zooms in on it and draws a little more.

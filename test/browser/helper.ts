@@ -25,7 +25,7 @@ export async function launch (t: Tap): Promise<Browser> {
 }
 
 /** What a page sent over its WebSocket: the first byte of every binary frame. */
-export interface Person { context: BrowserContext, page: Page, sentOps: number[], errors: string[], sockets: string[] }
+export interface Person { context: BrowserContext, page: Page, sentOps: number[], errors: string[], sockets: string[], console: string[] }
 
 /** A new browser context (its own storage) on `url`, closed in teardown. */
 export async function person (t: Tap, browser: Browser, url: string): Promise<Person> {
@@ -35,21 +35,26 @@ export async function person (t: Tap, browser: Browser, url: string): Promise<Pe
   const sentOps: number[] = []
   const errors: string[] = []
   const sockets: string[] = []
+  // Console errors: a refused handshake or a failed request shows here.
+  const consoleLines: string[] = []
+  page.on('console', (m) => { if (m.type() === 'error') consoleLines.push(m.text()) })
   page.on('pageerror', (err) => errors.push(err.message))
   page.on('websocket', (ws) => {
     sockets.push(ws.url())
     ws.on('framesent', (f) => { if (typeof f.payload !== 'string') sentOps.push(f.payload[0]) })
   })
   await page.goto(url)
-  return { context, page, sentOps, errors, sockets }
+  return { context, page, sentOps, errors, sockets, console: consoleLines }
 }
 
-export function status (page: Page, state: 'connecting' | 'live' | 'reconnecting' | 'offline', ms = WAIT_MS) {
+export function status (page: Page, state: 'connecting' | 'live' | 'reconnecting' | 'offline' | 'watching', ms = WAIT_MS) {
   return page.waitForSelector(`#status[data-state="${state}"]`, { timeout: ms, state: 'attached' })
 }
 
 /** Sign in through the dialog as a guest. */
 export async function joinAsGuest (page: Page, name: string): Promise<void> {
+  // A first visit shows no dialog until the visitor draws or asks: ask.
+  if (!await page.isVisible('#signin')) await page.click('#signin-button')
   await page.waitForSelector('#signin[open]', { timeout: WAIT_MS })
   await page.fill('#guest-name', name)
   await page.click('#guest-form button[type=submit]')

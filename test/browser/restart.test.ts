@@ -3,7 +3,7 @@
 // keeps what is drawn meanwhile, comes back "live" by resuming, and nothing
 // is lost.
 import t from 'tap'
-import { SECRET, tempDir, token } from '../helper.js'
+import { SECRET, TestClient, isHello, isSnapshot, parseSnapshot, tempDir, token } from '../helper.js'
 import { startServer, stop } from '../process.js'
 import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, status, waitForPixels } from './helper.js'
 
@@ -82,3 +82,54 @@ t.test('a server back with another canvas (new epoch): the queue is discarded, a
   t.same(me.sentOps.slice(sentBefore).filter((op) => op <= 0x02), [], 'nor sent')
   await stop(second)
 })
+
+t.test('kill -9 between accept and commit: every pixel the page took is on the canvas, sent again, or reported not drawn', async (t) => {
+  // A one-second tick: ops the server passed (pong) wait up to a second for
+  // their commit, so the kill lands while some are accepted but not on disk.
+  const env = { DATA_DIR: tempDir(t), JWT_SECRET: SECRET, TICK_MS: '1000' }
+  const first = await startServer(t, env)
+  const url = `http://127.0.0.1:${first.port}`
+  const me = await person(t, browser, `${url}/#token=${token({ sub: 'kim', name: 'Kim' })}`)
+  await status(me.page, 'live')
+  await me.page.keyboard.press('3')
+  const drawnPts: Array<[number, number]> = []
+  for (let y = 80; y < 86; y++) {
+    await drag(me.page, [40, y], [140, y], 4)
+    drawnPts.push(...row(40, 140, y))
+  }
+  // Killed as soon as the server has passed (pong) every op: within the tick, so not all committed.
+  await me.page.waitForFunction(() => {
+    const o = (globalThis as any).pixelwire.outbox
+    return o.queued === 0 && o.inflight.length === 0
+  }, undefined, { timeout: WAIT_MS, polling: 5 })
+  await stop(first, 'SIGKILL')
+  const second = await startServer(t, { ...env, PORT: String(first.port), TICK_MS: '20' })
+  const missingAfterCrash = await missing(second.port, drawnPts)
+  t.comment(`${missingAfterCrash.length} of ${drawnPts.length} drawn pixels were not on disk after the kill`)
+
+  await status(me.page, 'live', 60_000)
+  await me.page.waitForFunction(() => {
+    const o = (globalThis as any).pixelwire.outbox
+    return o.queued === 0 && o.inflight.length === 0 && (o.unsettled ?? 0) === 0 && (o.leftovers?.length ?? 0) === 0 && (o.accepted?.length ?? 0) === 0
+  }, undefined, { timeout: WAIT_MS, polling: 50 })
+  const notDrawn = new Set((await me.page.evaluate(() => (globalThis as any).pixelwire.notDrawn ?? []) as Array<{ x: number, y: number }>).map((p) => `${p.x},${p.y}`))
+  const lost = (await missing(second.port, drawnPts)).filter(([x, y]) => !notDrawn.has(`${x},${y}`))
+  t.same(lost, [], 'every drawn pixel is on the server\'s canvas or was reported not drawn')
+  t.equal(notDrawn.size, 0, 'none had to be reported: the server was back')
+  await waitForPixels(me.page, drawnPts, ORANGE)
+  t.pass('and the page shows them all')
+  t.same(me.errors, [], 'no script errors')
+  await stop(second)
+})
+
+/** Drawn pixels that the server's canvas (a SNAPSHOT over a real socket) does not show in orange. */
+async function missing (port: number, pts: Array<[number, number]>): Promise<Array<[number, number]>> {
+  const c = new TestClient(`ws://127.0.0.1:${port}/ws`, { token: token({ sub: 'checker', role: 'viewer' }) })
+  try {
+    await c.next(isHello)
+    const snap = parseSnapshot((await c.next(isSnapshot)).bin!)
+    return pts.filter(([x, y]) => snap.at(x, y).join() !== ORANGE.join())
+  } finally {
+    c.close()
+  }
+}

@@ -79,6 +79,22 @@ const authRoutes: FastifyPluginAsync = async function authRoutes (instance) {
     request.log.info({ user: sub }, what)
     return { token: fastify.signToken({ sub, name, role: 'painter', exp }) }
   }
+
+  // The page asks this before opening /ws without a token, so a first visit
+  // to a server that answers 401 to anonymous handshakes never makes one (a
+  // refused WebSocket is an error in the browser's console and tells the
+  // page nothing about why).
+  const anonymous = fastify.config.ANONYMOUS
+  fastify.get('/options', {
+    schema: {
+      tags: ['auth'],
+      summary: 'What a client without a token may do',
+      description: 'anonymous: "read" when /ws accepts clients without a token as viewers, else "off" (they get 401).',
+      response: { 200: Type.Object({ anonymous: Type.Union([Type.Literal('off'), Type.Literal('read')]) }) }
+    }
+  }, function authOptions () {
+    return { anonymous }
+  })
 }
 
 export default authRoutes

@@ -72,3 +72,12 @@ t.test('rate-limited per IP: the 11th in a minute is 429 with Retry-After', asyn
   t.equal((await guest(app, { name: 'n' }, '10.0.0.2')).statusCode, 200, 'another IP is not limited')
   t.equal((await app.inject('/api/canvases')).statusCode, 200, 'each route has its own budget')
 })
+
+t.test('GET /api/auth/options says whether anonymous viewers may connect', async (t) => {
+  for (const anonymous of ['off', 'read']) {
+    const { app } = await build(t, { ANONYMOUS: anonymous })
+    const res = await app.inject('/api/auth/options')
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), { anonymous }, `ANONYMOUS=${anonymous}`)
+  }
+})
