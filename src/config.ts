@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
+import { DEFAULT_HISTORY_MAX_AGE, DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
 import { ROLES } from './protocol/wire.js'
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './auth/keys.js'
 
@@ -83,7 +83,10 @@ export const ConfigSchema = Type.Object({
   DEFAULT_CANVAS_HEIGHT: Int(1024, 1, 4096, 'height of the canvas main created on first boot'),
   MAX_SUBSCRIPTIONS: Int(32, 1, 10000, 'stream subscriptions per connection'),
   MAX_STREAMS: Int(10000, 1, 10000000, 'streams held in memory (least recently used idle ones are dropped)'),
-  STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat)' }),
+  STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat); history (count) and historyMaxAge (seconds, 0: none) bound what each stream keeps, also across restarts' }),
+  STREAM_FLUSH_MS: Int(50, 5, 60000, 'stream messages are written to SQLite in one transaction this often (a crash loses at most this long of stream history)'),
+  STREAM_PENDING_MAX: Int(100000, 100, 10000000, 'stream messages waiting to be written at most (while storage fails); beyond, the oldest waiting are never written'),
+  STREAM_LAST_MAX: Int(100, 0, 100000, 'most messages a subscribe may ask for with "last" (TOO_LARGE beyond)'),
   PRESENCE_MAX_LIST: Int(1000, 1, 100000, 'most connections listed in one presence message'),
   PRESENCE_MS: Int(1000, 0, 60000, 'joins, leaves and rosters go out at most this often (each presence message is a frame to every client on the canvas); cursors still go every tick; 0: every tick'),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses or CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed; empty: none, the socket peer is the client' }),
@@ -118,7 +121,8 @@ const NamespaceSchema = Type.Object({
   maxBytes: Type.Integer({ minimum: 1, maximum: 1048576 }),
   rate: Type.Number({ exclusiveMinimum: 0 }),
   burst: Type.Integer({ minimum: 1 }),
-  history: Type.Integer({ minimum: 0, maximum: 100000 })
+  history: Type.Integer({ minimum: 0, maximum: 100000 }),
+  historyMaxAge: Type.Optional(Type.Integer({ minimum: 0, maximum: 31536000 }))
 }, { additionalProperties: false })
 const NamespacesSchema = Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }), NamespaceSchema)
 
@@ -135,7 +139,10 @@ function parseNamespaces (json: string): Record<string, NamespaceRules> {
     const first = [...Value.Errors(NamespacesSchema, parsed)][0]
     throw new Error(`invalid configuration: STREAM_NAMESPACES${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`)
   }
-  return { ...DEFAULT_NAMESPACES, ...(parsed as Record<string, NamespaceRules>) }
+  // historyMaxAge may be left out: a day, like the defaults.
+  const given = Object.fromEntries(Object.entries(parsed as Record<string, Omit<NamespaceRules, 'historyMaxAge'> & { historyMaxAge?: number }>)
+    .map(([ns, r]) => [ns, { ...r, historyMaxAge: r.historyMaxAge ?? DEFAULT_HISTORY_MAX_AGE }]))
+  return { ...DEFAULT_NAMESPACES, ...given }
 }
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])

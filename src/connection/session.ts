@@ -165,7 +165,7 @@ export function createMessageHandler (opts: SessionOptions) {
       case 'sync':
         return onSync(conn, msg)
       case 'subscribe': {
-        const res = streams.subscribe(conn, msg.stream, msg.since)
+        const res = streams.subscribe(conn, msg.stream, msg.since, msg.last)
         if (!res.ok) return reject(conn, res.error)
         conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
         for (const frame of res.replay) conn.send(frame, true)
