@@ -20,7 +20,7 @@ export default fp(async function sqlite (fastify) {
   const file = join(c.DATA_DIR, 'pixelwire.db')
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR, busyTimeoutMs: c.DB_BUSY_TIMEOUT_MS, walLimitBytes: c.WAL_CHECKPOINT_BYTES })
   fastify.decorate('db', db)
-  fastify.decorate('canvasStore', createCanvasStore(db))
+  fastify.decorate('canvasStore', createCanvasStore(db, { snapshotKeep: c.SNAPSHOT_KEEP }))
   const wal = createWalGuard(db, { file, maxBytes: c.WAL_CHECKPOINT_BYTES })
   fastify.decorate('wal', wal)
   fastify.log.info({ file }, 'database open')

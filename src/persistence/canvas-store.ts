@@ -32,7 +32,17 @@ export type RevertPlan = { ok: true, records: Buffer } | { ok: false }
 /** `name`: the user's last display name stored (users table), null for a sub that never had one. */
 export interface PixelChangeRow { seq: number, x: number, y: number, color: number, user: string, name: string | null, at: number }
 
-export function createCanvasStore (db: Db) {
+export interface CanvasStoreOptions {
+  /**
+   * Stored snapshots kept per canvas (SNAPSHOT_KEEP), newest first: boot
+   * needs only the newest; the older ones bound the replay of a timelapse
+   * frame (snapshot.png?seq=N) to about SNAPSHOT_EVERY changes. Default 1.
+   */
+  snapshotKeep?: number
+}
+
+export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
+  const keep = Math.max(1, opts.snapshotKeep ?? 1)
   const stmts = {
     list: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases ORDER BY id'),
     get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
@@ -43,7 +53,11 @@ export function createCanvasStore (db: Db) {
     after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
-    pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
+    // Keep the newest `keep`: delete those below the keep-th newest.
+    pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < (SELECT seq FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)'),
+    oldestSnapshot: db.prepare('SELECT min(seq) FROM snapshots WHERE canvas = ?').pluck(),
+    snapshotAtOrBefore: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
+    between: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true),
     pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
     // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
     run: db.prepare('INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES (?, ?, ?, ?)'),
@@ -91,7 +105,7 @@ export function createCanvasStore (db: Db) {
 
   const saveSnapshot = db.transaction((canvas: CanvasId, seq: number, deflated: Buffer, at: number) => {
     stmts.saveSnapshot.run(canvas, seq, deflated, at)
-    stmts.pruneSnapshots.run(canvas, seq)
+    stmts.pruneSnapshots.run(canvas, canvas, keep - 1)
   })
 
   /**
@@ -136,6 +150,16 @@ export function createCanvasStore (db: Db) {
     return { ok: true, records: out.subarray(0, off) }
   })
 
+  function pack (rows: Array<[number, number, number]>): Buffer {
+    const out = Buffer.allocUnsafe(rows.length * RECORD)
+    let off = 0
+    for (const [x, y, color] of rows) {
+      writePixelRecord(out, off, x, y, color)
+      off += RECORD
+    }
+    return out
+  }
+
   return {
     list: () => stmts.list.all() as CanvasRow[],
     get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
@@ -158,17 +182,18 @@ export function createCanvasStore (db: Db) {
      * afterSeq + records.length / 7.
      */
     changesAfter (canvas: CanvasId, afterSeq: number, limit: number): Buffer {
-      const rows = stmts.after.all(canvas, afterSeq, limit) as Array<[number, number, number]>
-      const out = Buffer.allocUnsafe(rows.length * RECORD)
-      let off = 0
-      for (const [x, y, color] of rows) {
-        writePixelRecord(out, off, x, y, color)
-        off += RECORD
-      }
-      return out
+      return pack(stmts.after.all(canvas, afterSeq, limit) as Array<[number, number, number]>)
     },
+    /** Up to `limit` changes with afterSeq < seq <= upTo, packed, in seq order (a timelapse frame's replay). */
+    changesBetween (canvas: CanvasId, afterSeq: number, upTo: number, limit: number): Buffer {
+      return pack(stmts.between.all(canvas, afterSeq, upTo, limit) as Array<[number, number, number]>)
+    },
+    /** The seq of the oldest stored snapshot (undefined: none stored). */
+    oldestSnapshotSeq: (canvas: CanvasId) => (stmts.oldestSnapshot.get(canvas) as number | null) ?? undefined,
+    /** The newest stored snapshot at or before `seq`. */
+    snapshotAtOrBefore: (canvas: CanvasId, seq: number) => stmts.snapshotAtOrBefore.get(canvas, seq) as { seq: number, pixels: Buffer } | undefined,
     latestSnapshot: (canvas: CanvasId) => stmts.latestSnapshot.get(canvas) as { seq: number, pixels: Buffer } | undefined,
-    /** Store a deflated snapshot and drop the older ones: the newest is all boot needs. */
+    /** Store a deflated snapshot and drop all but the newest `snapshotKeep` (boot needs the newest; timelapse the others). */
     saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
       saveSnapshot.immediate(canvas, seq, deflated, at)
     },
