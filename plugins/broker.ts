@@ -23,14 +23,19 @@ export default fp(async function broker (fastify) {
   const broker = createMemoryBroker({ maxTopics: c.MAX_STREAMS, store: createStreamStore(fastify.db), maxPending: c.STREAM_PENDING_MAX })
   fastify.decorate('broker', broker)
 
-  // Logged when the state changes, not at every failed flush.
+  // Logged when the state changes, not at every failed flush. While the
+  // storage breaker is open no write is tried (it would wait the busy
+  // timeout on the event loop): messages wait, bounded, for its probe.
+  const storage = fastify.storage
   let failing = false
   function flush (): void {
+    if (!storage.available) return
     try {
-      broker.flush()
+      if (broker.flush().written > 0) storage.succeeded()
       if (failing) fastify.log.info({ pending: broker.pending }, 'stream history written again')
       failing = false
     } catch (err) {
+      storage.failed(err)
       if (!failing) fastify.log.error({ err, pending: broker.pending }, 'stream history write failed; kept in memory and retried')
       failing = true
     }

@@ -37,7 +37,8 @@ export default fp(async function canvases (fastify) {
     onSynced: presence.sendRoster,
     // connections registers after canvases (it depends on them); the first commit comes after both.
     afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
-    meter: fastify.meter
+    meter: fastify.meter,
+    storage: fastify.storage
   })
   service.load()
   service.start()

@@ -80,6 +80,8 @@ export const ConfigSchema = Type.Object({
   TIMELAPSE_MAX_QUEUED: Int(8, 0, 10000, 'past-seq PNGs and timelapses waiting to be built (one at a time) at most; beyond, 503'),
   TIMELAPSE_RATE_LIMIT: Int(10, 1, 10000000, 'timelapse requests per IP per minute'),
   DB_BUSY_TIMEOUT_MS: Int(250, 0, 600000, 'SQLite busy timeout; better-sqlite3 waits synchronously, so keep it short'),
+  STORAGE_PROBE_MIN_MS: Int(100, 10, 600000, 'after a failed database write, draws are refused and writes paused until a probe (no busy wait) gets the write lock: the first probe after this long, then doubling...'),
+  STORAGE_PROBE_MAX_MS: Int(2000, 10, 600000, '...up to this between probes'),
   WAL_CHECKPOINT_BYTES: Int(67108864, 65536, Number.MAX_SAFE_INTEGER, 'bound on the SQLite WAL: over it a checkpoint truncates it (as soon as no reader holds it), and it is cut back to this whenever it starts over'),
   WAL_CHECK_MS: Int(1000, 10, 600000, 'how often the WAL size is checked against WAL_CHECKPOINT_BYTES'),
   SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
@@ -178,6 +180,9 @@ function parseTrustProxy (value: string): string[] {
 function checkCombinations (cfg: EnvConfig): void {
   if (cfg.HTTP_REQUEST_TIMEOUT_MS > 0 && cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) {
     throw new Error('invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)')
+  }
+  if (cfg.STORAGE_PROBE_MIN_MS > cfg.STORAGE_PROBE_MAX_MS) {
+    throw new Error('invalid configuration: STORAGE_PROBE_MIN_MS must not exceed STORAGE_PROBE_MAX_MS')
   }
   // Refused rather than ignored: nodes that believe they share state but
   // do not would each run their own canvas and diverge unseen.

@@ -121,7 +121,8 @@ export function createMessageHandler (opts: SessionOptions) {
         return rejectDraw(conn, protocolError('LOCKED', `region locked (lock ${lock.id}${lock.reason === null ? '' : `: ${lock.reason}`}); nothing was applied`), pixelCount(op))
       }
     }
-    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
+    // Storage first: a draw that cannot be stored must not spend the budget.
+    const err = canvases.storageRefusal() ?? budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
     if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
 
