@@ -60,7 +60,7 @@ export interface TimelapseOptions {
   maxQueued: number
   /** how long each timelapse frame shows (ms) */
   frameMs?: number
-  /** changes read from the log per step before yielding (default 10,000) */
+  /** changes read from the log per step before yielding (default 2,000: a few ms of the event loop each) */
   chunk?: number
   now?: () => number
 }
@@ -71,7 +71,7 @@ interface Cached { key: string, bytes: number, builtAt: number, promise: Promise
 
 export function createTimelapse (opts: TimelapseOptions) {
   const { store } = opts
-  const chunk = opts.chunk ?? 10_000
+  const chunk = opts.chunk ?? 2000
   const now = opts.now ?? Date.now
   const frameMs = opts.frameMs ?? 250
   // Map order is insertion order: a hit moves to the end; the front is evicted.
