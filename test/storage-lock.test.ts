@@ -102,3 +102,27 @@ t.test('a held write lock: refused at intake, no per-tick stall, readiness names
   t.pass(`${published} stream messages published during the lock were written after it`)
   p.close(); w.close()
 })
+
+t.test('a failed stream history write opens the breaker too: the next draw is refused at intake, no commit tried', async (t) => {
+  const srv = await listen(t, { TICK_MS: '20', STORAGE_PROBE_MIN_MS: '50', STORAGE_PROBE_MAX_MS: '400', STREAM_FLUSH_MS: '20' })
+  const painter = await joinClient(srv, { sub: 'p' })
+  const p = painter.c
+  const holder = run(t, ['test/hold-write.ts', join(srv.dataDir, 'pixelwire.db')], {})
+  await within(new Promise<void>((resolve) => {
+    holder.child.stdout!.on('data', () => { if (holder.out().startsWith('holding')) resolve() })
+  }), 10000, 'lock held')
+  p.send(JSON.stringify({ type: 'publish', stream: 'chat:lobby', data: 'during the lock' }))
+  t.match((await p.next(isType('published'))).json, { offset: Number }, 'published (delivered; durable later)')
+  await until('breaker open', async () => srv.app.storage.available ? undefined : true)
+  p.send(pixel(0, 0, 1, 2, 3))
+  t.match((await p.next(isError('UNAVAILABLE'))).json, { retryAfterMs: Number })
+  t.equal(srv.app.canvases.stats.commitFailures, 0, 'refused at intake: no commit was tried')
+  await stop(holder, 'SIGTERM')
+  await until('stream history written', async () => {
+    const n = srv.app.db.prepare("SELECT count(*) FROM stream_messages WHERE topic = 'stream:chat:lobby'").pluck().get() as number
+    return n === 1 ? n : undefined
+  })
+  p.send(pixel(0, 0, 1, 2, 3))
+  t.equal((await collect(p, 1)).px.length, 1, 'draws flow again')
+  p.close()
+})
