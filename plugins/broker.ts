@@ -41,6 +41,7 @@ export default fp(async function broker (fastify) {
     }
   }
   const flushTimer = setInterval(flush, c.STREAM_FLUSH_MS)
+  flushTimer.unref() // the final flush is onClose's, not this timer's
   const expireTimer = setInterval(function expireStreams () {
     try {
       broker.expire()
