@@ -20,7 +20,7 @@
 import { promisify } from 'node:util'
 import { inflate } from 'node:zlib'
 import { DomainError } from '../domain-error.js'
-import { apngFile, encodePng, pngImageData } from '../png.js'
+import { apngFile, encodePng, pngImageData, type PngSource } from '../png.js'
 import { PIXEL_RECORD_BYTES as RECORD } from '../protocol/wire.js'
 import { Canvas, blankPixels } from './canvas.js'
 
@@ -34,15 +34,8 @@ export interface HistorySource {
   changesBetween (canvas: string, afterSeq: number, upTo: number, limit: number): Buffer
 }
 
-/** The canvas now: what a request is answered against. */
-export interface CanvasView {
-  readonly id: string
-  readonly epoch: string
-  readonly seq: number
-  readonly width: number
-  readonly height: number
-  readonly pixels: Uint8Array
-}
+/** The canvas now (committed pixels at epoch, seq): what a request is answered against. */
+export type CanvasView = PngSource
 
 export interface TimelapseOptions {
   store: HistorySource
