@@ -3,6 +3,7 @@ import { createCanvasService, type CanvasService } from '../src/canvas/canvas-se
 import { createPresence, type Presence } from '../src/canvas/presence.js'
 import type { Connection } from '../src/connection/connection.js'
 import { createCanvasLog } from '../src/persistence/canvas-log.js'
+import { Disconnect } from '../src/connection/disconnect.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,7 +39,8 @@ export default fp(async function canvases (fastify) {
     // connections registers after canvases (it depends on them); the first commit comes after both.
     afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
     meter: fastify.meter,
-    storage: fastify.storage
+    storage: fastify.storage,
+    closeDeleted: (conn) => { conn.close(Disconnect.CANVAS_DELETED) }
   })
   service.load()
   service.start()

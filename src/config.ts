@@ -63,6 +63,7 @@ export const ConfigSchema = Type.Object({
   PIXEL_BURST: Int(4096, 1, 100000000, 'per-user pixel bucket size; an op larger than this is TOO_LARGE'),
   GUEST_PIXEL_RATE_PER_IP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000000, description: 'pixels per second all guests of one client IP share, on top of each guest\'s own budget; unset: PIXEL_RATE' })),
   GUEST_PIXEL_BURST_PER_IP: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000000, description: 'bucket size all guests of one client IP share; unset: PIXEL_BURST' })),
+  MAX_PALETTE_COLORS: Int(256, 1, 4096, 'most colours a canvas palette may have (POST/PATCH /api/admin/canvases)'),
   MAX_PENDING_PIXELS: Int(1000000, 1000, 100000000, 'pixels buffered per canvas between two commits'),
   MAX_PENDING_SYNCS: Int(16, 1, 10000, 'commit-barrier syncs one connection may have waiting for a synced; beyond, RATE_LIMITED'),
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),

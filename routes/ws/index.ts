@@ -7,6 +7,7 @@ import { tokenFromHandshake } from '../../src/auth/principal.js'
 import { userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import { requireCanvas } from '../../src/canvas/admin.js'
+import { canvasHello } from '../../src/canvas/canvas-state.js'
 import type { Connection, Principal } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { createMessageHandler } from '../../src/connection/session.js'
@@ -158,7 +159,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       type: 'hello',
       connectionId: conn.id,
       user: { id: hs.user.id, name: hs.user.name, role: hs.user.role },
-      canvas: { id: canvas.id, width: canvas.width, height: canvas.height, seq: canvas.seq, epoch: canvas.epoch },
+      canvas: canvasHello(canvas),
       resume: hs.resume,
       limits: {
         maxMessageBytes: c.MAX_MESSAGE_BYTES,

@@ -13,6 +13,7 @@
 // - `canvas:<id>`  committed batches, presence, cursors, canvas broadcasts, locks
 // - `user:<sub>`   broadcasts to every connection of one user, disconnects (bans)
 // - `stream:<ns:name>` JSON stream messages (the only topics with history)
+// - `settings`     live settings changed by an admin (every node subscribes)
 
 export type Topic = string
 
@@ -20,6 +21,7 @@ export const canvasTopic = (id: string): Topic => `canvas:${id}`
 export const userTopic = (sub: string): Topic => `user:${sub}`
 const STREAM = 'stream:'
 export const streamTopic = (name: string): Topic => STREAM + name
+export const SETTINGS_TOPIC: Topic = 'settings'
 export const isStreamTopic = (topic: Topic): boolean => topic.startsWith(STREAM)
 /** The stream name of a stream topic. */
 export const streamOf = (topic: Topic): string => topic.slice(STREAM.length)
@@ -77,7 +79,25 @@ export interface LockEntry {
 /** A canvas's region locks, all of them, after a change: every node replaces its copy. */
 export interface LocksEvent { type: 'locks', canvas: string, locks: LockEntry[] }
 
-export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent
+/**
+ * An admin changed a canvas's state, already stored (canvas-store): each
+ * node applies it to its room and tells the canvas's clients. One of:
+ * `frozen`; `palette` (0xRRGGBB colours, null: any colour); `reset` (a
+ * blank canvas under `epoch`, numbered on from `seq`); `deleted`.
+ */
+export interface CanvasStateEvent {
+  type: 'canvas-state'
+  canvas: string
+  frozen?: boolean
+  palette?: number[] | null
+  reset?: { epoch: string, seq: number }
+  deleted?: true
+}
+
+/** Live settings changed by an admin, already stored: every node applies `settings` (the whole set, effective values). */
+export interface SettingsEvent { type: 'settings', settings: Record<string, number | null> }
+
+export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent | CanvasStateEvent | SettingsEvent
 export type EventType = BrokerEvent['type']
 export type EventOf<K extends EventType> = Extract<BrokerEvent, { type: K }>
 

@@ -10,22 +10,27 @@
 // many slots of clients a beat sends, is the adaptive tick (tick-scheduler.ts).
 // Over 250 lines: it is the composition of those modules plus the beat's
 // driver (CPU time and frames per beat); each part it composes is its own.
-import type { Broker, CommitEvent } from '../broker/broker.js'
+import { promisify } from 'node:util'
+import { deflate } from 'node:zlib'
+import type { Broker, CanvasStateEvent, CommitEvent } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
-import type { Fanout } from '../hub/fanout.js'
+import { sendFrame, toEveryoneMust, type Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
 import { PIXEL_RECORD_BYTES as RECORD, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import { encodeJson } from '../protocol/messages.js'
+import { SharedFrame } from '../connection/connection.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
 import { DomainError } from '../domain-error.js'
 import type { StorageBreaker } from '../persistence/storage-breaker.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
+import { canvasHello, paletteView, type CanvasStateStore } from './canvas-state.js'
 import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
 import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
+import { createPurger } from './purge.js'
 import { Room, type CanvasClient, type Logger, type RoomStats } from './room.js'
 import { TickScheduler, type TickConfig } from './tick-scheduler.js'
 
@@ -35,7 +40,7 @@ export { canvasTopic }
 /** The tick (TICK_MS, TICK_MAX_MS, TICK_FRAME_BUDGET): see TickConfig; unset max and budget: a fixed tick. */
 export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig {
   /** canvases, boot snapshots, stored snapshots */
-  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'>
+  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'> & CanvasStateStore
   /** where batches are committed and numbered (the only seq writer) */
   canvasLog: CanvasLog
   hub: Hub<C>
@@ -69,7 +74,11 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
    * commit is tried (default: none, every tick tries).
    */
   storage?: Pick<StorageBreaker, 'available' | 'error' | 'retryAfterMs' | 'failed' | 'succeeded'>
+  /** close a client of a deleted canvas (4404); default: nothing (tests) */
+  closeDeleted?: (client: C) => void
 }
+
+const deflateAsync = promisify(deflate)
 
 /** What the service holds per canvas. */
 interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier }
@@ -82,6 +91,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const counts = meter.counts
   const lanes = new Map<CanvasId, Lane<C>>()
   const tick = new TickScheduler(opts)
+  const purger = createPurger({ store, logger })
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -100,6 +110,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   opts.fanout.on('commit', function onCommit (_topic, pub): number {
     lanes.get(pub.event.canvas)?.room.apply(pub.event)
     return 0
+  })
+  opts.fanout.on('canvas-state', function onCanvasState (_topic, pub): number {
+    const lane = lanes.get(pub.event.canvas)
+    return lane === undefined ? 0 : applyState(lane, pub.event)
   })
 
   function addLane (canvas: Canvas): void {
@@ -127,13 +141,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function load (): void {
     for (const row of store.list()) addLane(rebuildCanvas(row, store.latestSnapshot(row.id), log, frameRecords))
+    for (const id of store.deleting()) purger.start(id)
     const d = opts.defaultCanvas
     if (!lanes.has(d.id)) create(d.id, d.width, d.height)
   }
 
-  function create (id: CanvasId, width: number, height: number): Canvas {
-    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now() }
-    store.insert(row)
+  function create (id: CanvasId, width: number, height: number, palette: number[] | null = null): Canvas {
+    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now(), palette }
+    try {
+      store.insert(row)
+    } catch (err) {
+      // The id's row is still there: a deleted canvas being purged.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} was deleted and is still being purged; try again shortly`)
+      throw err
+    }
     const canvas = new Canvas(row, blankPixels(width, height))
     addLane(canvas)
     logger.info({ canvas: id, width, height }, 'canvas created')
@@ -148,6 +169,110 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     const storage = opts.storage
     if (storage === undefined || storage.available) return null
     return protocolError('UNAVAILABLE', 'storage unavailable; the change was not applied', Math.max(opts.tickMs, storage.retryAfterMs))
+  }
+
+  function requireLane (id: CanvasId): Lane<C> {
+    const lane = lanes.get(id)
+    if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    return lane
+  }
+
+  /** Store a state change, then publish it: every node (this one in the same stack, in memory) applies it. */
+  function publishState (event: CanvasStateEvent): void {
+    broker.publish(canvasTopic(event.canvas), event)
+  }
+
+  /**
+   * Freeze or unfreeze, set or drop the palette (undefined: unchanged):
+   * stored, then published as one event, so clients get one `canvas` message.
+   */
+  function update (id: CanvasId, change: { frozen?: boolean, palette?: number[] | null }): void {
+    requireLane(id)
+    const event: CanvasStateEvent = { type: 'canvas-state', canvas: id }
+    if (change.frozen !== undefined) {
+      if (!store.setFrozen(id, change.frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.frozen = change.frozen
+    }
+    if (change.palette !== undefined) {
+      if (!store.setPalette(id, change.palette)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.palette = change.palette
+    }
+    publishState(event)
+  }
+
+  /**
+   * A blank canvas under a new epoch, numbered on from the current seq
+   * (see migration 006): stored with its blank snapshot, then published.
+   */
+  async function reset (id: CanvasId): Promise<{ epoch: string, seq: number }> {
+    const { canvas } = requireLane(id).room
+    const blank = await deflateAsync(blankPixels(canvas.width, canvas.height))
+    requireLane(id) // deleted while compressing?
+    const epoch = newEpoch()
+    const res = store.reset(id, epoch, blank)
+    if (res === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, reset: { epoch, seq: res.seq } })
+    return { epoch, seq: res.seq }
+  }
+
+  /** Delete a canvas: its rows go, then every node closes its clients (4404) and drops it. `main` stays (conflict). */
+  function remove (id: CanvasId): void {
+    requireLane(id)
+    if (id === opts.defaultCanvas.id) throw new DomainError('conflict', 'CANVAS_PROTECTED', `canvas ${id} is the default canvas and cannot be deleted`)
+    if (!store.remove(id)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, deleted: true })
+    purger.start(id)
+  }
+
+  /** The closing sender of a deleted canvas: the `canvas` message, then 4404. */
+  const toDeleted = {
+    sendTo (client: C, frame: SharedFrame): boolean {
+      sendFrame(client, frame, true)
+      opts.closeDeleted?.(client)
+      return true
+    }
+  }
+
+  /**
+   * A stored state change, on this node: the canvas in memory, then its
+   * clients told by one `canvas` message (built once). Pending draws of a
+   * reset or deleted canvas are dropped: they were drawn on a picture that
+   * is gone (their syncs settle as refused).
+   */
+  function applyState (lane: Lane<C>, e: CanvasStateEvent): number {
+    const { room } = lane
+    const { canvas } = room
+    if (e.deleted === true) {
+      dropPending(lane)
+      const n = hub.deliver(room.topic, new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, deleted: true })), toDeleted)
+      lanes.delete(canvas.id)
+      broker.unsubscribe(room.topic)
+      logger.info({ canvas: canvas.id, clients: n }, 'canvas deleted')
+      return n
+    }
+    if (e.reset !== undefined) {
+      dropPending(lane)
+      canvas.resetTo(e.reset.epoch, e.reset.seq)
+      const n = room.reset(new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, ...canvasHello(canvas), id: undefined })))
+      logger.info({ canvas: canvas.id, epoch: canvas.epoch, seq: canvas.seq, clients: n }, 'canvas reset')
+      return n
+    }
+    const msg: Record<string, unknown> = { type: 'canvas', canvas: canvas.id }
+    if (e.frozen !== undefined) msg.frozen = canvas.frozen = e.frozen
+    if (e.palette !== undefined) {
+      canvas.palette = e.palette === null ? null : new Set(e.palette)
+      msg.palette = paletteView(canvas.palette)
+    }
+    return hub.deliver(room.topic, new SharedFrame(encodeJson(msg)), toEveryoneMust)
+  }
+
+  /** Forget the lane's pending draws: their painters' syncs settle (refused), nothing is committed. */
+  function dropPending (lane: Lane<C>): void {
+    const batch = lane.intake.take()
+    if (batch === null) return
+    const pixels = batch.records.length / RECORD
+    lane.delay.dropped(pixels)
+    lane.barrier.refused(batch.runs)
   }
 
   /** Queue a validated draw for the next tick. Returns an error to send, or null. */
@@ -323,6 +448,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Stop ticking and commit what is pending: nothing accepted is dropped. */
   function stop (): void {
+    purger.stop()
     if (timer !== null) clearInterval(timer)
     timer = null
     // the last flush sends every slot: nobody is left without what committed
@@ -339,6 +465,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   return {
     load,
     create,
+    update,
+    reset,
+    remove,
     get: (id: CanvasId): Canvas | undefined => lanes.get(id)?.room.canvas,
     list: (): Canvas[] => [...lanes.values()].map((l) => l.room.canvas),
     draw,
@@ -366,6 +495,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** UNAVAILABLE while storage cannot be written (checked before a draw's budget is spent), else null */
     storageRefusal,
     stats,
+    /** deleted canvases whose rows are still being purged (tests) */
+    get purging (): number { return purger.pending },
     /** the adaptive tick: current period (ms), slots, rotations that were stretched */
     tick,
     start,

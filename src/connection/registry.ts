@@ -17,7 +17,9 @@ export type Refusal = { status: 503 | 429, error: string, message: string, retry
  */
 export interface Reservation { readonly ip: string, readonly user: string, release (): void }
 
-export function createRegistry (limits: RegistryLimits) {
+export function createRegistry (initial: RegistryLimits) {
+  /** live settings may change them: a lower cap refuses new connections, it closes none */
+  const limits: RegistryLimits = { maxConnections: initial.maxConnections, maxPerIp: initial.maxPerIp, maxPerUser: initial.maxPerUser }
   // perIp and perUser count live connections plus reservations.
   const byId = new Map<ConnId, Connection>()
   const perIp = new Map<string, number>()
@@ -76,6 +78,8 @@ export function createRegistry (limits: RegistryLimits) {
       bump(perUser, conn.user.id, -1)
       return true
     },
+    setLimits (next: RegistryLimits): void { Object.assign(limits, next) },
+    get limits (): Readonly<RegistryLimits> { return limits },
     get: (id: ConnId) => byId.get(id),
     all: () => byId.values(),
     get size () { return byId.size },

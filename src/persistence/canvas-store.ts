@@ -12,6 +12,21 @@ export interface CanvasRow {
   epoch: string
   seq: number
   createdAt: number
+  /** a frozen canvas refuses non-admin draws (default false) */
+  frozen?: boolean
+  /** the only colours draws may use, 0xRRGGBB; null or absent: any colour */
+  palette?: number[] | null
+  /** the seq the current epoch began at (a reset keeps numbering after the old epoch; default 0) */
+  epochSeq?: number
+}
+
+/** A canvas row as SQLite has it (frozen 0/1, palette as JSON text). */
+interface StoredRow extends Omit<CanvasRow, 'frozen' | 'palette'> { frozen: number, palette: string | null }
+
+const COLUMNS = 'id, width, height, epoch, seq, created_at AS createdAt, frozen, palette, epoch_seq AS epochSeq'
+
+function fromStored (r: StoredRow): CanvasRow {
+  return { ...r, frozen: r.frozen === 1, palette: r.palette === null ? null : JSON.parse(r.palette) as number[] }
 }
 
 /**
@@ -44,9 +59,18 @@ export interface CanvasStoreOptions {
 export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
   const keep = Math.max(1, opts.snapshotKeep ?? 1)
   const stmts = {
-    list: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases ORDER BY id'),
-    get: db.prepare('SELECT id, width, height, epoch, seq, created_at AS createdAt FROM canvases WHERE id = ?'),
-    insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (@id, @width, @height, @epoch, @seq, @createdAt)'),
+    list: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE deleted = 0 ORDER BY id`),
+    get: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE id = ? AND deleted = 0`),
+    insert: db.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at, frozen, palette, epoch_seq) VALUES (@id, @width, @height, @epoch, @seq, @createdAt, @frozen, @palette, @epochSeq)'),
+    setFrozen: db.prepare('UPDATE canvases SET frozen = ? WHERE id = ?'),
+    setPalette: db.prepare('UPDATE canvases SET palette = ? WHERE id = ?'),
+    newEpoch: db.prepare('UPDATE canvases SET epoch = ?, epoch_seq = seq WHERE id = ?'),
+    epochSeqOf: db.prepare('SELECT epoch_seq FROM canvases WHERE id = ?').pluck(),
+    markDeleted: db.prepare('UPDATE canvases SET deleted = 1 WHERE id = ? AND deleted = 0'),
+    dropSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ?'),
+    purgeChanges: db.prepare('DELETE FROM change_log WHERE canvas = ? AND seq IN (SELECT seq FROM change_log WHERE canvas = ? ORDER BY seq LIMIT ?)'),
+    dropDeleted: db.prepare('DELETE FROM canvases WHERE id = ? AND deleted = 1'),
+    deletedIds: db.prepare('SELECT id FROM canvases WHERE deleted = 1').pluck(),
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
     seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
     log: db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -58,7 +82,10 @@ export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
     oldestSnapshot: db.prepare('SELECT min(seq) FROM snapshots WHERE canvas = ?').pluck(),
     snapshotAtOrBefore: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
     between: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true),
-    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? ORDER BY seq DESC LIMIT 1'),
+    // A reset's blank snapshot replaces every older one (timelapse images never span epochs).
+    dropSnapshotsBefore: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
+    // Only the current epoch's changes (seq > epoch_seq): a pixel not painted since a reset is white.
+    pixelAt: db.prepare('SELECT seq, x, y, color, user, at FROM change_log WHERE canvas = ? AND x = ? AND y = ? AND seq > (SELECT epoch_seq FROM canvases WHERE id = ?) ORDER BY seq DESC LIMIT 1'),
     // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
     run: db.prepare('INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES (?, ?, ?, ?)'),
     // Revert: the user's runs after a seq, their rows (primary key ranges),
@@ -118,7 +145,10 @@ export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
    * read once by primary key, and each pixel's history only down to the
    * first change that is not one of them.
    */
-  const revertPlan = db.transaction((canvas: CanvasId, user: string, since: number, r: Region, cap: number, blank: number): RevertPlan => {
+  const revertPlan = db.transaction((canvas: CanvasId, user: string, sinceAsked: number, r: Region, cap: number, blank: number): RevertPlan => {
+    // Only the current epoch (migration 006): changes before a reset are history, never restored.
+    const floor = (stmts.epochSeqOf.get(canvas) as number | undefined) ?? 0
+    const since = Math.max(sinceAsked, floor)
     const runs = stmts.userRuns.all(canvas, user, since) as Array<[number, number]>
     let total = 0
     for (const [first, last] of runs) total += last - Math.max(first, since + 1) + 1
@@ -138,6 +168,7 @@ export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
       let run = 0 // the user's changes in scope on top of this pixel's history
       let color = blank
       for (const [by, seq, c] of stmts.history.iterate(canvas, y, x) as Iterable<[string, number, number]>) {
+        if (seq <= floor) break // before the reset: the pixel was blank then
         if (by === user && seq > since) { run++; continue }
         if (run > 0) color = c
         break
@@ -160,10 +191,63 @@ export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
     return out
   }
 
+  /**
+   * A new epoch for the canvas, in one transaction: it starts at the
+   * canvas's seq (read here, so no commit slips between) with `blank` (the
+   * deflated white picture) stored as its snapshot; older snapshots go.
+   */
+  const reset = db.transaction((canvas: CanvasId, epoch: string, blank: Buffer, at: number) => {
+    const seq = stmts.seqOf.get(canvas) as number | undefined
+    if (seq === undefined) return undefined
+    stmts.newEpoch.run(epoch, canvas)
+    stmts.saveSnapshot.run(canvas, seq, blank, at)
+    stmts.dropSnapshotsBefore.run(canvas, seq)
+    return { seq }
+  })
+
+  const removeNow = db.transaction((id: CanvasId): boolean => {
+    if (stmts.markDeleted.run(id).changes !== 1) return false
+    stmts.dropSnapshots.run(id)
+    return true
+  })
+
+  const purgeStep = db.transaction((id: CanvasId, limit: number): boolean => {
+    if (stmts.purgeChanges.run(id, id, limit).changes > 0) return false
+    stmts.dropDeleted.run(id)
+    return true
+  })
+
   return {
-    list: () => stmts.list.all() as CanvasRow[],
-    get: (id: CanvasId) => stmts.get.get(id) as CanvasRow | undefined,
-    insert (row: CanvasRow): void { stmts.insert.run(row) },
+    list: () => (stmts.list.all() as StoredRow[]).map(fromStored),
+    get (id: CanvasId): CanvasRow | undefined {
+      const row = stmts.get.get(id) as StoredRow | undefined
+      return row === undefined ? undefined : fromStored(row)
+    },
+    insert (row: CanvasRow): void {
+      const palette = row.palette === undefined || row.palette === null ? null : JSON.stringify(row.palette)
+      stmts.insert.run({ ...row, frozen: row.frozen === true ? 1 : 0, palette, epochSeq: row.epochSeq ?? 0 })
+    },
+    /** false: no such canvas */
+    setFrozen: (id: CanvasId, frozen: boolean): boolean => stmts.setFrozen.run(frozen ? 1 : 0, id).changes === 1,
+    setPalette: (id: CanvasId, palette: number[] | null): boolean => stmts.setPalette.run(palette === null ? null : JSON.stringify(palette), id).changes === 1,
+    /** A blank canvas under `epoch`, numbered on after the old one; undefined: no such canvas. */
+    reset (id: CanvasId, epoch: string, blank: Buffer, at = Date.now()): { seq: number } | undefined {
+      return reset.immediate(id, epoch, blank, at)
+    },
+    /**
+     * Delete the canvas: at once gone from list/get (and its snapshots);
+     * its change log is purged afterwards by `purge` steps. false: no such canvas.
+     */
+    remove: (id: CanvasId): boolean => removeNow.immediate(id),
+    /**
+     * One purge step of a deleted canvas: up to `limit` changes, oldest
+     * first; once none is left, the row itself. true: nothing left.
+     */
+    purge (id: CanvasId, limit: number): boolean {
+      return purgeStep.immediate(id, limit)
+    },
+    /** Canvases deleted whose purge has not finished (a restart cut it short). */
+    deleting: (): CanvasId[] => stmts.deletedIds.all() as CanvasId[],
     /** Commit a batch that must start right after `fromSeq` (IMMEDIATE transaction). */
     commit (canvas: CanvasId, fromSeq: number, records: Buffer, authors: Authorship[], at = Date.now()): void {
       commit.immediate(canvas, fromSeq, records, authors, at)
@@ -202,7 +286,7 @@ export function createCanvasStore (db: Db, opts: CanvasStoreOptions = {}) {
     },
     /** The last change at a pixel, with its painter's stored name (a second lookup by primary key). */
     pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {
-      const row = stmts.pixelAt.get(canvas, x, y) as Omit<PixelChangeRow, 'name'> | undefined
+      const row = stmts.pixelAt.get(canvas, x, y, canvas) as Omit<PixelChangeRow, 'name'> | undefined
       if (row === undefined) return undefined
       return { ...row, name: (stmts.nameOf.get(row.user) as string | undefined) ?? null }
     }

@@ -28,6 +28,8 @@ export interface PixelBudget {
   take (who: Spender, n: number): Spend
   /** The spender's budget now, without spending. */
   state (who: Spender): BudgetState
+  /** New rates and bursts at once (live settings), for every bucket held. */
+  setLimits (next: PixelBudgetOptions): void
 }
 
 export interface PixelBudgetOptions {
@@ -70,6 +72,11 @@ export function createPixelBudget (opts: PixelBudgetOptions) {
     sweep (now = Date.now()): void {
       users.sweep(now)
       ips.sweep(now)
+    },
+    /** Live settings: new rates and bursts for every bucket (see TokenBuckets.setLimits). */
+    setLimits (next: PixelBudgetOptions, now = Date.now()): void {
+      users.setLimits({ rate: next.rate, burst: next.burst }, now)
+      ips.setLimits({ rate: next.guestIpRate, burst: next.guestIpBurst }, now)
     },
     get size () { return users.size + ips.size }
   }

@@ -27,7 +27,9 @@ const Summary = {
 const Detail = Type.Object({
   ...Summary,
   epoch: Type.String({ description: 'a seq means nothing under another epoch' }),
-  createdAt: Type.Optional(Type.String({ format: 'date-time' }))
+  createdAt: Type.Optional(Type.String({ format: 'date-time' })),
+  frozen: Type.Boolean({ description: 'non-admin draws are refused (FROZEN)' }),
+  palette: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'the only colours draws may use; null: any' })
 })
 const PixelChange = Type.Object({
   x: Type.Integer(),

@@ -22,7 +22,7 @@ t.test('GET /api/canvases lists every canvas by id; GET /api/canvases/:id shows 
   const one = await app.inject('/api/canvases/main')
   t.equal(one.statusCode, 200)
   const main = app.canvases.get('main')
-  t.same(Object.keys(one.json()).sort(), ['createdAt', 'epoch', 'height', 'id', 'seq', 'width'])
+  t.same(Object.keys(one.json()).sort(), ['createdAt', 'epoch', 'frozen', 'height', 'id', 'palette', 'seq', 'width'])
   t.match(one.json(), { id: 'main', width: 64, height: 32, seq: 0, epoch: main?.epoch, createdAt: ISO })
   t.equal(one.json().createdAt, new Date(app.canvasStore.get('main')?.createdAt as number).toISOString())
 
