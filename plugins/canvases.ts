@@ -47,6 +47,7 @@ export default fp(async function canvases (fastify) {
     // connections registers after canvases (it depends on them); the first commit comes after both.
     afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
     meter: fastify.meter,
+    storage: fastify.storage,
     closeDeleted: (conn) => { conn.close(Disconnect.CANVAS_DELETED) }
   })
   service.load()

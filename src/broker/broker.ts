@@ -116,6 +116,8 @@ export type PublicationHandler = (topic: Topic, pub: Publication) => number
 export interface PublishOptions {
   /** keep this many publications of the topic for `history` (and number them) */
   history?: number
+  /** with `history`: drop held publications this old (ms); 0 or unset: only the count bounds them */
+  historyMaxAgeMs?: number
 }
 
 /** `delivered`: connections sent it (in-memory: this node's, counted before publish returns). */
@@ -156,6 +158,8 @@ export interface Broker {
   publish (topic: Topic, event: BrokerEvent, opts?: PublishOptions): Published
   /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
   history (topic: Topic, since?: number): History
+  /** The topic's last `n` held publications (fewer when fewer are held), oldest first; `recovered` is always true. */
+  last (topic: Topic, n: number): History
   /** Every topic with history held: its last offset and how many publications are held. */
   histories (): Iterable<{ topic: Topic, offset: number, held: number }>
   readonly presence: PresenceStore

@@ -23,6 +23,7 @@ import { SharedFrame } from '../connection/connection.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
 import { DomainError } from '../domain-error.js'
+import type { StorageBreaker } from '../persistence/storage-breaker.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
 import { canvasHello, paletteView, type CanvasStateStore } from './canvas-state.js'
@@ -73,6 +74,12 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   afterCommit?: (runs: ReadonlyArray<{ readonly connId: number }>, ok: boolean) => void
   /** counts and timings for metrics (default: none) */
   meter?: Meter
+  /**
+   * The storage breaker (src/persistence/storage-breaker.ts): told of every
+   * commit's outcome; while it is open draws are refused at intake and no
+   * commit is tried (default: none, every tick tries).
+   */
+  storage?: Pick<StorageBreaker, 'available' | 'error' | 'retryAfterMs' | 'failed' | 'succeeded'>
   /** close a client of a deleted canvas (4404); default: nothing (tests) */
   closeDeleted?: (client: C) => void
 }
@@ -158,6 +165,16 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     addLane(canvas)
     logger.info({ canvas: id, width, height }, 'canvas created')
     return canvas
+  }
+
+  /**
+   * UNAVAILABLE while the storage breaker is open: refused at intake, before
+   * any budget is spent, never accepted only to fail at the commit.
+   */
+  function storageRefusal (): ProtocolError | null {
+    const storage = opts.storage
+    if (storage === undefined || storage.available) return null
+    return protocolError('UNAVAILABLE', 'storage unavailable; the change was not applied', Math.max(opts.tickMs, storage.retryAfterMs))
   }
 
   function requireLane (id: CanvasId): Lane<C> {
@@ -266,6 +283,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Queue a validated draw for the next tick. Returns an error to send, or null. */
   function draw (canvas: Canvas, op: DrawOp, user: string, connId: number, name?: string): ProtocolError | null {
+    const refused = storageRefusal()
+    if (refused !== null) return refused
     const records = op.kind === 'pixels'
       ? op.records
       : op.kind === 'rect' ? rectRecords(op.x, op.y, op.w, op.h, op.color) : null
@@ -300,9 +319,16 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function flushLane (lane: Lane<C>, slot: number): void {
     const { room, intake, delay } = lane
-    const batch = intake.take(frameRecords)
+    // Breaker open: what the intake still holds (accepted before the failure)
+    // is refused, not committed; no commit is tried until a probe succeeds.
+    const batch = intake.take(opts.storage?.available === false ? Number.MAX_SAFE_INTEGER : frameRecords)
     if (batch !== null) {
       const pixels = batch.records.length / RECORD
+      if (opts.storage?.available === false) {
+        refuse(lane, batch)
+        delay.dropped(pixels)
+        return answerSyncs(lane)
+      }
       if (commit(lane, batch) === null) {
         delay.dropped(pixels)
         return answerSyncs(lane)
@@ -354,19 +380,16 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       commitMs += took
       meter.observe('commit', took / 1000)
     } catch (err) {
-      const pixels = batch.records.length / RECORD
       storageError = (err as Error).message
       stats.commitFailures++
-      bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
-      // Never shown as applied: the painters hear it, nobody sees the pixels.
-      logger.error({ err, canvas: canvas.id, pixels }, 'commit failed; batch rejected')
-      const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', 1000))
-      for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
-      opts.afterCommit?.(batch.runs, false)
-      lane.barrier.refused(batch.runs)
+      // Open the breaker first: the next draw is refused at intake at once.
+      opts.storage?.failed(err)
+      logger.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
+      refuse(lane, batch)
       return null
     }
     storageError = null
+    opts.storage?.succeeded()
     opts.afterCommit?.(batch.runs, true)
     lane.barrier.committed(batch.runs, range.to)
     const event: CommitEvent = { type: 'commit', canvas: canvas.id, epoch: canvas.epoch, from: range.from, to: range.to, pixels: batch.records }
@@ -384,9 +407,21 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange {
     const lane = lanes.get(canvas.id)
     if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${canvas.id}`)
+    // Breaker open: no write is tried (it would wait the busy timeout).
+    if (opts.storage?.available === false) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', Math.max(1000, opts.storage.retryAfterMs))
     const range = commit(lane, { records, runs: [{ user, connId: 0, count: records.length / RECORD }] })
     if (range === null) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', 1000)
     return range
+  }
+
+  /** A batch that will not be committed: its painters hear UNAVAILABLE, nobody sees the pixels. */
+  function refuse (lane: Lane<C>, batch: Batch): void {
+    const { room } = lane
+    bump(counts.pixelsRejected, 'UNAVAILABLE', batch.records.length / RECORD)
+    const msg = encodeError(protocolError('UNAVAILABLE', 'storage unavailable; your change was not applied', Math.max(1000, opts.storage?.retryAfterMs ?? 0)))
+    for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
+    opts.afterCommit?.(batch.runs, false)
+    lane.barrier.refused(batch.runs)
   }
 
   let framesBefore = opts.framesWritten?.() ?? 0
@@ -462,8 +497,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** Pixels accepted and not yet committed. */
     pendingCount: (id: CanvasId): number => lanes.get(id)?.intake.count ?? 0,
     flush,
-    /** null while commits succeed; the last failure's message otherwise */
-    get storageError () { return storageError },
+    /** null while commits succeed; the last failure's message otherwise (the breaker's, while it is open) */
+    get storageError () { return opts.storage !== undefined ? opts.storage.error : storageError },
+    /** UNAVAILABLE while storage cannot be written (checked before a draw's budget is spent), else null */
+    storageRefusal,
     stats,
     /** deleted canvases whose rows are still being purged (tests) */
     get purging (): number { return purger.pending },

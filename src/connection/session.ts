@@ -130,7 +130,8 @@ export function createMessageHandler (opts: SessionOptions) {
         return rejectDraw(conn, protocolError('LOCKED', `region locked (lock ${lock.id}${lock.reason === null ? '' : `: ${lock.reason}`}); nothing was applied`), pixelCount(op))
       }
     }
-    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
+    // Storage first: a draw that cannot be stored must not spend the budget.
+    const err = canvases.storageRefusal() ?? budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
     if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
 
@@ -174,7 +175,7 @@ export function createMessageHandler (opts: SessionOptions) {
       case 'sync':
         return onSync(conn, msg)
       case 'subscribe': {
-        const res = streams.subscribe(conn, msg.stream, msg.since)
+        const res = streams.subscribe(conn, msg.stream, msg.since, msg.last)
         if (!res.ok) return reject(conn, res.error)
         conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
         for (const frame of res.replay) conn.send(frame, true)

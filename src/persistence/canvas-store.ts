@@ -70,9 +70,16 @@ export interface CanvasStoreOptions {
    * more); 0: none kept, every run of a named painter asks SQLite.
    */
   nameCacheSize?: number
+  /**
+   * Stored snapshots kept per canvas (SNAPSHOT_KEEP), newest first: boot
+   * needs only the newest; the older ones bound the replay of a timelapse
+   * frame (snapshot.png?seq=N) to about SNAPSHOT_EVERY changes. Default 1.
+   */
+  snapshotKeep?: number
 }
 
-export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasStoreOptions = {}) {
+export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKeep = 1 }: CanvasStoreOptions = {}) {
+  const keep = Math.max(1, snapshotKeep)
   const logInsert = (rows: number) => db.prepare(
     'INSERT INTO change_log (canvas, seq, x, y, color, user, at, name_id) VALUES ' + Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')
   )
@@ -100,7 +107,13 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasSto
     after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
-    pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
+    // Keep the newest `keep`: delete those below the keep-th newest.
+    pruneSnapshots: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < (SELECT seq FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)'),
+    oldestSnapshot: db.prepare('SELECT min(seq) FROM snapshots WHERE canvas = ?').pluck(),
+    snapshotAtOrBefore: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
+    between: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?').raw(true),
+    // A reset's blank snapshot replaces every older one (timelapse images never span epochs).
+    dropSnapshotsBefore: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
     // Only the current epoch's changes (seq > epoch_seq): a pixel not painted since a reset is white.
     pixelAt: db.prepare('SELECT seq, x, y, color, user, at, name_id AS nameId FROM change_log WHERE canvas = ? AND x = ? AND y = ? AND seq > (SELECT epoch_seq FROM canvases WHERE id = ?) ORDER BY seq DESC LIMIT 1'),
     // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
@@ -249,7 +262,7 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasSto
 
   const saveSnapshot = db.transaction((canvas: CanvasId, seq: number, deflated: Buffer, at: number) => {
     stmts.saveSnapshot.run(canvas, seq, deflated, at)
-    stmts.pruneSnapshots.run(canvas, seq)
+    stmts.pruneSnapshots.run(canvas, canvas, keep - 1)
   })
 
   /**
@@ -298,6 +311,16 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasSto
     return { ok: true, records: out.subarray(0, off) }
   })
 
+  function pack (rows: Array<[number, number, number]>): Buffer {
+    const out = Buffer.allocUnsafe(rows.length * RECORD)
+    let off = 0
+    for (const [x, y, color] of rows) {
+      writePixelRecord(out, off, x, y, color)
+      off += RECORD
+    }
+    return out
+  }
+
   /**
    * A new epoch for the canvas, in one transaction: it starts at the
    * canvas's seq (read here, so no commit slips between) with `blank` (the
@@ -308,7 +331,7 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasSto
     if (seq === undefined) return undefined
     stmts.newEpoch.run(epoch, canvas)
     stmts.saveSnapshot.run(canvas, seq, blank, at)
-    stmts.pruneSnapshots.run(canvas, seq)
+    stmts.dropSnapshotsBefore.run(canvas, seq)
     return { seq }
   })
 
@@ -388,17 +411,18 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000 }: CanvasSto
      * afterSeq + records.length / 7.
      */
     changesAfter (canvas: CanvasId, afterSeq: number, limit: number): Buffer {
-      const rows = stmts.after.all(canvas, afterSeq, limit) as Array<[number, number, number]>
-      const out = Buffer.allocUnsafe(rows.length * RECORD)
-      let off = 0
-      for (const [x, y, color] of rows) {
-        writePixelRecord(out, off, x, y, color)
-        off += RECORD
-      }
-      return out
+      return pack(stmts.after.all(canvas, afterSeq, limit) as Array<[number, number, number]>)
     },
+    /** Up to `limit` changes with afterSeq < seq <= upTo, packed, in seq order (a timelapse frame's replay). */
+    changesBetween (canvas: CanvasId, afterSeq: number, upTo: number, limit: number): Buffer {
+      return pack(stmts.between.all(canvas, afterSeq, upTo, limit) as Array<[number, number, number]>)
+    },
+    /** The seq of the oldest stored snapshot (undefined: none stored). */
+    oldestSnapshotSeq: (canvas: CanvasId) => (stmts.oldestSnapshot.get(canvas) as number | null) ?? undefined,
+    /** The newest stored snapshot at or before `seq`. */
+    snapshotAtOrBefore: (canvas: CanvasId, seq: number) => stmts.snapshotAtOrBefore.get(canvas, seq) as { seq: number, pixels: Buffer } | undefined,
     latestSnapshot: (canvas: CanvasId) => stmts.latestSnapshot.get(canvas) as { seq: number, pixels: Buffer } | undefined,
-    /** Store a deflated snapshot and drop the older ones: the newest is all boot needs. */
+    /** Store a deflated snapshot and drop all but the newest `snapshotKeep` (boot needs the newest; timelapse the others). */
     saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
       saveSnapshot.immediate(canvas, seq, deflated, at)
     },
