@@ -1,11 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import type { Broker } from '../src/broker/broker.js'
 import { createMemoryBroker } from '../src/broker/memory.js'
 import type { RedisBroker } from '../src/broker/redis.js'
 import { newEpoch } from '../src/canvas/canvas.js'
 import type { Cluster } from '../src/broker/cluster.js'
+import { createStreamStore } from '../src/persistence/stream-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,23 +28,28 @@ const STREAM_SWEEP_MS = 10_000
 
 /** Exit code of a node that fell behind the cluster's stream at run time: restart it (it installs the snapshot at boot). */
 export const EXIT_BEHIND_STREAM = 75
+/** How often messages past their namespace's historyMaxAge are dropped, in memory and in SQLite. */
+const EXPIRE_MS = 60_000
 
 /**
  * The seam between nodes: every outgoing event is published here and comes
  * back to this node's fan-out (plugins/hub.ts). Without REDIS_URL a node is
- * alone and the broker lives in memory; with it, the canvas order lives in
- * Redis (src/broker/redis-order.ts), and the cluster broker
- * (src/broker/cluster-broker.ts) wraps that broker to carry presence,
- * cursors, broadcasts, disconnects and stream messages to every node
+ * alone and the broker lives in memory, its stream history kept durable in
+ * SQLite (written every STREAM_FLUSH_MS in one transaction). With it, the
+ * canvas order lives in Redis (src/broker/redis-order.ts), and the cluster
+ * broker (src/broker/cluster-broker.ts) wraps that broker to carry presence,
+ * cursors, broadcasts, disconnects, locks, settings and stream messages to
+ * every node; stream history then lives in Redis Streams (their `last` is
+ * XREVRANGE), and the SQLite HistoryStore is not used
  * (docs/architecture.md "Cluster mode").
  */
 export default fp(async function broker (fastify) {
   const c = fastify.config
   const memory = { maxTopics: c.MAX_STREAMS }
   if (fastify.redis === null) {
-    fastify.decorate('broker', createMemoryBroker(memory))
     fastify.decorate('clusterBroker', null)
     fastify.decorate('cluster', null)
+    alone(fastify)
     return
   }
   // Loaded in cluster mode only: a node alone boots as before.
@@ -135,3 +142,45 @@ export default fp(async function broker (fastify) {
     order.close()
   })
 }, { name: 'broker', dependencies: ['config', 'redis', 'sqlite', 'metrics'] })
+
+/** A node alone: the in-memory broker, its stream history durable in SQLite (HistoryStore). */
+function alone (fastify: FastifyInstance): void {
+  const c = fastify.config
+  const broker = createMemoryBroker({ maxTopics: c.MAX_STREAMS, store: createStreamStore(fastify.db), maxPending: c.STREAM_PENDING_MAX })
+  fastify.decorate('broker', broker)
+
+  // Logged when the state changes, not at every failed flush. While the
+  // storage breaker is open no write is tried (it would wait the busy
+  // timeout on the event loop): messages wait, bounded, for its probe.
+  const storage = fastify.storage
+  let failing = false
+  function flush (): void {
+    if (!storage.available) return
+    try {
+      if (broker.flush().written > 0) storage.succeeded()
+      if (failing) fastify.log.info({ pending: broker.pending }, 'stream history written again')
+      failing = false
+    } catch (err) {
+      storage.failed(err)
+      if (!failing) fastify.log.error({ err, pending: broker.pending }, 'stream history write failed; kept in memory and retried')
+      failing = true
+    }
+  }
+  const flushTimer = setInterval(flush, c.STREAM_FLUSH_MS)
+  flushTimer.unref() // the final flush is onClose's, not this timer's
+  const expireTimer = setInterval(function expireStreams () {
+    try {
+      broker.expire()
+    } catch (err) {
+      fastify.log.warn({ err }, 'stream history expiry failed; retried later')
+    }
+  }, EXPIRE_MS)
+  expireTimer.unref()
+  // Registered after sqlite, so it runs before the database closes: what
+  // was published until now is written.
+  fastify.addHook('onClose', function flushStreams () {
+    clearInterval(flushTimer)
+    clearInterval(expireTimer)
+    flush()
+  })
+}

@@ -4,6 +4,7 @@ import { createPresence, type Presence } from '../src/canvas/presence.js'
 import type { Connection } from '../src/connection/connection.js'
 import { createCanvasLog } from '../src/persistence/canvas-log.js'
 import type { FastifyInstance } from 'fastify'
+import { Disconnect } from '../src/connection/disconnect.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,10 +51,20 @@ export default fp(async function canvases (fastify) {
     snapshotEvery: c.SNAPSHOT_EVERY,
     defaultCanvas: { id: 'main', width: c.DEFAULT_CANVAS_WIDTH, height: c.DEFAULT_CANVAS_HEIGHT },
     afterFlush: presence.flush,
+    // The WAL's checkpoint after the beat's frames (never between a commit and its frames), outside its send time.
+    afterBeat: function checkpointAfterBeat () {
+      try {
+        fastify.wal.afterBeat()
+      } catch (err) {
+        fastify.log.warn({ err }, 'checkpoint after the beat failed; SQLite\'s own checkpoint remains')
+      }
+    },
     onSynced: presence.sendRoster,
     // connections registers after canvases (it depends on them); the first commit comes after both.
     afterCommit: (runs, ok) => fastify.connections.drawsCommitted(runs, ok),
-    meter: fastify.meter
+    meter: fastify.meter,
+    storage: fastify.storage,
+    closeDeleted: (conn) => { conn.close(Disconnect.CANVAS_DELETED) }
   })
   service.load()
   cluster?.follow()

@@ -10,6 +10,7 @@ function restLimits (c: FastifyInstance['config']) {
   return {
     write: { max: c.API_WRITE_RATE_LIMIT, timeWindow: MINUTE },
     snapshot: { max: c.SNAPSHOT_RATE_LIMIT, timeWindow: MINUTE },
+    timelapse: { max: c.TIMELAPSE_RATE_LIMIT, timeWindow: MINUTE },
     guest: { max: c.GUEST_TOKEN_RATE_LIMIT, timeWindow: MINUTE }
   }
 }

@@ -16,6 +16,7 @@ export default fp(async function streams (fastify) {
     fanout: fastify.fanout,
     namespaces: c.namespaces,
     maxSubscriptions: c.MAX_SUBSCRIPTIONS,
+    maxLast: c.STREAM_LAST_MAX,
     // A subscriber whose buffer is full cannot skip a stream message: it
     // reconnects and resumes with `since`.
     onSlow: (conn) => { conn.close(Disconnect.SLOW_CONSUMER) },

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
-import { DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
+import { DEFAULT_HISTORY_MAX_AGE, DEFAULT_NAMESPACES, type NamespaceRules } from './streams/streams.js'
 import { ROLES } from './protocol/wire.js'
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './auth/keys.js'
 
@@ -64,6 +64,7 @@ export const ConfigSchema = Type.Object({
   PIXEL_BURST: Int(4096, 1, 100000000, 'per-user pixel bucket size; an op larger than this is TOO_LARGE'),
   GUEST_PIXEL_RATE_PER_IP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000000, description: 'pixels per second all guests of one client IP share, on top of each guest\'s own budget; unset: PIXEL_RATE' })),
   GUEST_PIXEL_BURST_PER_IP: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000000, description: 'bucket size all guests of one client IP share; unset: PIXEL_BURST' })),
+  MAX_PALETTE_COLORS: Int(256, 1, 4096, 'most colours a canvas palette may have (POST/PATCH /api/admin/canvases)'),
   MAX_PENDING_PIXELS: Int(1000000, 1000, 100000000, 'pixels buffered per canvas between two commits'),
   MAX_PENDING_SYNCS: Int(16, 1, 10000, 'commit-barrier syncs one connection may have waiting for a synced; beyond, RATE_LIMITED'),
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
@@ -73,9 +74,20 @@ export const ConfigSchema = Type.Object({
   AUDIT_MAX_AGE_DAYS: Int(90, 1, 36500, 'admin actions older than this are dropped from the audit log'),
   AUDIT_BODY_BYTES: Int(512, 0, 65536, 'bytes of a request body (as JSON) kept in its audit entry; longer ones are cut'),
   SNAPSHOT_EVERY: Int(100000, 1, 1000000000, 'changes between stored canvas snapshots'),
+  SNAPSHOT_KEEP: Int(100, 1, 1000000, 'stored snapshots kept per canvas (the newest); a past seq can be viewed (snapshot.png?seq=N, timelapse) back to the oldest one kept'),
+  TIMELAPSE_MAX_FRAMES: Int(60, 1, 1000, 'most frames in one timelapse (?frames=, 400 beyond)'),
+  TIMELAPSE_MAX_BYTES: Int(33554432, 1024, 1073741824, 'largest timelapse image in bytes (413 past it: ask for fewer frames)'),
+  TIMELAPSE_CACHE_BYTES: Int(67108864, 0, 4294967296, 'bytes of past-seq PNGs and timelapses kept in memory (LRU)'),
+  TIMELAPSE_TTL_MS: Int(60000, 0, 86400000, 'a timelapse is served from the cache this long before it is rebuilt with the newest changes'),
+  TIMELAPSE_MAX_QUEUED: Int(8, 0, 10000, 'past-seq PNGs and timelapses waiting to be built (one at a time) at most; beyond, 503'),
+  TIMELAPSE_RATE_LIMIT: Int(10, 1, 10000000, 'timelapse requests per IP per minute'),
   DB_BUSY_TIMEOUT_MS: Int(250, 0, 600000, 'SQLite busy timeout; better-sqlite3 waits synchronously, so keep it short'),
+  STORAGE_PROBE_MIN_MS: Int(100, 10, 600000, 'after a failed database write, draws are refused and writes paused until a probe (no busy wait) gets the write lock: the first probe after this long, then doubling...'),
+  STORAGE_PROBE_MAX_MS: Int(2000, 10, 600000, '...up to this between probes'),
   WAL_CHECKPOINT_BYTES: Int(67108864, 65536, Number.MAX_SAFE_INTEGER, 'bound on the SQLite WAL: over it a checkpoint truncates it (as soon as no reader holds it), and it is cut back to this whenever it starts over'),
   WAL_CHECK_MS: Int(1000, 10, 600000, 'how often the WAL size is checked against WAL_CHECKPOINT_BYTES'),
+  NAME_CACHE_SIZE: Int(10000, 0, 10000000, 'painters whose display-name id (migration 008) the commit keeps in memory; beyond, the cache starts over; 0: every batch looks names up in SQLite'),
+  BEAT_CHECKPOINT_MS: Int(1000, 0, 600000, 'at most this often, right after a broadcast beat wrote its frames, the WAL is copied back into the database (PASSIVE checkpoint); SQLite then checkpoints inside a commit only past 10,000 WAL pages. 0: SQLite\'s own checkpoint every 1,000 pages, inside the commit before the frames'),
   SHUTDOWN_TIMEOUT_MS: Int(10000, 100, 600000, 'graceful shutdown deadline'),
   MAX_EVENT_LOOP_DELAY_MS: Int(250, 0, 600000, 'event-loop delay (mean over a second) above which /health/ready fails; 0: not checked'),
   MAX_HEAP_USED_BYTES: Int(0, 0, Number.MAX_SAFE_INTEGER, 'V8 heap used above which /health/ready fails; 0: not checked'),
@@ -84,7 +96,10 @@ export const ConfigSchema = Type.Object({
   DEFAULT_CANVAS_HEIGHT: Int(1024, 1, 4096, 'height of the canvas main created on first boot'),
   MAX_SUBSCRIPTIONS: Int(32, 1, 10000, 'stream subscriptions per connection'),
   MAX_STREAMS: Int(10000, 1, 10000000, 'streams held in memory (least recently used idle ones are dropped)'),
-  STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat)' }),
+  STREAM_NAMESPACES: Type.String({ default: '', description: 'JSON object of namespace rules, merged over the defaults (alerts, chat); history (count) and historyMaxAge (seconds, 0: none) bound what each stream keeps, also across restarts' }),
+  STREAM_FLUSH_MS: Int(50, 5, 60000, 'stream messages are written to SQLite in one transaction this often (a crash loses at most this long of stream history)'),
+  STREAM_PENDING_MAX: Int(100000, 100, 10000000, 'stream messages waiting to be written at most (while storage fails); beyond, the oldest waiting are never written'),
+  STREAM_LAST_MAX: Int(100, 0, 100000, 'most messages a subscribe may ask for with "last" (TOO_LARGE beyond)'),
   PRESENCE_MAX_LIST: Int(1000, 1, 100000, 'most connections listed in one presence message'),
   PRESENCE_MS: Int(1000, 0, 60000, 'joins, leaves and rosters go out at most this often (each presence message is a frame to every client on the canvas); cursors still go every tick; 0: every tick'),
   TRUST_PROXY: Type.String({ default: '', description: 'comma-separated proxy addresses or CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed; empty: none, the socket peer is the client' }),
@@ -137,7 +152,8 @@ const NamespaceSchema = Type.Object({
   maxBytes: Type.Integer({ minimum: 1, maximum: 1048576 }),
   rate: Type.Number({ exclusiveMinimum: 0 }),
   burst: Type.Integer({ minimum: 1 }),
-  history: Type.Integer({ minimum: 0, maximum: 100000 })
+  history: Type.Integer({ minimum: 0, maximum: 100000 }),
+  historyMaxAge: Type.Optional(Type.Integer({ minimum: 0, maximum: 31536000 }))
 }, { additionalProperties: false })
 const NamespacesSchema = Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' }), NamespaceSchema)
 
@@ -154,7 +170,10 @@ function parseNamespaces (json: string): Record<string, NamespaceRules> {
     const first = [...Value.Errors(NamespacesSchema, parsed)][0]
     throw new Error(`invalid configuration: STREAM_NAMESPACES${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`)
   }
-  return { ...DEFAULT_NAMESPACES, ...(parsed as Record<string, NamespaceRules>) }
+  // historyMaxAge may be left out: a day, like the defaults.
+  const given = Object.fromEntries(Object.entries(parsed as Record<string, Omit<NamespaceRules, 'historyMaxAge'> & { historyMaxAge?: number }>)
+    .map(([ns, r]) => [ns, { ...r, historyMaxAge: r.historyMaxAge ?? DEFAULT_HISTORY_MAX_AGE }]))
+  return { ...DEFAULT_NAMESPACES, ...given }
 }
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -183,6 +202,9 @@ function parseTrustProxy (value: string): string[] {
 function checkCombinations (cfg: EnvConfig): void {
   if (cfg.HTTP_REQUEST_TIMEOUT_MS > 0 && cfg.HTTP_HEADERS_TIMEOUT_MS > cfg.HTTP_REQUEST_TIMEOUT_MS) {
     throw new Error('invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)')
+  }
+  if (cfg.STORAGE_PROBE_MIN_MS > cfg.STORAGE_PROBE_MAX_MS) {
+    throw new Error('invalid configuration: STORAGE_PROBE_MIN_MS must not exceed STORAGE_PROBE_MAX_MS')
   }
   if (cfg.REDIS_URL !== undefined && cfg.REDIS_URL !== '') {
     let url: URL | null = null

@@ -3,7 +3,8 @@
 // it into an HTTP status) and a stable code clients can act on. Nothing in
 // src/ outside app.ts knows about HTTP.
 
-export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'unavailable'
+// gone: it existed and is no longer kept (a timelapse seq older than the stored history).
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'gone' | 'too_large' | 'unavailable'
 
 export class DomainError extends Error {
   readonly kind: DomainErrorKind

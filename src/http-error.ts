@@ -25,6 +25,7 @@ const CODES: Record<number, string> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   406: 'NOT_ACCEPTABLE',
+  410: 'GONE',
   413: 'TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
@@ -54,7 +55,7 @@ export function clientErrorResponse (code: string | undefined): string {
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 }
 
-const STATUS: Record<DomainErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, too_large: 413, unavailable: 503 }
+const STATUS: Record<DomainErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, gone: 410, too_large: 413, unavailable: 503 }
 
 /** The HTTP answer to a domain error: its kind's status, its code, Retry-After when it has one. */
 export function httpErrorOf (err: DomainError): HttpError {

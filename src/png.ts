@@ -108,3 +108,49 @@ export function createPngCache (encode: typeof encodePng = encodePng) {
 }
 
 export type PngCache = ReturnType<typeof createPngCache>
+
+/** The zlib stream of one image's rows (an IDAT's or fdAT's content), compressed on libuv's thread pool. */
+export async function pngImageData (width: number, height: number, rgb: Uint8Array): Promise<Buffer> {
+  return deflateAsync(pngScanlines(width, height, rgb))
+}
+
+/**
+ * An animated PNG (APNG, https://wiki.mozilla.org/APNG_Specification) of
+ * full-size frames, each the zlib stream of pngImageData, shown `delayMs`
+ * each and looped forever. Browsers that know APNG play it; others show the
+ * first frame (the default image, the IDAT).
+ */
+export function apngFile (width: number, height: number, frames: readonly Uint8Array[], delayMs: number): Buffer {
+  if (frames.length === 0) throw new RangeError('an APNG needs at least one frame')
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0)
+  ihdr.writeUInt32BE(height, 4)
+  ihdr[8] = 8 // bit depth
+  ihdr[9] = 2 // colour type: truecolour
+  const actl = Buffer.alloc(8)
+  actl.writeUInt32BE(frames.length, 0) // num_frames
+  actl.writeUInt32BE(0, 4) // num_plays: 0 = forever
+  const chunks = [PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('acTL', actl)]
+  // fcTL and fdAT share one sequence, starting at 0.
+  let sequence = 0
+  frames.forEach((data, i) => {
+    const fctl = Buffer.alloc(26)
+    fctl.writeUInt32BE(sequence++, 0)
+    fctl.writeUInt32BE(width, 4)
+    fctl.writeUInt32BE(height, 8)
+    // x, y offsets 0; delay as delayMs / 1000; dispose 0 (none), blend 0 (source): already zero
+    fctl.writeUInt16BE(Math.min(65535, Math.max(0, Math.round(delayMs))), 20)
+    fctl.writeUInt16BE(1000, 22)
+    chunks.push(pngChunk('fcTL', fctl))
+    if (i === 0) {
+      chunks.push(pngChunk('IDAT', data))
+    } else {
+      const fdat = Buffer.allocUnsafe(4 + data.length)
+      fdat.writeUInt32BE(sequence++, 0)
+      fdat.set(data, 4)
+      chunks.push(pngChunk('fdAT', fdat))
+    }
+  })
+  chunks.push(pngChunk('IEND', Buffer.alloc(0)))
+  return Buffer.concat(chunks)
+}

@@ -120,14 +120,18 @@ export const isUpdates = (m: Msg) => m.bin?.[0] === 0x11
 export const isError = (code: string) => (m: Msg) => m.json?.type === 'error' && m.json.code === code
 export const isType = (type: string) => (m: Msg) => m.json?.type === type
 
-/** A real client on `canvas`, past its hello and snapshot. */
-export async function joinClient (srv: Listening, claims: Record<string, unknown>, canvas = 'main'): Promise<{ c: TestClient, id: number }> {
+/** A real client on `canvas`, past its hello (returned too) and snapshot. */
+export async function joinClient (srv: Listening, claims: Record<string, unknown>, canvas = 'main'): Promise<{ c: TestClient, id: number, hello: any }> {
   const c = new TestClient(`${srv.wsUrl}?canvas=${canvas}`, { token: token(claims) })
   await c.opened
-  const id = (await c.next(isHello)).json.connectionId
+  const hello = (await c.next(isHello)).json
   await c.next(isSnapshot)
-  return { c, id }
+  return { c, id: hello.connectionId, hello }
 }
+
+/** The next UPDATES frame that paints (x, y). */
+export const drew = (c: TestClient, x: number, y: number): Promise<Msg> =>
+  c.next((m) => isUpdates(m) && parseUpdates(m.bin as Buffer).px.some((p) => p[0] === x && p[1] === y))
 
 /** HTTP status and body of a handshake the server refuses (or 101). */
 export function handshake (url: string, opts: { headers?: Record<string, string>, protocols?: string[] } = {}): Promise<{ status: number, body: string, headers: Record<string, unknown> }> {

@@ -44,7 +44,10 @@ const health: FastifyPluginAsync = async function health (fastify) {
     return 'ok'
   }
 
+  /** Writable (the storage breaker is closed) and readable. */
   function databaseCheck (): Check {
+    const error = fastify.storage.error
+    if (error !== null) return `not writable: ${error} (probing, next in ${fastify.storage.retryAfterMs} ms)`
     try {
       ping.get()
       return 'ok'

@@ -7,6 +7,7 @@ import { tokenFromHandshake } from '../../src/auth/principal.js'
 import { connectionTopic, userTopic } from '../../src/broker/broker.js'
 import type { Canvas } from '../../src/canvas/canvas.js'
 import { requireCanvas } from '../../src/canvas/admin.js'
+import { canvasHello } from '../../src/canvas/canvas-state.js'
 import type { Connection, Principal } from '../../src/connection/connection.js'
 import type { Reservation } from '../../src/connection/registry.js'
 import { createMessageHandler } from '../../src/connection/session.js'
@@ -90,7 +91,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     let verdict
     try {
       await cluster.ensureIds()
-      verdict = await cluster.admit(user, registry.size + registry.reserved + 1, registry.ofUser(user) + 1, c.MAX_CONNECTIONS, c.MAX_CONNECTIONS_PER_USER)
+      verdict = await cluster.admit(user, registry.size + registry.reserved + 1, registry.ofUser(user) + 1, registry.limits.maxConnections, registry.limits.maxPerUser)
       // hello's limits and the first draws here see the user's cluster-wide budget
       if (verdict === 'ok') await fastify.pixelBudget.load?.(user)
     } catch {
@@ -183,7 +184,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       type: 'hello',
       connectionId: conn.id,
       user: { id: hs.user.id, name: hs.user.name, role: hs.user.role },
-      canvas: { id: canvas.id, width: canvas.width, height: canvas.height, seq: canvas.seq, epoch: canvas.epoch },
+      canvas: canvasHello(canvas),
       resume: hs.resume,
       limits: {
         maxMessageBytes: c.MAX_MESSAGE_BYTES,

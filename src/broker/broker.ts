@@ -14,6 +14,7 @@
 // - `user:<sub>`   broadcasts to every connection of one user, disconnects (bans)
 // - `stream:<ns:name>` JSON stream messages (the only topics with history)
 // - `connection:<id>` one connection (kicks: a disconnect event)
+// - `settings`     live settings changed by an admin (every node subscribes)
 
 export type Topic = string
 
@@ -22,6 +23,7 @@ export const userTopic = (sub: string): Topic => `user:${sub}`
 export const connectionTopic = (id: number): Topic => `connection:${id}`
 const STREAM = 'stream:'
 export const streamTopic = (name: string): Topic => STREAM + name
+export const SETTINGS_TOPIC: Topic = 'settings'
 export const isStreamTopic = (topic: Topic): boolean => topic.startsWith(STREAM)
 /** The stream name of a stream topic. */
 export const streamOf = (topic: Topic): string => topic.slice(STREAM.length)
@@ -80,7 +82,25 @@ export interface LockEntry {
 /** A canvas's region locks, all of them, after a change: every node replaces its copy. */
 export interface LocksEvent { type: 'locks', canvas: string, locks: LockEntry[] }
 
-export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent
+/**
+ * An admin changed a canvas's state, already stored (canvas-store): each
+ * node applies it to its room and tells the canvas's clients. One of:
+ * `frozen`; `palette` (0xRRGGBB colours, null: any colour); `reset` (a
+ * blank canvas under `epoch`, numbered on from `seq`); `deleted`.
+ */
+export interface CanvasStateEvent {
+  type: 'canvas-state'
+  canvas: string
+  frozen?: boolean
+  palette?: number[] | null
+  reset?: { epoch: string, seq: number }
+  deleted?: true
+}
+
+/** Live settings changed by an admin, already stored: every node applies `settings` (the whole set, effective values). */
+export interface SettingsEvent { type: 'settings', settings: Record<string, number | null> }
+
+export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent | CanvasStateEvent | SettingsEvent
 export type EventType = BrokerEvent['type']
 export type EventOf<K extends EventType> = Extract<BrokerEvent, { type: K }>
 
@@ -99,6 +119,8 @@ export type PublicationHandler = (topic: Topic, pub: Publication) => number
 export interface PublishOptions {
   /** keep this many publications of the topic for `history` (and number them) */
   history?: number
+  /** with `history`: drop held publications this old (ms); 0 or unset: only the count bounds them */
+  historyMaxAgeMs?: number
 }
 
 export interface DeliverOptions extends PublishOptions {
@@ -185,6 +207,8 @@ export interface Broker {
   prepare (topic: Topic, history: number): void | Promise<void>
   /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
   history (topic: Topic, since?: number): History
+  /** The topic's last `n` held publications (fewer when fewer are held), oldest first; `recovered` is always true. */
+  last (topic: Topic, n: number): History
   /** Every topic with history held: its last offset and how many publications are held. */
   histories (): Iterable<{ topic: Topic, offset: number, held: number }>
   readonly presence: PresenceStore

@@ -45,8 +45,13 @@ export interface ClusterBroker extends Broker {
 /** Presence entries as they travel: [topic, [[connectionId, name], ...]][] */
 type Roster = Array<[Topic, Array<[number, string]>]>
 
-/** Events the other nodes hear of (commits have their own path: the canvas order). */
-const RELAYED = new Set<BrokerEvent['type']>(['presence', 'cursors', 'broadcast', 'disconnect', 'locks'])
+/**
+ * Events the other nodes hear of (commits have their own path: the canvas
+ * order). Settings and locks are applied in memory on every node (each
+ * stores what it changed itself); canvas-state changes are refused in cluster
+ * mode (canvas-service.ts refuseInCluster), so none travels yet.
+ */
+const RELAYED = new Set<BrokerEvent['type']>(['presence', 'cursors', 'broadcast', 'disconnect', 'locks', 'settings'])
 
 export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
   const { base, cluster } = o
@@ -183,6 +188,8 @@ export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
     deliver,
     async prepare (topic, n) { await streams.follow(topic, n) },
     history,
+    // Stream history lives in Redis Streams here (the SQLite HistoryStore is a node alone's).
+    last: (topic, n) => isStreamTopic(topic) ? streams.last(topic, n) : base.last(topic, n),
     * histories () { yield * streams.histories() },
     presence,
     streams,

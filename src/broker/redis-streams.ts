@@ -251,6 +251,17 @@ export function createRedisStreams (o: RedisStreamsOptions) {
       if (since > h.offset || since + 1 < first || since < h.gapAt) return { offset: h.offset, recovered: false, publications: [] }
       return { offset: h.offset, recovered: true, publications: h.publications.filter((p) => p.pub.offset > since).map((p) => p.pub) }
     },
+    /**
+     * The last `n` messages of a followed stream, oldest first, from this
+     * node's mirror: loaded by XREVRANGE COUNT history when following began,
+     * then kept by the reads, so it is XREVRANGE COUNT n joined exactly to
+     * the live messages (n <= the namespace's history, which the mirror holds).
+     */
+    last (topic: Topic, n: number): History {
+      const h = followed.get(topic)
+      if (h === undefined) return { offset: 0, recovered: true, publications: [] }
+      return { offset: h.offset, recovered: true, publications: h.publications.slice(Math.max(0, h.publications.length - n)).map((p) => p.pub) }
+    },
     /** How many local connections got the message at `offset` (0 when this node does not follow the stream), waiting at most `ms` for it to be read. */
     async deliveredAt (topic: Topic, offset: number, ms: number): Promise<number> {
       const h = followed.get(topic)

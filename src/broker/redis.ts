@@ -31,6 +31,7 @@ export function createRedisBroker (order: RedisOrder, opts: MemoryBrokerOptions 
     deliver: (topic, event, o) => local.deliver(topic, event, o),
     prepare: (topic, n) => local.prepare(topic, n),
     history: (topic, since) => local.history(topic, since),
+    last: (topic, n) => local.last(topic, n),
     histories: () => local.histories(),
     presence: local.presence
   }

@@ -8,6 +8,7 @@ import { isStreamTopic, streamOf } from '../broker/broker.js'
 import type { CanvasService } from './canvas-service.js'
 import { DomainError } from '../domain-error.js'
 import { parseHexColor, toHexColor } from '../protocol/wire.js'
+import { paletteView } from './canvas-state.js'
 
 /** Canvas ids, as in the contract (§1). */
 export const CANVAS_ID_PATTERN = '^[a-z0-9-]{1,32}$'
@@ -23,7 +24,7 @@ export function fromHexColor (hex: string): number {
 }
 
 export interface CanvasSummary { id: string, width: number, height: number, seq: number }
-export interface CanvasDetail extends CanvasSummary { epoch: string, createdAt?: string }
+export interface CanvasDetail extends CanvasSummary { epoch: string, createdAt?: string, frozen: boolean, palette: string[] | null }
 
 export function canvasSummary (c: Canvas): CanvasSummary {
   return { id: c.id, width: c.width, height: c.height, seq: c.seq }
@@ -31,7 +32,7 @@ export function canvasSummary (c: Canvas): CanvasSummary {
 
 /** `seq` is the committed seq: what a snapshot taken now would carry. */
 export function canvasDetail (c: Canvas, createdAt: number | undefined): CanvasDetail {
-  const out: CanvasDetail = { ...canvasSummary(c), epoch: c.epoch }
+  const out: CanvasDetail = { ...canvasSummary(c), epoch: c.epoch, frozen: c.frozen, palette: paletteView(c.palette) }
   if (createdAt !== undefined) out.createdAt = new Date(createdAt).toISOString()
   return out
 }
@@ -52,10 +53,20 @@ export function rectOutOfBounds (c: Pick<Canvas, 'width' | 'height'>, x: number,
 
 type Canvases = Pick<CanvasService, 'get' | 'create' | 'draw'>
 
+/**
+ * A palette as given ("#rrggbb", either case, validated by the schema) as
+ * colours, duplicates dropped, in order; TOO_LARGE (invalid) past `max` colours.
+ */
+export function parsePalette (hex: string[], max: number): number[] {
+  const colors = [...new Set(hex.map(fromHexColor))]
+  if (colors.length > max) throw new DomainError('invalid', 'BAD_REQUEST', `a palette has at most ${max} colours (MAX_PALETTE_COLORS); got ${colors.length}`)
+  return colors
+}
+
 /** A new white canvas; CANVAS_EXISTS (conflict) when the id is taken. */
-export function createCanvas (canvases: Canvases, id: string, width: number, height: number): Canvas {
+export function createCanvas (canvases: Canvases, id: string, width: number, height: number, palette: number[] | null = null): Canvas {
   if (canvases.get(id) !== undefined) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} exists`)
-  return canvases.create(id, width, height)
+  return canvases.create(id, width, height, palette)
 }
 
 export interface Fill { x: number, y: number, w: number, h: number, color: number }
@@ -71,6 +82,8 @@ export function fillRect (canvases: Canvases, canvasId: string, fill: Fill, by: 
   const { x, y, w, h, color } = fill
   const oob = rectOutOfBounds(canvas, x, y, w, h)
   if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', oob)
+  // The palette binds admins too: it is what the canvas is made of (freezing does not bind them).
+  if (canvas.palette !== null && !canvas.palette.has(color)) throw new DomainError('invalid', 'BAD_COLOR', `${toHexColor(color)} is not in canvas ${canvas.id}'s palette`)
   if (w * h > maxPendingPixels) throw new DomainError('too_large', 'TOO_LARGE', `fill of ${w * h} pixels exceeds the batch of ${maxPendingPixels}; split it`)
   const err = canvases.draw(canvas, { kind: 'rect', x, y, w, h, color }, by, 0)
   if (err !== null) throw new DomainError('unavailable', err.code, err.message, err.retryAfterMs)

@@ -10,21 +10,27 @@
 // many slots of clients a beat sends, is the adaptive tick (tick-scheduler.ts).
 // Over 250 lines: it is the composition of those modules plus the beat's
 // driver (CPU time and frames per beat); each part it composes is its own.
-import type { Broker, CommitEvent, Sequencer } from '../broker/broker.js'
+import { promisify } from 'node:util'
+import { deflate } from 'node:zlib'
+import type { Broker, CanvasStateEvent, CommitEvent, Sequencer } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
-import type { Fanout } from '../hub/fanout.js'
+import { sendFrame, toEveryoneMust, type Fanout } from '../hub/fanout.js'
 import type { Hub } from '../hub/hub.js'
 import { PIXEL_RECORD_BYTES as RECORD, rectRecords, type DrawOp } from '../protocol/codec.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
 import { encodeJson } from '../protocol/messages.js'
+import { SharedFrame } from '../connection/connection.js'
 import type { CanvasId, CanvasRow, CanvasStore } from '../persistence/canvas-store.js'
 import { bump, noopMeter, type Meter } from '../metrics.js'
 import { DomainError } from '../domain-error.js'
+import type { StorageBreaker } from '../persistence/storage-breaker.js'
 import { Canvas, blankPixels, newEpoch, rebuildCanvas } from './canvas.js'
 import type { CanvasLog, CommitRange } from './canvas-log.js'
+import { canvasHello, paletteView, type CanvasStateStore } from './canvas-state.js'
 import { CommitBarrier, type SyncedReply } from './commit-barrier.js'
 import { Intake, type Batch } from './intake.js'
 import { PixelDelay } from './pixel-delay.js'
+import { createPurger } from './purge.js'
 import { Room, type CanvasClient, type Logger, type RoomStats } from './room.js'
 import { TickScheduler, type TickConfig } from './tick-scheduler.js'
 
@@ -34,7 +40,7 @@ export { canvasTopic }
 /** The tick (TICK_MS, TICK_MAX_MS, TICK_FRAME_BUDGET): see TickConfig; unset max and budget: a fixed tick. */
 export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig {
   /** canvases, boot snapshots, stored snapshots */
-  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'> & Partial<Pick<CanvasStore, 'logFloor'>>
+  store: Pick<CanvasStore, 'list' | 'insert' | 'latestSnapshot' | 'saveSnapshot'> & CanvasStateStore & Partial<Pick<CanvasStore, 'logFloor'>>
   /** where batches are committed and numbered (the only seq writer) */
   canvasLog: CanvasLog
   hub: Hub<C>
@@ -54,15 +60,31 @@ export interface CanvasServiceOptions<C extends CanvasClient> extends TickConfig
   sendBufferBytes: number
   snapshotEvery: number
   defaultCanvas: { id: CanvasId, width: number, height: number }
-  /** runs at the end of every beat (presence and cursors ride the same tick) */
+  /** runs at the end of every beat (presence and cursors ride the same tick); its CPU counts as the beat's sending */
   afterFlush?: () => void
+  /**
+   * runs after each timed beat, once its frames are written and its CPU
+   * time accounted: storage upkeep (the WAL checkpoint), which like the
+   * commit must not stretch the tick
+   */
+  afterBeat?: () => void
   /** runs once per attach, right after the client's snapshot or replay was sent */
   onSynced?: (client: C) => void
   /** after each commit attempt: whose draws were committed (ok) or refused by storage (lifecycle: 1013 when it lasts) */
   afterCommit?: (runs: ReadonlyArray<{ readonly connId: number }>, ok: boolean) => void
   /** counts and timings for metrics (default: none) */
   meter?: Meter
+  /**
+   * The storage breaker (src/persistence/storage-breaker.ts): told of every
+   * commit's outcome; while it is open draws are refused at intake and no
+   * commit is tried (default: none, every tick tries).
+   */
+  storage?: Pick<StorageBreaker, 'available' | 'error' | 'retryAfterMs' | 'failed' | 'succeeded'>
+  /** close a client of a deleted canvas (4404); default: nothing (tests) */
+  closeDeleted?: (client: C) => void
 }
+
+const deflateAsync = promisify(deflate)
 
 /** What the service holds per canvas; `appending`: a batch is on its way to the cluster order (cluster mode). */
 interface Lane<C extends CanvasClient> { room: Room<C>, intake: Intake, delay: PixelDelay, barrier: CommitBarrier, appending: boolean }
@@ -78,6 +100,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const counts = meter.counts
   const lanes = new Map<CanvasId, Lane<C>>()
   const tick = new TickScheduler(opts)
+  const purger = createPurger({ store, logger })
   // Largest UPDATES frame, live or catch-up, in records: half a send buffer,
   // so one frame can never carry a connection far past its cap. A tick with
   // more pending commits this much and leaves the rest for the next tick:
@@ -96,6 +119,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   opts.fanout.on('commit', function onCommit (_topic, pub): number {
     lanes.get(pub.event.canvas)?.room.apply(pub.event)
     return 0
+  })
+  opts.fanout.on('canvas-state', function onCanvasState (_topic, pub): number {
+    const lane = lanes.get(pub.event.canvas)
+    return lane === undefined ? 0 : applyState(lane, pub.event)
   })
 
   function addLane (canvas: Canvas): void {
@@ -128,13 +155,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       canvas.logFloor = store.logFloor?.(row.id, canvas.seq) ?? 0
       addLane(canvas)
     }
+    for (const id of store.deleting()) purger.start(id)
     const d = opts.defaultCanvas
     if (!lanes.has(d.id)) create(d.id, d.width, d.height)
   }
 
-  function create (id: CanvasId, width: number, height: number): Canvas {
-    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now() }
-    store.insert(row)
+  function create (id: CanvasId, width: number, height: number, palette: number[] | null = null): Canvas {
+    const row: CanvasRow = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now(), palette }
+    try {
+      store.insert(row)
+    } catch (err) {
+      // The id's row is still there: a deleted canvas being purged.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} was deleted and is still being purged; try again shortly`)
+      throw err
+    }
     const canvas = new Canvas(row, blankPixels(width, height))
     addLane(canvas)
     sequencer?.register(row)
@@ -142,8 +176,137 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     return canvas
   }
 
+  /**
+   * UNAVAILABLE while the storage breaker is open: refused at intake, before
+   * any budget is spent, never accepted only to fail at the commit.
+   */
+  function storageRefusal (): ProtocolError | null {
+    const storage = opts.storage
+    if (storage === undefined || storage.available) return null
+    return protocolError('UNAVAILABLE', 'storage unavailable; the change was not applied', Math.max(opts.tickMs, storage.retryAfterMs))
+  }
+
+  /**
+   * Cluster mode: canvas state changes (freeze, palette, reset, delete) and
+   * admin commits (revert) are stored in this node's SQLite and would not
+   * reach the other replicas through the order (an entry of another epoch
+   * fences a node): refused until they travel through the sequencer.
+   */
+  function refuseInCluster (what: string): void {
+    if (sequencer !== undefined) throw new DomainError('unavailable', 'UNAVAILABLE', `${what} is not available in cluster mode yet; nothing was changed`, 1000)
+  }
+
+  function requireLane (id: CanvasId): Lane<C> {
+    const lane = lanes.get(id)
+    if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    return lane
+  }
+
+  /** Store a state change, then publish it: every node (this one in the same stack, in memory) applies it. */
+  function publishState (event: CanvasStateEvent): void {
+    broker.publish(canvasTopic(event.canvas), event)
+  }
+
+  /**
+   * Freeze or unfreeze, set or drop the palette (undefined: unchanged):
+   * stored, then published as one event, so clients get one `canvas` message.
+   */
+  function update (id: CanvasId, change: { frozen?: boolean, palette?: number[] | null }): void {
+    requireLane(id)
+    refuseInCluster('changing a canvas')
+    const event: CanvasStateEvent = { type: 'canvas-state', canvas: id }
+    if (change.frozen !== undefined) {
+      if (!store.setFrozen(id, change.frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.frozen = change.frozen
+    }
+    if (change.palette !== undefined) {
+      if (!store.setPalette(id, change.palette)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+      event.palette = change.palette
+    }
+    publishState(event)
+  }
+
+  /**
+   * A blank canvas under a new epoch, numbered on from the current seq
+   * (see migration 006): stored with its blank snapshot, then published.
+   */
+  async function reset (id: CanvasId): Promise<{ epoch: string, seq: number }> {
+    const { canvas } = requireLane(id).room
+    refuseInCluster('a reset')
+    const blank = await deflateAsync(blankPixels(canvas.width, canvas.height))
+    requireLane(id) // deleted while compressing?
+    const epoch = newEpoch()
+    const res = store.reset(id, epoch, blank)
+    if (res === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, reset: { epoch, seq: res.seq } })
+    return { epoch, seq: res.seq }
+  }
+
+  /** Delete a canvas: its rows go, then every node closes its clients (4404) and drops it. `main` stays (conflict). */
+  function remove (id: CanvasId): void {
+    requireLane(id)
+    if (id === opts.defaultCanvas.id) throw new DomainError('conflict', 'CANVAS_PROTECTED', `canvas ${id} is the default canvas and cannot be deleted`)
+    refuseInCluster('deleting a canvas')
+    if (!store.remove(id)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
+    publishState({ type: 'canvas-state', canvas: id, deleted: true })
+    purger.start(id)
+  }
+
+  /** The closing sender of a deleted canvas: the `canvas` message, then 4404. */
+  const toDeleted = {
+    sendTo (client: C, frame: SharedFrame): boolean {
+      sendFrame(client, frame, true)
+      opts.closeDeleted?.(client)
+      return true
+    }
+  }
+
+  /**
+   * A stored state change, on this node: the canvas in memory, then its
+   * clients told by one `canvas` message (built once). Pending draws of a
+   * reset or deleted canvas are dropped: they were drawn on a picture that
+   * is gone (their syncs settle as refused).
+   */
+  function applyState (lane: Lane<C>, e: CanvasStateEvent): number {
+    const { room } = lane
+    const { canvas } = room
+    if (e.deleted === true) {
+      dropPending(lane)
+      const n = hub.deliver(room.topic, new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, deleted: true })), toDeleted)
+      lanes.delete(canvas.id)
+      broker.unsubscribe(room.topic)
+      logger.info({ canvas: canvas.id, clients: n }, 'canvas deleted')
+      return n
+    }
+    if (e.reset !== undefined) {
+      dropPending(lane)
+      canvas.resetTo(e.reset.epoch, e.reset.seq)
+      const n = room.reset(new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, ...canvasHello(canvas), id: undefined })))
+      logger.info({ canvas: canvas.id, epoch: canvas.epoch, seq: canvas.seq, clients: n }, 'canvas reset')
+      return n
+    }
+    const msg: Record<string, unknown> = { type: 'canvas', canvas: canvas.id }
+    if (e.frozen !== undefined) msg.frozen = canvas.frozen = e.frozen
+    if (e.palette !== undefined) {
+      canvas.palette = e.palette === null ? null : new Set(e.palette)
+      msg.palette = paletteView(canvas.palette)
+    }
+    return hub.deliver(room.topic, new SharedFrame(encodeJson(msg)), toEveryoneMust)
+  }
+
+  /** Forget the lane's pending draws: their painters' syncs settle (refused), nothing is committed. */
+  function dropPending (lane: Lane<C>): void {
+    const batch = lane.intake.take()
+    if (batch === null) return
+    const pixels = batch.records.length / RECORD
+    lane.delay.dropped(pixels)
+    lane.barrier.refused(batch.runs)
+  }
+
   /** Queue a validated draw for the next tick. Returns an error to send, or null. */
   function draw (canvas: Canvas, op: DrawOp, user: string, connId: number, name?: string): ProtocolError | null {
+    const refused = storageRefusal()
+    if (refused !== null) return refused
     const records = op.kind === 'pixels'
       ? op.records
       : op.kind === 'rect' ? rectRecords(op.x, op.y, op.w, op.h, op.color) : null
@@ -178,10 +341,19 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   function flushLane (lane: Lane<C>, slot: number): void {
     const { room, intake, delay } = lane
+    // Cluster mode: the batch goes to the cluster's order (Redis), not to
+    // this node's SQLite; the storage breaker guards the replica's writes.
     if (sequencer !== undefined) appendLane(lane, sequencer)
-    const batch = sequencer === undefined ? intake.take(frameRecords) : null
+    // Breaker open: what the intake still holds (accepted before the failure)
+    // is refused, not committed; no commit is tried until a probe succeeds.
+    const batch = sequencer === undefined ? intake.take(opts.storage?.available === false ? Number.MAX_SAFE_INTEGER : frameRecords) : null
     if (batch !== null) {
       const pixels = batch.records.length / RECORD
+      if (opts.storage?.available === false) {
+        refuse(lane, batch)
+        delay.dropped(pixels)
+        return answerSyncs(lane)
+      }
       if (commit(lane, batch) === null) {
         delay.dropped(pixels)
         return answerSyncs(lane)
@@ -243,21 +415,10 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     }, (err: Error) => {
       lane.appending = false
       lane.delay.dropped(pixels)
-      refuse(lane, batch, err, 'the cluster order (Redis) is unavailable; your change was not applied')
+      stats.commitFailures++
+      logger.error({ err, canvas: canvas.id, pixels }, 'append to the cluster order failed; batch rejected')
+      refuse(lane, batch, 'the cluster order (Redis) is unavailable; your change was not applied', 1000)
     })
-  }
-
-  /** A batch that was not committed: its painters hear it, nobody sees the pixels. */
-  function refuse (lane: Lane<C>, batch: Batch, err: Error, message: string): void {
-    const { room } = lane
-    const pixels = batch.records.length / RECORD
-    stats.commitFailures++
-    bump(counts.pixelsRejected, 'UNAVAILABLE', pixels)
-    logger.error({ err, canvas: room.canvas.id, pixels }, 'commit failed; batch rejected')
-    const msg = encodeError(protocolError('UNAVAILABLE', message, 1000))
-    for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
-    opts.afterCommit?.(batch.runs, false)
-    lane.barrier.refused(batch.runs)
   }
 
   /** Commit a batch to the log and publish it: the room applies it when the broker hands it back. Null: refused by storage. */
@@ -273,10 +434,15 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       meter.observe('commit', took / 1000)
     } catch (err) {
       storageError = (err as Error).message
-      refuse(lane, batch, err as Error, 'storage unavailable; your change was not applied')
+      stats.commitFailures++
+      // Open the breaker first: the next draw is refused at intake at once.
+      opts.storage?.failed(err)
+      logger.error({ err, canvas: canvas.id, pixels: batch.records.length / RECORD }, 'commit failed; batch rejected')
+      refuse(lane, batch)
       return null
     }
     storageError = null
+    opts.storage?.succeeded()
     opts.afterCommit?.(batch.runs, true)
     lane.barrier.committed(batch.runs, range.to)
     const event: CommitEvent = { type: 'commit', canvas: canvas.id, epoch: canvas.epoch, from: range.from, to: range.to, pixels: batch.records }
@@ -294,12 +460,23 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange {
     const lane = lanes.get(canvas.id)
     if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${canvas.id}`)
-    // A local commit in cluster mode would fork the order: refused until
-    // these admin commits go through the sequencer (asynchronously).
-    if (sequencer !== undefined) throw new DomainError('unavailable', 'UNAVAILABLE', 'not available in cluster mode yet; nothing was changed', 1000)
+    // A local commit in cluster mode would fork the order.
+    refuseInCluster('a revert')
+    // Breaker open: no write is tried (it would wait the busy timeout).
+    if (opts.storage?.available === false) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', Math.max(1000, opts.storage.retryAfterMs))
     const range = commit(lane, { records, runs: [{ user, connId: 0, count: records.length / RECORD }] })
     if (range === null) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', 1000)
     return range
+  }
+
+  /** A batch that will not be committed: its painters hear UNAVAILABLE, nobody sees the pixels. */
+  function refuse (lane: Lane<C>, batch: Batch, message = 'storage unavailable; your change was not applied', retryMs = Math.max(1000, opts.storage?.retryAfterMs ?? 0)): void {
+    const { room } = lane
+    bump(counts.pixelsRejected, 'UNAVAILABLE', batch.records.length / RECORD)
+    const msg = encodeError(protocolError('UNAVAILABLE', message, retryMs))
+    for (const run of batch.runs) hub.get(room.topic, run.connId)?.send(msg)
+    opts.afterCommit?.(batch.runs, false)
+    lane.barrier.refused(batch.runs)
   }
 
   let framesBefore = opts.framesWritten?.() ?? 0
@@ -323,6 +500,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       framesBefore = total
     }
     tick.endBeat(frames, sendMs)
+    opts.afterBeat?.()
   }
 
   function start (): void {
@@ -332,6 +510,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
 
   /** Stop ticking and commit what is pending: nothing accepted is dropped. */
   function stop (): void {
+    purger.stop()
     if (timer !== null) clearInterval(timer)
     timer = null
     // the last flush sends every slot: nobody is left without what committed
@@ -348,6 +527,9 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   return {
     load,
     create,
+    update,
+    reset,
+    remove,
     get: (id: CanvasId): Canvas | undefined => lanes.get(id)?.room.canvas,
     list: (): Canvas[] => [...lanes.values()].map((l) => l.room.canvas),
     draw,
@@ -370,9 +552,13 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** Pixels accepted and not yet committed. */
     pendingCount: (id: CanvasId): number => lanes.get(id)?.intake.count ?? 0,
     flush,
-    /** null while commits succeed; the last failure's message otherwise */
-    get storageError () { return storageError },
+    /** null while commits succeed; the last failure's message otherwise (the breaker's, while it is open) */
+    get storageError () { return opts.storage !== undefined ? opts.storage.error : storageError },
+    /** UNAVAILABLE while storage cannot be written (checked before a draw's budget is spent), else null */
+    storageRefusal,
     stats,
+    /** deleted canvases whose rows are still being purged (tests) */
+    get purging (): number { return purger.pending },
     /** the adaptive tick: current period (ms), slots, rotations that were stretched */
     tick,
     start,

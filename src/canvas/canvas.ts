@@ -22,9 +22,20 @@ export class Canvas {
   readonly id: CanvasId
   readonly width: number
   readonly height: number
-  readonly epoch: string
+  /** changes only by a reset (resetTo), with seq and the pixels */
+  epoch: string
   /** seq of the last change applied: the log's seq once the room caught up */
   seq: number
+  /** seq the current epoch began at (0, or the seq of the last reset) */
+  epochSeq: number
+  /** non-admin draws are refused (FROZEN) */
+  frozen: boolean
+  /**
+   * The only colours draws may use (BAD_COLOR), or null: any colour. The
+   * draw path reads `palette !== null` and nothing else for a canvas
+   * without one.
+   */
+  palette: ReadonlySet<number> | null
   /** seq of the newest snapshot stored in SQLite */
   storedSnapshotSeq: number
   /**
@@ -42,8 +53,31 @@ export class Canvas {
     this.height = row.height
     this.epoch = row.epoch
     this.seq = row.seq
+    this.epochSeq = row.epochSeq ?? 0
+    this.frozen = row.frozen ?? false
+    this.palette = row.palette === undefined || row.palette === null ? null : new Set(row.palette)
     this.pixels = pixels
     this.storedSnapshotSeq = storedSnapshotSeq
+  }
+
+  /** A reset: blank pixels under a new epoch that starts at `seq` (its stored snapshot is the blank one). */
+  resetTo (epoch: string, seq: number): void {
+    this.pixels.fill(0xff)
+    this.epoch = epoch
+    this.seq = seq
+    this.epochSeq = seq
+    this.storedSnapshotSeq = seq
+  }
+
+  /** The first colour of `records` (packed 7-byte records) outside the palette, or null when all are in it (or there is no palette). */
+  offPalette (records: Uint8Array): number | null {
+    const palette = this.palette
+    if (palette === null) return null
+    for (let off = 4; off < records.length; off += RECORD) {
+      const color = readRgb(records, off)
+      if (!palette.has(color)) return color
+    }
+    return null
   }
 
   /** Paint committed records into the pixel buffer, in order (last writer wins). */

@@ -91,6 +91,19 @@ export class ClientSync<C extends CanvasClient> implements Sender<C, SharedFrame
     }
   }
 
+  /**
+   * A reset: the client's state is from an epoch that is gone, so it gets a
+   * SNAPSHOT of the new one (a new state: a snapshot still being compressed
+   * for the old epoch finds its state replaced and is dropped).
+   */
+  resync (client: C): void {
+    if (!this.sync.has(client.id)) return
+    const state = new SyncState(SYNCING)
+    this.sync.set(client.id, state)
+    this.lagging.delete(client)
+    this.sendSnapshot(client, state)
+  }
+
   detach (client: C): void {
     this.sync.delete(client.id)
     this.syncing.delete(client)

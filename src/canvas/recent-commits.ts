@@ -31,6 +31,16 @@ export class RecentCommits {
     this.maxParts = 2 * maxSlots + 1
   }
 
+  /** Forget everything (a reset: these commits belong to an epoch that is gone). */
+  clear (): void {
+    this.start = 0
+    this.end = -1
+    this.parts = []
+    this.records = 0
+    this.frames.clear()
+    this.framesSeq = -1
+  }
+
   /** The changes (from, to], just applied. */
   remember (from: number, to: number, records: Buffer): void {
     if (this.end !== from) {

@@ -10,6 +10,8 @@
 import type { CommitEvent } from '../broker/broker.js'
 import { canvasTopic } from '../broker/broker.js'
 import type { Hub } from '../hub/hub.js'
+import { sendFrame } from '../hub/fanout.js'
+import type { SharedFrame } from '../connection/connection.js'
 import type { CanvasStore } from '../persistence/canvas-store.js'
 import type { MeterCounts } from '../metrics.js'
 import type { Canvas } from './canvas.js'
@@ -123,6 +125,26 @@ export class Room<C extends CanvasClient> {
     this.slotSeq[slot] = seq
   }
 
+  /**
+   * The canvas was just reset (Canvas.resetTo): drop what belongs to the old
+   * epoch (recent commits, cached frames and snapshot) and resync every
+   * client: `message` (the `canvas` message with the new epoch) first, then
+   * a SNAPSHOT of the blank canvas. The one loop over the clients is the hub's.
+   */
+  reset (message: SharedFrame): number {
+    this.recent.clear()
+    this.snapshots.invalidate()
+    this.slotSeq.fill(-1)
+    this.dirty = false
+    return this.o.hub.deliver(this.topic, message, { sendTo: this.resyncOne })
+  }
+
+  private readonly resyncOne = (client: C, message: SharedFrame): boolean => {
+    sendFrame(client, message, true)
+    this.clients.resync(client)
+    return true
+  }
+
   /** Catch up the clients that lag and whose socket has drained. */
   retryLagging (): void { this.clients.retryLagging() }
 
@@ -130,7 +152,10 @@ export class Room<C extends CanvasClient> {
     const canvas = this.canvas
     if (canvas.seq - canvas.storedSnapshotSeq < this.o.snapshotEvery) return
     canvas.storedSnapshotSeq = canvas.seq // claim it now so one batch starts one save
+    const epoch = canvas.epoch
     this.snapshots.get().then((snap) => {
+      // Reset meanwhile: this picture is the old epoch's and would replace the blank one stored at the same seq.
+      if (canvas.epoch !== epoch) return
       this.o.store.saveSnapshot(canvas.id, snap.seq, snap.deflated)
     }).catch((err: Error) => {
       canvas.storedSnapshotSeq = 0

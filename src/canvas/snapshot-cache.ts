@@ -17,6 +17,13 @@ export class SnapshotCache {
   constructor (canvas: Canvas) { this.canvas = canvas }
 
   /**
+   * Forget the cached (or running) compression: after a reset the seq may
+   * be the same but the picture is not. Whoever awaits the old one still
+   * gets it (and must check the epoch it asked under).
+   */
+  invalidate (): void { this.entry = null }
+
+  /**
    * The snapshot at the canvas's seq. While a compression is running,
    * joiners share it even if seq moved on: their catch-up replays the
    * difference from the log.

@@ -23,5 +23,6 @@ export const Disconnect = Object.freeze({
   KICKED: of(CloseCode.KICKED),
   /** 4403 too (the contract's "kicked or banned"): the reason says which */
   BANNED: Object.freeze({ code: CloseCode.KICKED, reason: 'banned' }),
-  RATE_ABUSE: of(CloseCode.RATE_ABUSE)
+  RATE_ABUSE: of(CloseCode.RATE_ABUSE),
+  CANVAS_DELETED: of(CloseCode.CANVAS_DELETED)
 })

@@ -24,7 +24,10 @@ export interface Reservation { readonly id: ConnId, readonly ip: string, readonl
  */
 export type IdSource = () => ConnId | null
 
-export function createRegistry (limits: RegistryLimits, ids?: IdSource) {
+export function createRegistry (initial: RegistryLimits, ids?: IdSource) {
+  /** live settings may change them: a lower cap refuses new connections, it closes none */
+  const limits: RegistryLimits = { maxConnections: initial.maxConnections, maxPerIp: initial.maxPerIp, maxPerUser: initial.maxPerUser }
+
   // perIp and perUser count live connections plus reservations.
   const byId = new Map<ConnId, Connection>()
   const perIp = new Map<string, number>()
@@ -93,6 +96,8 @@ export function createRegistry (limits: RegistryLimits, ids?: IdSource) {
       bump(perUser, conn.user.id, -1)
       return true
     },
+    setLimits (next: RegistryLimits): void { Object.assign(limits, next) },
+    get limits (): Readonly<RegistryLimits> { return limits },
     get: (id: ConnId) => byId.get(id),
     /** connections and reservations of one user on this node */
     ofUser: (user: string) => perUser.get(user) ?? 0,

@@ -5,6 +5,7 @@ import type { CanvasService, Logger } from '../canvas/canvas-service.js'
 import { claimedPixels, decodeClientBinary, pixelCount, type Bounds, type DrawOp } from '../protocol/codec.js'
 import { encodeJson, parseClientText } from '../protocol/messages.js'
 import { encodeError, protocolError, type ProtocolError } from '../protocol/errors.js'
+import { toHexColor } from '../protocol/wire.js'
 import { WindowCounter } from '../rate/token-bucket.js'
 import type { PixelBudget } from '../rate/pixel-budget.js'
 import type { Presence } from '../canvas/presence.js'
@@ -55,13 +56,15 @@ export function createMessageHandler (opts: SessionOptions) {
    * Every refusal goes through here, so the budgets see all of them. Only
    * UNAVAILABLE (our storage, not the client's doing) is free: an INTERNAL
    * that a client can trigger at will spends its bad-message budget too.
+   * FROZEN is a "not now" like RATE_LIMITED (the client did nothing wrong
+   * but should stop), so it spends the rate-abuse budget (4429), not 4400.
    */
   function reject (conn: Connection, err: ProtocolError): void {
     conn.send(encodeError(err))
-    // LOCKED is what a brush over a locked region gets op after op: it
-    // spends the rate-abuse budget (4429 when it goes on), not the
-    // bad-message one (4400 is for broken clients).
-    if (err.code === 'RATE_LIMITED' || err.code === 'LOCKED') {
+    // LOCKED is what a brush over a locked region gets op after op, FROZEN
+    // what a frozen canvas answers: they spend the rate-abuse budget (4429
+    // when it goes on), not the bad-message one (4400 is for broken clients).
+    if (err.code === 'RATE_LIMITED' || err.code === 'LOCKED' || err.code === 'FROZEN') {
       if (conn.rateLimited.hit() > opts.rateAbuseLimit) conn.close(Disconnect.RATE_ABUSE)
     } else if (err.code === 'UNAVAILABLE') {
       opts.onUnavailable?.(conn)
@@ -115,13 +118,20 @@ export function createMessageHandler (opts: SessionOptions) {
       return
     }
     if (!canDraw(conn.user.role)) return rejectDraw(conn, protocolError('FORBIDDEN', `role ${conn.user.role} may not draw`), pixelCount(op))
+    // Before the budget: a refused op costs no pixels. One field read each for a canvas without either.
+    if (canvas.frozen && conn.user.role !== 'admin') return rejectDraw(conn, protocolError('FROZEN', `canvas ${canvas.id} is frozen`), pixelCount(op))
+    if (canvas.palette !== null) {
+      const off = op.kind === 'rect' ? (canvas.palette.has(op.color) ? null : op.color) : canvas.offPalette(op.records)
+      if (off !== null) return rejectDraw(conn, protocolError('BAD_COLOR', `${toHexColor(off)} is not in canvas ${canvas.id}'s palette`), pixelCount(op))
+    }
     if (opts.locked !== undefined && conn.user.role !== 'admin') {
       const lock = opts.locked(canvas.id, op)
       if (lock !== undefined) {
         return rejectDraw(conn, protocolError('LOCKED', `region locked (lock ${lock.id}${lock.reason === null ? '' : `: ${lock.reason}`}); nothing was applied`), pixelCount(op))
       }
     }
-    const err = budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
+    // Storage first: a draw that cannot be stored must not spend the budget.
+    const err = canvases.storageRefusal() ?? budget(conn, op) ?? canvases.draw(canvas, op, conn.user.id, conn.id, conn.user.name)
     if (err !== null) rejectDraw(conn, err, pixelCount(op))
   }
 
@@ -171,7 +181,7 @@ export function createMessageHandler (opts: SessionOptions) {
           conn.send(encodeJson({ type: 'subscribed', stream: msg.stream, offset: res.offset, ...(res.recovered === undefined ? {} : { recovered: res.recovered }) }))
           for (const frame of res.replay) conn.send(frame, true)
         }
-        return later(conn, streams.subscribe(conn, msg.stream, msg.since), answer)
+        return later(conn, streams.subscribe(conn, msg.stream, msg.since, msg.last), answer)
       }
       case 'unsubscribe':
         // Idempotent: leaving a stream one is not in is still "unsubscribed".

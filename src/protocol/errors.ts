@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'INTERNAL'
   | 'LOCKED'
+  | 'FROZEN'
+  | 'BAD_COLOR'
 
 export interface ProtocolError {
   code: ErrorCode
@@ -42,7 +44,8 @@ export const CloseCode = {
   BAD_MESSAGES: 4400,
   TOKEN_EXPIRED: 4401,
   KICKED: 4403,
-  RATE_ABUSE: 4429
+  RATE_ABUSE: 4429,
+  CANVAS_DELETED: 4404
 } as const
 
 export type CloseCodeValue = typeof CloseCode[keyof typeof CloseCode]
@@ -61,5 +64,6 @@ export const CloseReason: Record<CloseCodeValue, string> = {
   4400: 'too many bad messages',
   4401: 'token expired',
   4403: 'kicked',
-  4429: 'rate limit abuse'
+  4429: 'rate limit abuse',
+  4404: 'canvas deleted'
 }

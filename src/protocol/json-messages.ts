@@ -16,7 +16,8 @@ export const MAX_TOKEN_CHARS = 8192
 
 // Client → server (§5)
 
-export interface SubscribeMessage { type: 'subscribe', stream: StreamName, since?: number }
+/** `since`: replay what came after that offset; `last`: replay the newest N held (never both). */
+export interface SubscribeMessage { type: 'subscribe', stream: StreamName, since?: number, last?: number }
 export interface UnsubscribeMessage { type: 'unsubscribe', stream: StreamName }
 export interface PublishMessage { type: 'publish', stream: StreamName, data: unknown }
 export interface PingMessage { type: 'ping', id?: unknown }

@@ -67,6 +67,14 @@ export function parseClientText (text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH
     case 'subscribe': {
       const s = readStream(obj)
       if ('error' in s) return fail(s.error)
+      if (hasKey(obj, 'last')) {
+        // `last` (the newest N held messages) and `since` (everything after
+        // an offset) are two different questions: one at a time.
+        if (hasKey(obj, 'since')) return fail('"since" and "last" cannot be combined')
+        const last = obj.last
+        if (typeof last !== 'number' || !Number.isSafeInteger(last) || last < 0) return fail('"last" must be a non-negative integer')
+        return { ok: true, value: { type, stream: s.stream, last: last + 0 } }
+      }
       if (!hasKey(obj, 'since')) return { ok: true, value: { type, stream: s.stream } }
       const since = obj.since
       if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) {

@@ -24,7 +24,7 @@
 //   when Redis is back, so they are paid for.
 import type { Redis } from 'ioredis'
 import type { Cluster } from '../broker/cluster.js'
-import type { LocalPixelBudget, PixelBudget, Spend, Spender } from './pixel-budget.js'
+import type { LocalPixelBudget, PixelBudget, PixelBudgetOptions, Spend, Spender } from './pixel-budget.js'
 
 export interface ClusterBudgetOptions {
   local: LocalPixelBudget
@@ -101,7 +101,7 @@ export function createClusterBudget (o: ClusterBudgetOptions): PixelBudget & { s
     settling = true
     inFlight = spent
     spent = new Map()
-    const args: Array<string | number> = [P, o.rate, o.burst, `${P}bus`, cluster.nodeId]
+    const args: Array<string | number> = [P, limits.rate, limits.burst, `${P}bus`, cluster.nodeId]
     for (const [user, n] of inFlight) args.push(user, n)
     try {
       const levels = await scripts.pwBudgetSettle(...args)
@@ -119,11 +119,20 @@ export function createClusterBudget (o: ClusterBudgetOptions): PixelBudget & { s
     }
   }
 
+  /** The user rate and burst Redis refills with: live settings may change them (setLimits). */
+  const limits = { rate: o.rate, burst: o.burst }
+
   const timer = setInterval(() => { settle().catch(() => {}) }, o.settleMs)
   timer.unref()
 
   return {
     stats,
+    /** Live settings (each node applies the `settings` event): this node's buckets, and the rate and burst its settles send. */
+    setLimits (next: PixelBudgetOptions): void {
+      local.setLimits(next)
+      limits.rate = next.rate
+      limits.burst = next.burst
+    },
     take (who: Spender, n: number): Spend {
       const res = local.take(who, n)
       if (res.ok) spent.set(who.user, (spent.get(who.user) ?? 0) + n)
@@ -131,7 +140,7 @@ export function createClusterBudget (o: ClusterBudgetOptions): PixelBudget & { s
     },
     state: (who) => local.state(who),
     async load (user: string): Promise<void> {
-      adopt(user, Number(await scripts.pwBudgetLevel(`${P}budget:${user}`, o.rate, o.burst)))
+      adopt(user, Number(await scripts.pwBudgetLevel(`${P}budget:${user}`, limits.rate, limits.burst)))
     },
     settle,
     stop () { clearInterval(timer) }

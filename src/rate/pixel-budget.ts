@@ -30,6 +30,8 @@ export interface PixelBudget {
   state (who: Spender): BudgetState
   /** Cluster mode: fetch the user's budget from the cluster before a connection's hello (absent: nothing to fetch). */
   load? (user: string): Promise<void>
+  /** New rates and bursts at once (live settings), for every bucket held. */
+  setLimits (next: PixelBudgetOptions): void
 }
 
 export interface PixelBudgetOptions {
@@ -74,6 +76,11 @@ export function createPixelBudget (opts: PixelBudgetOptions) {
     sweep (now = Date.now()): void {
       users.sweep(now)
       ips.sweep(now)
+    },
+    /** Live settings: new rates and bursts for every bucket (see TokenBuckets.setLimits). */
+    setLimits (next: PixelBudgetOptions, now = Date.now()): void {
+      users.setLimits({ rate: next.rate, burst: next.burst }, now)
+      ips.setLimits({ rate: next.guestIpRate, burst: next.guestIpBurst }, now)
     },
     get size () { return users.size + ips.size }
   }

@@ -21,8 +21,9 @@ interface Bucket { tokens: number, at: number }
  */
 const EPSILON = 1e-9
 
-export function createTokenBuckets ({ rate, burst }: BucketOptions) {
+export function createTokenBuckets (opts: BucketOptions) {
   const buckets = new Map<string, Bucket>()
+  let { rate, burst } = opts
 
   function level (b: Bucket | undefined, now: number): number {
     if (b === undefined) return burst
@@ -37,8 +38,23 @@ export function createTokenBuckets ({ rate, burst }: BucketOptions) {
   }
 
   return {
-    rate,
-    burst,
+    get rate (): number { return rate },
+    get burst (): number { return burst },
+    /**
+     * New limits, at once (live settings). Each bucket keeps the tokens it
+     * has now (counted at the old rate up to now), cut to the new burst,
+     * and refills at the new rate from now on: lowering the rate hands out
+     * nothing and takes nothing back; a user in a cooldown keeps what they
+     * had. A full bucket (or none) is full under the new burst too.
+     */
+    setLimits (next: BucketOptions, now = Date.now()): void {
+      for (const b of buckets.values()) {
+        b.tokens = Math.min(next.burst, level(b, now))
+        b.at = now
+      }
+      rate = next.rate
+      burst = next.burst
+    },
     /** Tokens in key's bucket now (fractional; burst for a key never seen or swept). */
     level: (key: string, now = Date.now()): number => level(buckets.get(key), now),
     wait,

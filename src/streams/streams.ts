@@ -27,13 +27,18 @@ export interface NamespaceRules {
   /** publishes per second per user, and the burst */
   rate: number
   burst: number
-  /** messages kept per stream for `since` replays */
+  /** messages kept per stream for `since` and `last` replays */
   history: number
+  /** seconds a message is kept for replays (also across restarts); 0: only the count bounds it */
+  historyMaxAge: number
 }
 
+/** A day: how long a message is kept for replays when a namespace does not say. */
+export const DEFAULT_HISTORY_MAX_AGE = 86400
+
 export const DEFAULT_NAMESPACES: Record<string, NamespaceRules> = {
-  alerts: { subscribe: ['viewer', 'painter', 'admin'], publish: [], maxBytes: 4096, rate: 10, burst: 20, history: 100 },
-  chat: { subscribe: ['viewer', 'painter', 'admin'], publish: ['painter', 'admin'], maxBytes: 1024, rate: 2, burst: 5, history: 100 }
+  alerts: { subscribe: ['viewer', 'painter', 'admin'], publish: [], maxBytes: 4096, rate: 10, burst: 20, history: 100, historyMaxAge: DEFAULT_HISTORY_MAX_AGE },
+  chat: { subscribe: ['viewer', 'painter', 'admin'], publish: ['painter', 'admin'], maxBytes: 1024, rate: 2, burst: 5, history: 100, historyMaxAge: DEFAULT_HISTORY_MAX_AGE }
 }
 
 export interface StreamClient extends Receiver {
@@ -43,6 +48,8 @@ export interface StreamClient extends Receiver {
 export interface StreamsOptions<C extends StreamClient> extends Pipeline<C> {
   namespaces: Record<string, NamespaceRules>
   maxSubscriptions: number
+  /** most messages a `subscribe` may ask for with `last` (STREAM_LAST_MAX; default 100) */
+  maxLast?: number
   /** called when a subscriber cannot take a message (its buffer is full) */
   onSlow: (client: C) => void
   now?: () => number
@@ -64,6 +71,7 @@ export type SubscribeResult =
 export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) {
   const { hub, broker } = opts
   const now = opts.now ?? Date.now
+  const maxLast = opts.maxLast ?? 100
   const counts = (opts.meter ?? noopMeter).counts
   const buckets = new Map<string, TokenBuckets>()
   for (const [ns, rules] of Object.entries(opts.namespaces)) buckets.set(ns, createTokenBuckets({ rate: rules.rate, burst: rules.burst }))
@@ -91,22 +99,24 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
   }
 
   /**
-   * Subscribe, with a replay after `since`. In-memory the answer is
-   * immediate; in cluster mode the broker first loads the stream's recent
-   * history (prepare), then history and subscription happen in one turn, so
-   * the replay joins the live messages exactly (no gap, no duplicate).
+   * Subscribe, with a replay after `since`, or of the last `last` messages
+   * held (at most maxLast). In-memory the answer is immediate; in cluster
+   * mode the broker first loads the stream's recent history (prepare), then
+   * history and subscription happen in one turn, so the replay joins the
+   * live messages exactly (no gap, no duplicate).
    */
-  function subscribe (client: C, name: string, since?: number): SubscribeResult | Promise<SubscribeResult> {
+  function subscribe (client: C, name: string, since?: number, last?: number): SubscribeResult | Promise<SubscribeResult> {
     const rules = rulesOf(name)
     if (rules === undefined) return { ok: false, error: protocolError('UNKNOWN_STREAM', `no stream ${name}`) }
     if (!rules.subscribe.includes(client.user.role)) return { ok: false, error: protocolError('FORBIDDEN', `role ${client.user.role} may not subscribe to ${name}`) }
     const topic = streamTopic(name)
+    if (last !== undefined && last > maxLast) return { ok: false, error: protocolError('TOO_LARGE', `"last" may ask for at most ${maxLast} messages`) }
     const full = overCap(client, topic)
     if (full !== null) return full
     const ready = broker.prepare(topic, rules.history)
-    if (ready === undefined) return subscribeNow(client, name, topic, since)
+    if (ready === undefined) return subscribeNow(client, name, topic, since, last)
     // The cap again after the wait: other subscribes of this client may have completed meanwhile.
-    return ready.then(() => overCap(client, topic) ?? subscribeNow(client, name, topic, since))
+    return ready.then(() => overCap(client, topic) ?? subscribeNow(client, name, topic, since, last))
   }
 
   function overCap (client: C, topic: Topic): SubscribeResult | null {
@@ -117,12 +127,13 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     return null
   }
 
-  function subscribeNow (client: C, name: string, topic: Topic, since: number | undefined): SubscribeResult {
-    const h = broker.history(topic, since)
+  function subscribeNow (client: C, name: string, topic: Topic, since: number | undefined, last: number | undefined): SubscribeResult {
+    const h = last === undefined ? broker.history(topic, since) : broker.last(topic, last)
     hub.subscribe(client, topic)
+    const replay = h.publications.map((p) => messageText(name, p.offset, (p.event as EventOf<'message'>).json))
+    if (last !== undefined) return { ok: true, offset: h.offset, replay }
     if (since === undefined) return { ok: true, offset: h.offset, replay: [] }
     if (!h.recovered) return { ok: true, offset: h.offset, replay: [], recovered: false }
-    const replay = h.publications.map((p) => messageText(name, p.offset, (p.event as EventOf<'message'>).json))
     return { ok: true, offset: h.offset, replay, recovered: true }
   }
 
@@ -136,7 +147,7 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
    * nodes, else 0 once ordered).
    */
   function deliver (name: string, data: unknown, rules: NamespaceRules, json = JSON.stringify(data), count = true): Published | Promise<Published> {
-    return broker.deliver(streamTopic(name), { type: 'message', stream: name, json }, { history: rules.history, count })
+    return broker.deliver(streamTopic(name), { type: 'message', stream: name, json }, { history: rules.history, historyMaxAgeMs: rules.historyMaxAge * 1000, count })
   }
 
   /** A client's publish: namespace rules, size cap and per-user rate apply. */

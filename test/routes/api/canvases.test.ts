@@ -22,7 +22,7 @@ t.test('GET /api/canvases lists every canvas by id; GET /api/canvases/:id shows 
   const one = await app.inject('/api/canvases/main')
   t.equal(one.statusCode, 200)
   const main = app.canvases.get('main')
-  t.same(Object.keys(one.json()).sort(), ['createdAt', 'epoch', 'height', 'id', 'seq', 'width'])
+  t.same(Object.keys(one.json()).sort(), ['createdAt', 'epoch', 'frozen', 'height', 'id', 'palette', 'seq', 'width'])
   t.match(one.json(), { id: 'main', width: 64, height: 32, seq: 0, epoch: main?.epoch, createdAt: ISO })
   t.equal(one.json().createdAt, new Date(app.canvasStore.get('main')?.createdAt as number).toISOString())
 
@@ -86,12 +86,19 @@ t.test('pixel history names the painter: its display name beside the sub; rows w
   t.match((await srv.app.inject('/api/canvases/main/pixels/1/1')).json(), { user: 'guest:Fmw', name: 'Ann' })
   t.same(srv.app.db.prepare('SELECT sub, name FROM users').all(), [{ sub: 'guest:Fmw', name: 'Ann' }], 'one row per painter, not per change')
 
-  // the same sub under a new name: its pixels show the latest name
+  // the same sub under a new name (issue 14): new pixels show it, old ones keep the name they were drawn under
   const { c: c2 } = await join(srv, { sub: 'guest:Fmw', name: 'Ann B.' })
   t.teardown(() => c2.close())
   c2.send(pixel(2, 2, 9, 9, 9))
   await collect(c2, 1)
   t.match((await srv.app.inject('/api/canvases/main/pixels/2/2')).json(), { user: 'guest:Fmw', name: 'Ann B.' })
+  t.match((await srv.app.inject('/api/canvases/main/pixels/1/1')).json(), { user: 'guest:Fmw', name: 'Ann' }, 'a rename after drawing keeps the old name on old pixels')
+  t.same(srv.app.db.prepare('SELECT sub, name FROM painter_names ORDER BY id').all(), [{ sub: 'guest:Fmw', name: 'Ann' }, { sub: 'guest:Fmw', name: 'Ann B.' }], 'each name once')
+
+  // a row written before migration 008 (no name_id) by a named sub: its latest name, as before 008
+  srv.app.db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run('main', 999, 5, 5, 0x123456, 'guest:Fmw', 0)
+  t.match((await srv.app.inject('/api/canvases/main/pixels/5/5')).json(), { seq: 999, user: 'guest:Fmw', name: 'Ann B.' })
 
   // a row written before the users table existed (no name stored): the sub
   srv.app.db.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (?, ?, ?, ?, ?, ?, ?)')

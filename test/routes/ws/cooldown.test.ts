@@ -2,7 +2,7 @@
 // a 5-minute cooldown, shown in hello.limits before any refusal; guests of
 // one IP share a per-IP budget however many guest tokens they mint.
 import t from 'tap'
-import { listen, token, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, pixel, rect, type Listening } from '../../helper.js'
+import { listen, token, TestClient, isHello, isSnapshot, isUpdates, isError, parseUpdates, pixel, rect, drew, type Listening } from '../../helper.js'
 
 const FIVE_MIN = 5 * 60 * 1000
 
@@ -13,9 +13,6 @@ async function open (srv: Listening, tok: string): Promise<{ c: TestClient, hell
   await c.next(isSnapshot)
   return { c, hello }
 }
-
-const drew = (c: TestClient, x: number, y: number) =>
-  c.next((m) => isUpdates(m) && parseUpdates(m.bin as Buffer).px.some((p) => p[0] === x && p[1] === y))
 
 t.test('PIXEL_RATE=0.0033 PIXEL_BURST=1: one pixel, then ~5 minutes, in RATE_LIMITED and in hello', async (t) => {
   const srv = await listen(t, { TICK_MS: '20', PIXEL_RATE: '0.0033', PIXEL_BURST: '1' })

@@ -110,3 +110,33 @@ t.test('cursors: relayed as CURSORS at most once per tick per connection, never 
   t.ok(await a.next(isError('OUT_OF_BOUNDS')))
   t.equal(srv.app.canvasStore.get('main')?.seq, 0, 'cursors are never persisted')
 })
+
+t.test('subscribe with last: the newest N held; bad or too large last is refused', async (t) => {
+  const srv = await listen(t, { STREAM_LAST_MAX: '3' })
+  const p = new TestClient(srv.wsUrl, { token: token({ sub: 'p' }) })
+  await p.opened
+  for (const data of [1, 2, 3, 4]) {
+    p.send(JSON.stringify({ type: 'publish', stream: 'chat:last', data }))
+    await p.next(isType('published'))
+  }
+  const v = new TestClient(srv.wsUrl, { token: token({ sub: 'v', role: 'viewer' }) })
+  await v.opened
+  v.send(JSON.stringify({ type: 'subscribe', stream: 'chat:last', last: 2 }))
+  const sub = (await v.next(isType('subscribed'))).json
+  const got = [(await v.next(isType('message'))).json, (await v.next(isType('message'))).json]
+  t.same(got.map((m) => m.data), [3, 4], 'the newest two, oldest first')
+  t.equal(got[1].offset, sub.offset, 'the last one is the stream offset')
+  v.send(JSON.stringify({ type: 'subscribe', stream: 'chat:other', last: 0 }))
+  t.match((await v.next(isType('subscribed'))).json, { stream: 'chat:other' }, 'last 0: just subscribe')
+  for (const [bad, code] of [
+    [{ last: 4 }, 'TOO_LARGE'],
+    [{ last: -1 }, 'BAD_MESSAGE'],
+    [{ last: 1.5 }, 'BAD_MESSAGE'],
+    [{ last: '2' }, 'BAD_MESSAGE'],
+    [{ last: 1, since: 1 }, 'BAD_MESSAGE']
+  ] as const) {
+    v.send(JSON.stringify({ type: 'subscribe', stream: 'chat:last', ...bad }))
+    t.match((await v.next(isType('error'))).json, { code }, `${JSON.stringify(bad)}: ${code}`)
+  }
+  p.close(); v.close()
+})

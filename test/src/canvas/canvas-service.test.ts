@@ -25,7 +25,7 @@ class FakeClient implements CanvasClient {
 const silent = { info () {}, warn () {}, error () {} }
 type Tap = { teardown (fn: () => unknown): void }
 
-function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number, framesWritten?: () => number, afterFlush?: () => void } = {}) {
+function setup (t: Tap, file = join(tempDir(t), 'c.db'), over: { maxPendingPixels?: number, snapshotEvery?: number, maxReplay?: number, tickMs?: number, tickMaxMs?: number, frameBudget?: number, framesWritten?: () => number, afterFlush?: () => void, afterBeat?: () => void } = {}) {
   const db = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => { if (db.open) db.close() })
   const store = createCanvasStore(db)
@@ -297,6 +297,43 @@ t.test('adaptive tick: slow sending stretches the tick, a slow commit does not',
   t.equal(svc.tick.periodMs, 10, 'fast again: the configured tick')
   svc.stop()
   t.equal(slow.frames(0x11).length, 2, 'every pixel sent')
+})
+
+/** Spend `ms` of this process's CPU time (not wall time: under load a wall-clock spin gets less CPU). */
+function burnCpu (ms: number): void {
+  const start = process.cpuUsage()
+  for (;;) {
+    const used = process.cpuUsage(start)
+    if ((used.user + used.system) / 1000 >= ms) return
+  }
+}
+
+t.test('afterBeat runs after each timed beat and its CPU does not stretch the tick; afterFlush\'s does', async (t) => {
+  for (const where of ['afterBeat', 'afterFlush'] as const) {
+    let beats = 0
+    let sentBefore = true
+    let fourth = (): void => {}
+    const fourBeats = new Promise<void>((resolve) => { fourth = resolve })
+    const work = () => {
+      if (++beats === 4) fourth()
+      // the beat's frames are written before it runs
+      if (where === 'afterBeat' && beats === 1) sentBefore = client.frames(0x11).length === 1
+      if (beats <= 2) burnCpu(30)
+    }
+    const { svc, canvas } = setup(t, undefined, { tickMs: 10, tickMaxMs: 500, [where]: work })
+    const client = new FakeClient(1)
+    svc.attach(client, canvas, 0)
+    svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
+    svc.start()
+    await fourBeats
+    svc.stop()
+    if (where === 'afterBeat') {
+      t.ok(sentBefore, 'afterBeat ran after the beat\'s frames')
+      t.equal(svc.tick.stretched, 0, 'afterBeat: 30 ms of CPU did not stretch a 10 ms tick')
+    } else {
+      t.ok(svc.tick.stretched >= 1, `afterFlush: the same work stretched it (${svc.tick.stretched})`)
+    }
+  }
 })
 
 t.test('adaptive tick with a frame budget: frames of the last tick set the next period', async (t) => {

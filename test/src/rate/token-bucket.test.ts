@@ -50,3 +50,23 @@ t.test('level and wait report without spending', async (t) => {
   t.equal(b.wait('x', 1, 500), 0)
   t.equal(b.size, 1)
 })
+
+t.test('setLimits: every bucket keeps the tokens it has, cut to the new burst, and refills at the new rate', async (t) => {
+  const b = createTokenBuckets({ rate: 10, burst: 100 })
+  b.take('busy', 90, 0) // 10 left at t=0
+  b.take('spent', 100, 0) // 0 left
+  b.setLimits({ rate: 1 / 300, burst: 1 }, 1000) // busy: 20 by now, cut to 1; spent: 10, cut to 1
+  t.equal(b.rate, 1 / 300)
+  t.equal(b.burst, 1)
+  t.equal(b.level('busy', 1000), 1)
+  t.equal(b.level('new', 1000), 1, 'a user without a bucket is full under the new burst')
+  t.same(b.take('busy', 1, 1000), { ok: true })
+  const w = b.take('busy', 1, 1001)
+  t.ok(!w.ok && w.retryAfterMs > FIVE_MIN - 10, 'then the new rate: a 5-minute cooldown')
+
+  const c = createTokenBuckets({ rate: 1, burst: 10 })
+  c.take('u', 10, 0)
+  c.setLimits({ rate: 100, burst: 1000 }, 2000) // 2 tokens at the old rate, kept
+  t.equal(c.level('u', 2000), 2, 'raising limits grants nothing at once')
+  t.equal(c.level('u', 2010), 3, 'and refills at the new rate from the change on')
+})

@@ -61,7 +61,7 @@ function now<T> (res: T | Promise<T>): T {
 const msg = (stream: string, offset: number, data: unknown) => JSON.stringify({ type: 'message', stream, offset, data })
 
 const rules = (over: Partial<NamespaceRules> = {}): NamespaceRules => ({
-  subscribe: ['viewer', 'painter', 'admin'], publish: ['viewer', 'painter', 'admin'], maxBytes: 1000, rate: 1000, burst: 1000, history: 3, ...over
+  subscribe: ['viewer', 'painter', 'admin'], publish: ['viewer', 'painter', 'admin'], maxBytes: 1000, rate: 1000, burst: 1000, history: 3, historyMaxAge: 0, ...over
 })
 
 t.test('subscribe: unknown namespaces and malformed names are UNKNOWN_STREAM', async (t) => {
