@@ -94,3 +94,44 @@ t.test('a node whose DATA_DIR belongs to another cluster is fenced at boot', asy
   t.match((await ready(again)).checks.redis, /Redis has no cluster id, but this node was in cluster/)
   t.equal((await again.app.inject('/health/ready')).statusCode, 503)
 })
+
+// Canvas state changes and admin commits are stored by one node's SQLite and
+// would fork the order: refused in cluster mode (503, nothing changed) until
+// they travel through it. A ban is the one disconnect event, relayed.
+t.test('cluster mode: freeze, palette, reset, delete and revert are refused; a ban closes the user on another node', async (t) => {
+  const redis = await startRedis(t)
+  const a = await listen(t, env(redis.url, 'a'))
+  const b = await listen(t, env(redis.url, 'b'))
+  const headers = { authorization: `Bearer ${token({ sub: 'ops', role: 'admin' })}` }
+  const call = async (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+    await a.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) })
+  t.equal((await call('POST', '/api/admin/canvases', { id: 'side', width: 8, height: 8 })).statusCode, 201)
+
+  const vandal = await watch(a.wsUrl, 'vandal')
+  const seen = await watch(b.wsUrl, 'seen', { role: 'viewer' })
+  vandal.client.send(pixel(1, 1, 9, 9, 9))
+  await until(() => seen.seq === 1, 20000, 'the draw went through the order')
+  const epoch = a.app.canvases.get('main')!.epoch
+
+  const refused = [
+    await call('PATCH', '/api/admin/canvases/main', { frozen: true }),
+    await call('PATCH', '/api/admin/canvases/main', { palette: ['#000000', '#ffffff'] }),
+    await call('POST', '/api/admin/canvases/main/reset'),
+    await call('DELETE', '/api/admin/canvases/side'),
+    await call('POST', '/api/admin/canvases/main/revert', { user: 'vandal' })
+  ]
+  for (const res of refused) {
+    t.equal(res.statusCode, 503)
+    t.match(res.json(), { error: 'UNAVAILABLE', message: /not available in cluster mode yet; nothing was changed/ })
+  }
+  const main = (await a.app.inject({ url: '/api/canvases/main' })).json()
+  t.match(main, { frozen: false, epoch, seq: 1 }, 'main unchanged')
+  t.equal((await a.app.inject({ url: '/api/canvases/side' })).statusCode, 200, 'side still there')
+  t.equal(b.app.canvases.get('main')!.epoch, epoch, 'b on the same epoch')
+
+  // A ban taken on a: its disconnect event reaches the user's connection on b.
+  const mallory = await watch(b.wsUrl, 'mallory')
+  t.equal((await call('POST', '/api/admin/bans', { user: 'mallory', seconds: 600 })).statusCode, 201)
+  t.same(await mallory.client.closed, { code: 4403, reason: 'banned' }, 'closed on the other node')
+  for (const w of [vandal, seen]) w.client.close()
+})

@@ -14,6 +14,9 @@ t.test('canvas commits, stream messages, broadcasts, presence and cursors all go
   const broker = srv.app.broker
   const publish = broker.publish.bind(broker)
   broker.publish = (topic, event, opts) => { published.push([topic, event.type]); return publish(topic, event, opts) }
+  // Stream messages (and answers that wait on delivery) go through deliver, the broker's other way in.
+  const deliver = broker.deliver.bind(broker)
+  broker.deliver = (topic, event, opts) => { published.push([topic, event.type]); return deliver(topic, event, opts) }
   const { c: a } = await join(srv, { sub: 'ann' })
   const { c: b } = await join(srv, { sub: 'bob' })
   t.teardown(() => { a.close(); b.close() })
