@@ -68,7 +68,7 @@ export const ConfigSchema = Type.Object({
   MAX_PENDING_SYNCS: Int(16, 1, 10000, 'commit-barrier syncs one connection may have waiting for a synced; beyond, RATE_LIMITED'),
   MAX_REPLAY: Int(100000, 0, 10000000, 'most changes replayed on resume before a snapshot is sent instead'),
   REVERT_MAX_CHANGES: Int(65536, 1, 10000000, 'most changes of the user after since one revert may find (region or not; counted while scanning the log); beyond, 409 TOO_MANY_CHANGES: narrow it with a later since'),
-  REVERT_SCAN_SLICE: Int(50000, 1, 10000000, 'seqs of the change log a revert reads per slice, yielding to the event loop between slices'),
+  REVERT_SCAN_SLICE: Int(10000, 1, 10000000, 'seqs of the change log a revert reads per slice, yielding to the event loop between slices (10,000: ~1.5-3 ms a slice, well under a beat)'),
   REVERT_MAX_SCAN: Int(20000000, 1, 1000000000, 'most seqs of the change log after since one revert may scan; beyond, 409 TOO_MANY_CHANGES: narrow it with a later since'),
   MAX_LOCKS_PER_CANVAS: Int(256, 1, 100000, 'region locks per canvas (each non-admin draw on a locked canvas is checked against them); beyond, 409 TOO_MANY_LOCKS'),
   AUDIT_MAX_ENTRIES: Int(100000, 1, 100000000, 'admin actions kept in the audit log (oldest dropped first)'),
