@@ -245,4 +245,12 @@ t.test('revert: REVERT_MAX_CHANGES counts the user\'s changes across slices; REV
   await t.rejects(revert({ ...deps, maxScan: 39 }, 'main', { user: 'a' }, 'admin:root'), tooMany, '40 seqs to scan > 39: 409')
   t.same(await revert({ ...deps, maxScan: 39 }, 'main', { user: 'a', since: 1 }, 'admin:root'), { reverted: 9, seq: 49 }, 'since 1: 39 seqs, 9 changes: within both')
   t.equal(db.prepare('SELECT count(*) FROM change_log').pluck().get(), 49, 'nothing written by the refused ones')
+  // After a reset only the new epoch is scanned (and counted against REVERT_MAX_SCAN): 5 seqs, not 54.
+  t.same(await svc.reset('main'), { epoch: svc.get('main')!.epoch, seq: 49 })
+  for (let i = 0; i < 5; i++) {
+    const b = Buffer.alloc(7)
+    writePixelRecord(b, 0, i, 8, 0x123456)
+    svc.commitNow(svc.get('main')!, b, 'a')
+  }
+  t.same(await revert({ ...deps, maxScan: 5 }, 'main', { user: 'a' }, 'admin:root'), { reverted: 5, seq: 59 }, 'the new epoch\'s 5 changes, back to blank')
 })
