@@ -1,5 +1,6 @@
--- Moderation (issue 13): bans, region locks, the audit log of admin actions,
--- and the runs revert finds a user's changes by.
+-- Moderation (issue 13): bans, region locks, the audit log of admin actions.
+-- Revert needs no table of its own: it scans change_log by its primary key
+-- (src/persistence/canvas-store.ts revertSlice), so commits pay nothing for it.
 
 -- One row per banned user (JWT sub). `until` is ms since the epoch, NULL
 -- for a ban without end; an expired row is not a ban (every read compares
@@ -57,27 +58,3 @@ CREATE TABLE audit (
   status  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX audit_at ON audit (at);
-
--- Revert finds a user's changes by their runs: one row per run of
--- consecutive seqs one user drew in a commit (a batch's authorship run),
--- written in the commit's transaction. One row per run, not one index entry
--- per pixel: an index on change_log (canvas, user, seq) made 500-pixel
--- commits about twice as slow. Keyed by the run's last seq, so "the user's
--- changes after seq S" is one range. The log's rows stay the truth: a
--- reader checks each row's own user (a run left from before a reset that
--- started the seqs over names rows that are not the user's).
-CREATE TABLE change_runs (
-  canvas     TEXT NOT NULL REFERENCES canvases (id) ON DELETE CASCADE,
-  user       TEXT NOT NULL,
-  last_seq   INTEGER NOT NULL,
-  first_seq  INTEGER NOT NULL,
-  PRIMARY KEY (canvas, user, last_seq)
-) STRICT, WITHOUT ROWID;
-
--- The runs of the log as it is (read once, at the first boot after the
--- upgrade): consecutive seqs of one user share seq - row_number().
-INSERT INTO change_runs (canvas, user, last_seq, first_seq)
-  SELECT canvas, user, MAX(seq), MIN(seq) FROM (
-    SELECT canvas, user, seq, seq - ROW_NUMBER() OVER (PARTITION BY canvas, user ORDER BY seq) AS run
-    FROM change_log
-  ) GROUP BY canvas, user, run;

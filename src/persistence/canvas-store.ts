@@ -39,10 +39,13 @@ export interface Authorship { user: string, count: number, name?: string }
 export interface Region { x: number, y: number, w: number, h: number }
 
 /**
- * What a revert would write: packed records (the colours to restore), or
- * not ok when the user has more than `cap` changes after `since`.
+ * One slice of a revert's scan of the log: the user's changes with seq in
+ * (from, to], as [x, y] pairs (from: where the slice began, at or after
+ * the seq asked: seqs before the epoch or the log's first one are not
+ * read), and `end`, the canvas's seq when it was read (to === end: the
+ * scan has reached the end of the log).
  */
-export type RevertPlan = { ok: true, records: Buffer } | { ok: false }
+export interface RevertSlice { changes: Array<[number, number]>, from: number, to: number, end: number }
 
 /**
  * `name`: the painter's display name when the change was made (migration
@@ -60,9 +63,6 @@ export interface PixelChangeRow { seq: number, x: number, y: number, color: numb
  */
 const LOG_CHUNKS = [100, 10, 1] as const
 const LOG_COLUMNS = 8
-/** The change_runs rows of a batch (one per authorship run: with painters interleaving, one per pixel) go the same way. */
-const RUN_CHUNKS = [100, 10, 1] as const
-const RUN_COLUMNS = 4
 export interface CanvasStoreOptions {
   /**
    * Painters whose interned name id is kept in memory (NAME_CACHE_SIZE);
@@ -83,9 +83,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
   const logInsert = (rows: number) => db.prepare(
     'INSERT INTO change_log (canvas, seq, x, y, color, user, at, name_id) VALUES ' + Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')
   )
-  const runInsert = (rows: number) => db.prepare(
-    'INSERT OR REPLACE INTO change_runs (canvas, user, last_seq, first_seq) VALUES ' + Array<string>(rows).fill('(?, ?, ?, ?)').join(', ')
-  )
   const stmts = {
     list: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE deleted = 0 ORDER BY id`),
     get: db.prepare(`SELECT ${COLUMNS} FROM canvases WHERE id = ? AND deleted = 0`),
@@ -102,8 +99,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
     setSeq: db.prepare('UPDATE canvases SET seq = ? WHERE id = ? AND seq = ?'),
     seqOf: db.prepare('SELECT seq FROM canvases WHERE id = ?').pluck(),
     logChunks: LOG_CHUNKS.map(logInsert),
-    // One row per authorship run of a commit (migration 005), in statements of RUN_CHUNKS rows like the log's.
-    runChunks: RUN_CHUNKS.map(runInsert),
     after: db.prepare('SELECT x, y, color FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT ?').raw(true),
     latestSnapshot: db.prepare('SELECT seq, pixels FROM snapshots WHERE canvas = ? ORDER BY seq DESC LIMIT 1'),
     saveSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (canvas, seq, pixels, at) VALUES (?, ?, ?, ?)'),
@@ -116,12 +111,13 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
     dropSnapshotsBefore: db.prepare('DELETE FROM snapshots WHERE canvas = ? AND seq < ?'),
     // Only the current epoch's changes (seq > epoch_seq): a pixel not painted since a reset is white.
     pixelAt: db.prepare('SELECT seq, x, y, color, user, at, name_id AS nameId FROM change_log WHERE canvas = ? AND x = ? AND y = ? AND seq > (SELECT epoch_seq FROM canvases WHERE id = ?) ORDER BY seq DESC LIMIT 1'),
-    // One row per authorship run of a commit (migration 005): what revert finds a user's changes by.
-    // (written by runChunks, below)
-    // Revert: the user's runs after a seq, their rows (primary key ranges),
-    // then, per pixel, its history newest first (index change_log_pixel).
-    userRuns: db.prepare('SELECT first_seq, last_seq FROM change_runs WHERE canvas = ? AND user = ? AND last_seq > ? ORDER BY last_seq').raw(true),
-    runRows: db.prepare('SELECT x, y, user FROM change_log WHERE canvas = ? AND seq BETWEEN ? AND ?').raw(true),
+    // Revert: the first seq of the log after a seq (a log that starts later
+    // is not scanned through its missing prefix), the user's changes in a seq
+    // range (a primary-key range, filtered on user: no index of its own, so
+    // commits pay nothing for it), then, per pixel, its history newest first
+    // (index change_log_pixel).
+    firstAfter: db.prepare('SELECT seq FROM change_log WHERE canvas = ? AND seq > ? ORDER BY seq LIMIT 1').pluck(),
+    userChanges: db.prepare('SELECT x, y FROM change_log WHERE canvas = ? AND seq > ? AND seq <= ? AND user = ?').raw(true),
     history: db.prepare('SELECT user, seq, color FROM change_log WHERE canvas = ? AND y = ? AND x = ? ORDER BY seq DESC').raw(true),
     nameById: db.prepare('SELECT name FROM painter_names WHERE id = ?').pluck(),
     nameOf: db.prepare('SELECT name FROM users WHERE sub = ?').pluck(),
@@ -183,32 +179,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
   /** Each chunk size's arguments, reused (no allocation per commit): filled row by row, LOG_COLUMNS each. */
   const chunkArgs = LOG_CHUNKS.map((rows) => new Array<unknown>(rows * LOG_COLUMNS))
 
-  const runArgs = RUN_CHUNKS.map((rows) => new Array<unknown>(rows * RUN_COLUMNS))
-
-  /** The change_runs rows of a batch starting after fromSeq: each non-empty run's (canvas, user, last, first) seqs. */
-  function writeRuns (canvas: CanvasId, fromSeq: number, authors: Authorship[]): void {
-    let runs = 0
-    for (const a of authors) if (a.count > 0) runs++
-    let seq = fromSeq
-    let i = 0
-    for (let c = 0; c < RUN_CHUNKS.length; c++) {
-      const rows = RUN_CHUNKS[c]
-      const args = runArgs[c]
-      for (; runs >= rows; runs -= rows) {
-        for (let r = 0, a = 0; r < rows; r++) {
-          let run = authors[i++]
-          while (run.count === 0) run = authors[i++]
-          args[a++] = canvas
-          args[a++] = run.user
-          args[a++] = seq + run.count
-          args[a++] = seq + 1
-          seq += run.count
-        }
-        stmts.runChunks[c].run(args)
-      }
-    }
-  }
-
   /**
    * Append `records` (packed x u16, y u16, r, g, b) as seq fromSeq+1.. and move
    * canvases.seq. The seq guard makes a commit against a stale seq fail
@@ -219,7 +189,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
     let covered = 0
     for (const a of authors) covered += a.count
     if (covered !== count) throw new Error(`authorship covers ${covered} of ${count} records`)
-    writeRuns(canvas, fromSeq, authors)
     let seq = fromSeq
     let off = 0
     // The current run of authors: its painter, name id and records left.
@@ -272,31 +241,39 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
   })
 
   /**
-   * Every pixel of `region` whose newest change is by `user` after seq
-   * `since`, with the colour it had before that user's run of changes
-   * there (after `since`): the newest change by anyone else, or by `user`
-   * at or before `since`; `blank` when there is none. Work is bounded: the
-   * user's changes after `since` are counted from their runs (change_runs)
-   * before any is read, and more than `cap` answer not ok; then each is
-   * read once by primary key, and each pixel's history only down to the
-   * first change that is not one of them.
+   * A revert's scan, one slice: the user's changes with seq in (after, to],
+   * to = after + at most `rows` seqs of the log, never past the canvas's seq
+   * read in the same (read) transaction. Only the current epoch (migration
+   * 006): the scan starts at the epoch's first seq at the earliest. A log
+   * that starts later still (its older part gone) is scanned from its first seq.
    */
-  const revertPlan = db.transaction((canvas: CanvasId, user: string, sinceAsked: number, r: Region, cap: number, blank: number): RevertPlan => {
+  const revertSlice = db.transaction((canvas: CanvasId, user: string, afterAsked: number, rows: number): RevertSlice => {
+    const after = Math.max(afterAsked, (stmts.epochSeqOf.get(canvas) as number | undefined) ?? 0)
+    const end = stmts.seqOf.get(canvas) as number | undefined
+    if (end === undefined || end <= after) return { changes: [], from: after, to: after, end: end ?? after }
+    const first = stmts.firstAfter.get(canvas, after) as number | undefined
+    const from = first === undefined ? end : Math.max(after, first - 1)
+    const to = Math.min(end, from + rows)
+    const changes = stmts.userChanges.all(canvas, from, to, user) as Array<[number, number]>
+    return { changes, from, to, end }
+  })
+
+  /**
+   * Each of `pixels` (y * 65536 + x) whose newest change is by `user` after
+   * seq `since`, with the colour it had before that user's run of changes
+   * there (after `since`): the newest change by anyone else, or by `user`
+   * at or before `since`; `blank` when there is none. A pixel whose newest
+   * change is someone else's is left out. Reads each pixel's history
+   * (index change_log_pixel) only down to the first change that is not one
+   * of the user's after `since`. The log is the truth here: `pixels` may
+   * name more than the user's current pixels, never fewer (a reset between
+   * the scan and this: the floor below leaves them all out).
+   */
+  const revertPlan = db.transaction((canvas: CanvasId, user: string, sinceAsked: number, pixels: Iterable<number>, count: number, blank: number): Buffer => {
     // Only the current epoch (migration 006): changes before a reset are history, never restored.
     const floor = (stmts.epochSeqOf.get(canvas) as number | undefined) ?? 0
     const since = Math.max(sinceAsked, floor)
-    const runs = stmts.userRuns.all(canvas, user, since) as Array<[number, number]>
-    let total = 0
-    for (const [first, last] of runs) total += last - Math.max(first, since + 1) + 1
-    if (total > cap) return { ok: false }
-    /** the pixels in scope, as y * 65536 + x (coordinates are u16) */
-    const pixels = new Set<number>()
-    for (const [first, last] of runs) {
-      for (const [x, y, by] of stmts.runRows.iterate(canvas, Math.max(first, since + 1), last) as Iterable<[number, number, string]>) {
-        if (by === user && x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h) pixels.add(y * 65536 + x)
-      }
-    }
-    const out = Buffer.allocUnsafe(pixels.size * RECORD)
+    const out = Buffer.allocUnsafe(count * RECORD)
     let off = 0
     for (const key of pixels) {
       const x = key % 65536
@@ -314,7 +291,7 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
       writePixelRecord(out, off, x, y, color)
       off += RECORD
     }
-    return { ok: true, records: out.subarray(0, off) }
+    return out.subarray(0, off)
   })
 
   /** The canvas at `seq` from a snapshot alone: the older log goes, so the log stays without holes after its start. */
@@ -458,8 +435,13 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
     saveSnapshot (canvas: CanvasId, seq: number, deflated: Buffer, at = Date.now()): void {
       saveSnapshot.immediate(canvas, seq, deflated, at)
     },
-    revertPlan (canvas: CanvasId, user: string, since: number, region: Region, cap: number, blank: number): RevertPlan {
-      return revertPlan(canvas, user, since, region, cap, blank)
+    /** See revertSlice above: one bounded slice of a revert's scan of the log. */
+    revertSlice (canvas: CanvasId, user: string, after: number, rows: number): RevertSlice {
+      return revertSlice(canvas, user, after, rows)
+    },
+    /** See revertPlan above: the records that revert `pixels` (a Set or array of `count` keys y * 65536 + x). */
+    revertPlan (canvas: CanvasId, user: string, since: number, pixels: Iterable<number>, count: number, blank: number): Buffer {
+      return revertPlan(canvas, user, since, pixels, count, blank)
     },
     /** The last change at a pixel, with its painter's name then (see PixelChangeRow; a second lookup by primary key). */
     pixelAt (canvas: CanvasId, x: number, y: number): PixelChangeRow | undefined {

@@ -13,6 +13,9 @@ import { createLocks } from '../../../src/moderation/locks.js'
 import { createBans, banMessage } from '../../../src/moderation/bans.js'
 import { createAudit, summarize } from '../../../src/moderation/audit.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
+import { createCanvasLog } from '../../../src/persistence/canvas-log.js'
+import { createCanvasService, type CanvasClient } from '../../../src/canvas/canvas-service.js'
+import { revert } from '../../../src/moderation/revert.js'
 import { DomainError } from '../../../src/domain-error.js'
 import { packRgb, writePixelRecord } from '../../../src/protocol/wire.js'
 import { tempDir } from '../../helper.js'
@@ -126,7 +129,20 @@ t.test('audit: bounded by count and age, paged newest first, bodies summarized',
   t.equal(summarize(circular, 100), '[object Object]', 'what JSON cannot say, said plainly')
 })
 
-t.test('migration 005 finds the runs of a log written before it; commits write theirs', async (t) => {
+/** A real canvas service (16x16 'main', never ticking: the test flushes) on a real SQLite file. */
+function service (t: Test) {
+  const db = openDatabase({ file: join(tempDir(t), 'c.db'), migrationsDir: MIGRATIONS_DIR })
+  t.teardown(() => { if (db.open) db.close() })
+  const store = createCanvasStore(db)
+  const { hub, broker, fanout } = createPipeline<CanvasClient>(createMemoryBroker())
+  const svc = createCanvasService<CanvasClient>({
+    store, canvasLog: createCanvasLog(store), hub, broker, fanout, log: { info () {}, warn () {}, error () {} }, tickMs: 50, maxPendingPixels: 1000, maxReplay: 1000, sendBufferBytes: 100000, snapshotEvery: 100000, defaultCanvas: { id: 'main', width: 16, height: 16 }
+  })
+  svc.load()
+  return { db, store, svc, canvas: svc.get('main')! }
+}
+
+t.test('a log written before migration 005 is reverted from the log itself after the upgrade (005 adds no table for it)', async (t) => {
   const dir = tempDir(t)
   const old = join(dir, 'migrations-004')
   mkdirSync(old)
@@ -134,14 +150,107 @@ t.test('migration 005 finds the runs of a log written before it; commits write t
   const file = join(dir, 'db')
   const before = openDatabase({ file, migrationsDir: old })
   before.prepare('INSERT INTO canvases (id, width, height, epoch, seq, created_at) VALUES (\'main\', 16, 16, \'e\', 8, 0)').run()
-  const users = ['a', 'a', 'b', 'a', 'a', 'a', 'b', 'b']
-  const insert = before.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (\'main\', ?, 0, 0, 0, ?, 0)')
-  users.forEach((u, i) => insert.run(i + 1, u))
+  // pixel (0,0): b then a, a; pixel (1,0): a only; pixel (2,0): a then b over it
+  const rows: Array<[number, string, number]> = [[0, 'b', 0x0b], [1, 'a', 0x0a], [0, 'a', 0x1a], [0, 'a', 0x2a], [2, 'a', 0x3a], [2, 'b', 0x1b], [3, 'c', 0x0c], [1, 'a', 0x4a]]
+  const insert = before.prepare('INSERT INTO change_log (canvas, seq, x, y, color, user, at) VALUES (\'main\', ?, ?, 0, ?, ?, 0)')
+  rows.forEach(([x, u, c], i) => insert.run(i + 1, x, c, u))
   before.close()
   const after = openDatabase({ file, migrationsDir: MIGRATIONS_DIR })
   t.teardown(() => after.close())
-  const runs = () => after.prepare('SELECT user, first_seq, last_seq FROM change_runs ORDER BY first_seq').raw(true).all()
-  t.same(runs(), [['a', 1, 2], ['b', 3, 3], ['a', 4, 6], ['b', 7, 8]])
-  createCanvasStore(after).append('main', records([[1, 1], [2, 2], [3, 3]]), [{ user: 'b', count: 1 }, { user: 'c', count: 2 }])
-  t.same(runs().slice(4), [['b', 9, 9], ['c', 10, 11]], 'one row per authorship run of a commit')
+  t.same(after.prepare('SELECT name FROM sqlite_schema WHERE name LIKE \'%run%\'').all(), [], 'no change_runs table')
+  const store = createCanvasStore(after)
+  const slice = store.revertSlice('main', 'a', 0, 100)
+  t.same(slice, { changes: [[1, 0], [0, 0], [0, 0], [2, 0], [1, 0]], from: 0, to: 8, end: 8 }, 'the user\'s changes, by seq')
+  const keys = [0, 1, 2]
+  const plan = store.revertPlan('main', 'a', 0, keys, keys.length, 0xffffff)
+  const want = Buffer.alloc(14)
+  writePixelRecord(want, 0, 0, 0, 0x0b)
+  writePixelRecord(want, 7, 1, 0, 0xffffff)
+  t.same(plan, want, '(0,0) back to b\'s colour, (1,0) to blank, (2,0) painted over by b: left alone')
+  t.same(store.revertSlice('main', 'a', 2, 3), { changes: [[0, 0], [0, 0], [2, 0]], from: 2, to: 5, end: 8 }, 'a slice: at most its seqs, after `after`')
+})
+
+t.test('revert scans a log longer than several slices, commits keep being served between slices, and the answer is the log\'s at the commit', async (t) => {
+  const { db, store, svc, canvas } = service(t)
+  // 600 changes by a, b and c (a in about half), 3 per commit, over the 256 pixels
+  let seed = 7
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return Math.floor(seed / 65536) % n }
+  const one = (x: number, y: number, c: number) => { const b = Buffer.alloc(7); writePixelRecord(b, 0, x, y, c); return b }
+  for (let i = 0; i < 200; i++) {
+    const user = ['a', 'a', 'b', 'c'][rand(4)]
+    svc.commitNow(canvas, Buffer.concat([0, 1, 2].map((k) => one(rand(16), rand(16), i * 3 + k + 1))), user)
+  }
+  const aNow = db.prepare('SELECT x, y FROM change_log l WHERE canvas = \'main\' AND user = \'a\' AND seq = (SELECT MAX(seq) FROM change_log WHERE canvas = l.canvas AND x = l.x AND y = l.y) ORDER BY seq').raw(true).all() as Array<[number, number]>
+  t.ok(aNow.length > 12, 'a has pixels to revert')
+
+  // Every turn of the event loop while the revert runs: b draws over one of
+  // a's pixels, a draws a new change, both committed (draw, then the beat's flush).
+  let done = false
+  let turns = 0
+  let color = 0x800000
+  const painter = () => {
+    if (done) return
+    const [bx, by] = aNow[turns % aNow.length]
+    svc.draw(canvas, { kind: 'pixels', records: one(bx, by, color++) }, 'b', 2)
+    svc.draw(canvas, { kind: 'pixels', records: one(rand(16), rand(16), color++) }, 'a', 1)
+    svc.flush()
+    turns++
+    setImmediate(painter)
+  }
+  const slices: Array<{ to: number, end: number }> = []
+  const scanning = {
+    revertSlice (...args: Parameters<typeof store.revertSlice>) { const s = store.revertSlice(...args); slices.push({ to: s.to, end: s.end }); return s },
+    revertPlan: store.revertPlan
+  }
+  setImmediate(painter)
+  const res = await revert({ canvases: svc, store: scanning, maxChanges: 100000, sliceRows: 25, maxScan: 1000000 }, 'main', { user: 'a' }, 'admin:root')
+  done = true
+  t.ok(slices.length > 20, `${slices.length} slices of at most 25 seqs`)
+  t.ok(turns >= slices.length - 1, `${turns} commits served while the revert scanned`)
+  t.ok(slices[slices.length - 1].end > slices[0].end, 'the log grew during the scan, and the scan followed it to its end')
+  t.equal(slices[slices.length - 1].to, slices[slices.length - 1].end)
+
+  // What the revert must have done, worked out from the log as it was when it committed.
+  const from = res.seq - res.reverted
+  const log = db.prepare('SELECT x, y, color, user FROM change_log WHERE canvas = \'main\' AND seq <= ? ORDER BY seq').raw(true).all(from) as Array<[number, number, number, string]>
+  const history = new Map<number, Array<[number, string]>>()
+  for (const [x, y, c, u] of log) { const k = y * 16 + x; if (!history.has(k)) history.set(k, []); history.get(k)!.push([c, u]) }
+  const want = new Map<number, number>()
+  for (const [k, h] of history) {
+    if (h[h.length - 1][1] !== 'a') continue
+    let i = h.length - 1
+    while (i >= 0 && h[i][1] === 'a') i--
+    want.set(k, i >= 0 ? h[i][0] : 0xffffff)
+  }
+  const got = db.prepare('SELECT x, y, color, user FROM change_log WHERE canvas = \'main\' AND seq > ? AND seq <= ? ORDER BY seq').raw(true).all(from, res.seq) as Array<[number, number, number, string]>
+  t.ok(res.reverted > 0)
+  t.same(new Map(got.map(([x, y, c]) => [y * 16 + x, c])), want, 'each of a\'s current pixels back to the colour before a, nothing else')
+  t.ok(got.every(([, , , u]) => u === 'admin:root'), 'recorded as the admin')
+  t.ok(aNow.some(([x, y]) => !want.has(y * 16 + x)), 'a pixel of a\'s painted over by b during the scan is left alone')
+  const drawnDuring = db.prepare('SELECT x, y FROM change_log WHERE canvas = \'main\' AND user = \'a\' AND color >= 0x800000 AND seq <= ?').raw(true).all(from) as Array<[number, number]>
+  t.ok(drawnDuring.some(([x, y]) => want.has(y * 16 + x)), 'a pixel a drew during the scan is reverted too')
+})
+
+t.test('revert: REVERT_MAX_CHANGES counts the user\'s changes across slices; REVERT_MAX_SCAN bounds the seqs scanned', async (t) => {
+  const { db, store, svc, canvas } = service(t)
+  // 40 changes: a at every 4th seq (10 of them)
+  for (let i = 0; i < 40; i++) {
+    const b = Buffer.alloc(7)
+    writePixelRecord(b, 0, i % 16, i >> 4, i)
+    svc.commitNow(canvas, b, i % 4 === 0 ? 'a' : 'b')
+  }
+  const deps = { canvases: svc, store, maxChanges: 10, sliceRows: 3, maxScan: 40 }
+  const tooMany = { code: 'TOO_MANY_CHANGES' }
+  await t.rejects(revert({ ...deps, maxChanges: 9 }, 'main', { user: 'a' }, 'admin:root'), tooMany, '10 changes > 9: 409')
+  await t.rejects(revert({ ...deps, maxScan: 39 }, 'main', { user: 'a' }, 'admin:root'), tooMany, '40 seqs to scan > 39: 409')
+  t.same(await revert({ ...deps, maxScan: 39 }, 'main', { user: 'a', since: 1 }, 'admin:root'), { reverted: 9, seq: 49 }, 'since 1: 39 seqs, 9 changes: within both')
+  t.equal(db.prepare('SELECT count(*) FROM change_log').pluck().get(), 49, 'nothing written by the refused ones')
+  // After a reset only the new epoch is scanned (and counted against REVERT_MAX_SCAN): 5 seqs, not 54.
+  t.same(await svc.reset('main'), { epoch: svc.get('main')!.epoch, seq: 49 })
+  for (let i = 0; i < 5; i++) {
+    const b = Buffer.alloc(7)
+    writePixelRecord(b, 0, i, 8, 0x123456)
+    svc.commitNow(svc.get('main')!, b, 'a')
+  }
+  t.same(await revert({ ...deps, maxScan: 5 }, 'main', { user: 'a' }, 'admin:root'), { reverted: 5, seq: 59 }, 'the new epoch\'s 5 changes, back to blank')
 })

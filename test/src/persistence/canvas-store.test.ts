@@ -113,10 +113,6 @@ t.test('a batch of any length is logged whole and in order, each change with its
   const rows = db.prepare('SELECT c.seq, c.user, n.name, c.at FROM change_log c LEFT JOIN painter_names n ON n.id = c.name_id ORDER BY c.seq').all()
   const want = authors.flatMap((a) => Array.from({ length: a.count }, () => ({ user: a.user, name: a.name ?? null, at: 7 })))
   t.same(rows, want.map((w, i) => ({ seq: i + 1, ...w })), 'each row: its painter and the name it had')
-  // change_runs (migration 005, revert): one row per run, written in statements of 100, 10 and 1 rows like the log
-  let first = 1
-  const runs = authors.map((a) => { const r = { user: a.user, first_seq: first, last_seq: first + a.count - 1 }; first += a.count; return r })
-  t.same(db.prepare('SELECT user, first_seq, last_seq FROM change_runs WHERE canvas = ? ORDER BY last_seq').all('c'), runs, `${runs.length} runs, each with its seqs`)
   t.equal(store.get('c')?.seq, n)
   // lengths around the statement sizes
   let seq = n

@@ -26,10 +26,11 @@ const revertRoutes: FastifyPluginAsync = async function revertRoutes (instance) 
       response: { 200: Type.Object({ reverted: Type.Integer({ description: 'pixels changed' }), seq: Type.Integer({ description: 'the canvas seq after the last of them' }) }) }
     },
     config: { rateLimit: fastify.restLimits.write }
-  }, function revertUser (request) {
+  }, async function revertUser (request) {
     const by = `admin:${request.admin?.id ?? 'unknown'}`
-    const deps = { canvases: fastify.canvases, store: fastify.canvasStore, maxChanges: fastify.config.REVERT_MAX_CHANGES }
-    const res = revert(deps, request.params.id, request.body, by)
+    const { REVERT_MAX_CHANGES: maxChanges, REVERT_SCAN_SLICE: sliceRows, REVERT_MAX_SCAN: maxScan } = fastify.config
+    const deps = { canvases: fastify.canvases, store: fastify.canvasStore, maxChanges, sliceRows, maxScan }
+    const res = await revert(deps, request.params.id, request.body, by)
     request.log.info({ canvas: request.params.id, user: request.body.user, ...res, by }, 'user reverted')
     return res
   })
