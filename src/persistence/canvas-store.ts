@@ -125,7 +125,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
     adopt: db.prepare('UPDATE canvases SET epoch = ?, width = ?, height = ? WHERE id = ? AND seq = 0'),
     rebaseCanvas: db.prepare('UPDATE canvases SET epoch = ?, seq = ? WHERE id = ?'),
     dropLog: db.prepare('DELETE FROM change_log WHERE canvas = ?'),
-    dropRuns: db.prepare('DELETE FROM change_runs WHERE canvas = ?'),
     logStart: db.prepare('SELECT min(seq) FROM change_log WHERE canvas = ?').pluck(),
     // Only when the name changed (a cache miss): the sub's latest name.
     nameUser: db.prepare('INSERT INTO users (sub, name) VALUES (?, ?) ON CONFLICT (sub) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name'),
@@ -297,7 +296,6 @@ export function createCanvasStore (db: Db, { nameCacheSize = 10_000, snapshotKee
   /** The canvas at `seq` from a snapshot alone: the older log goes, so the log stays without holes after its start. */
   const rebase = db.transaction((canvas: CanvasId, epoch: string, seq: number, deflated: Buffer, at: number) => {
     stmts.dropLog.run(canvas)
-    stmts.dropRuns.run(canvas)
     stmts.dropSnapshots.run(canvas)
     stmts.saveSnapshot.run(canvas, seq, deflated, at)
     if (stmts.rebaseCanvas.run(epoch, seq, canvas).changes !== 1) throw new Error(`no canvas ${canvas}`)
