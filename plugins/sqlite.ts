@@ -30,12 +30,19 @@ export default fp(async function sqlite (fastify) {
 
   const storage = createStorageBreaker({
     // Take the write lock and give it back, without the busy wait: a probe
-    // must never stall the event loop the way a blocked commit did.
+    // must never stall the event loop the way a blocked commit did. Inside,
+    // a write that needs new pages (a table and a 16 KiB row, rolled back),
+    // so a database that may not grow (max_page_count) fails the probe too,
+    // not only a locked one.
     probe () {
       db.pragma('busy_timeout = 0')
       try {
         db.exec('BEGIN IMMEDIATE')
-        db.exec('ROLLBACK')
+        try {
+          db.exec('CREATE TABLE pixelwire_probe (v BLOB); INSERT INTO pixelwire_probe VALUES (zeroblob(16384))')
+        } finally {
+          db.exec('ROLLBACK')
+        }
       } finally {
         db.pragma(`busy_timeout = ${c.DB_BUSY_TIMEOUT_MS}`)
       }

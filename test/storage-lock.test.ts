@@ -2,7 +2,7 @@
 // real SQLite file's write lock (BEGIN EXCLUSIVE), then releases it. After
 // the first failed commit draws are refused at intake (UNAVAILABLE) and no
 // commit is tried again (so no tick waits the busy timeout) until a probe
-// with backoff gets the lock; /health/ready names the database; recovery
+// with backoff gets the lock; /health/ready names storage; recovery
 // needs no restart; nothing refused is ever shown. The event-loop delay
 // during the lock is printed (never asserted: the machine is shared).
 // LOCK_MS (default 3000) sets how long the lock is held; the report's
@@ -30,7 +30,7 @@ async function until<T> (what: string, f: () => Promise<T | undefined>, ms = 100
   })(), ms, what)
 }
 
-t.test('a held write lock: refused at intake, no per-tick stall, readiness names the database, automatic recovery', async (t) => {
+t.test('a held write lock: refused at intake, no per-tick stall, readiness names storage, automatic recovery', async (t) => {
   const srv = await listen(t, { TICK_MS: '20', STORAGE_PROBE_MIN_MS: '50', STORAGE_PROBE_MAX_MS: '400', STREAM_FLUSH_MS: '20', PIXEL_RATE: '100000', PIXEL_BURST: '100000' })
   const painter = await joinClient(srv, { sub: 'p' })
   const watcher = await joinClient(srv, { sub: 'w', role: 'viewer' })
@@ -77,7 +77,7 @@ t.test('a held write lock: refused at intake, no per-tick stall, readiness names
   t.equal(srv.app.canvases.pendingCount('main'), 0, 'nothing accepted while refused')
   const notReady = await ready(srv)
   t.equal(notReady.status, 503)
-  t.match(notReady.body, { error: 'NOT_READY', message: /database/, checks: { database: /not writable: .*locked/ } })
+  t.match(notReady.body, { error: 'NOT_READY', message: /storage/, checks: { storage: /not writable: .*locked/, database: 'ok' } })
   loop.disable()
   const p99 = loop.percentile(99) / 1e6
   t.comment(`event-loop delay during a ${Date.now() - lockedAt} ms lock: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`)
@@ -86,7 +86,7 @@ t.test('a held write lock: refused at intake, no per-tick stall, readiness names
   // Release: a probe gets the lock, draws flow again without a restart.
   await stop(holder, 'SIGTERM')
   const again = await until('ready again', async () => { const r = await ready(srv); return r.status === 200 ? r : undefined })
-  t.equal(again.body.checks.database, 'ok')
+  t.equal(again.body.checks.storage, 'ok')
   t.equal(srv.app.storage.available, true)
   p.send(pixel(5, 5, 9, 9, 9))
   const after = parseUpdates((await w.next(isUpdates, 5000)).bin as Buffer)

@@ -13,7 +13,7 @@ const health: FastifyPluginAsync = async function health (fastify) {
   fastify.get('/ready', function ready (_request, reply) {
     const checks: Record<string, Check> = {
       database: databaseCheck(),
-      storage: fastify.canvases.storageError ?? 'ok',
+      storage: storageCheck(),
       eventLoopDelay: eventLoopCheck(),
       memory: memoryCheck(),
       draining: fastify.connections.draining ? 'server is draining' : 'ok',
@@ -44,10 +44,17 @@ const health: FastifyPluginAsync = async function health (fastify) {
     return 'ok'
   }
 
-  /** Writable (the storage breaker is closed) and readable. */
-  function databaseCheck (): Check {
+  /**
+   * Writable: the storage breaker (plugins/sqlite.ts) is closed. While it is
+   * open draws are refused at intake and a probe retries with backoff.
+   */
+  function storageCheck (): Check {
     const error = fastify.storage.error
-    if (error !== null) return `not writable: ${error} (probing, next in ${fastify.storage.retryAfterMs} ms)`
+    return error === null ? 'ok' : `not writable: ${error} (probing, next in ${fastify.storage.retryAfterMs} ms)`
+  }
+
+  /** Readable: the database answers a query. */
+  function databaseCheck (): Check {
     try {
       ping.get()
       return 'ok'

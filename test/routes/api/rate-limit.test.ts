@@ -33,6 +33,7 @@ t.test('every route answers 429 with Retry-After past its limit', async (t) => {
     API_RATE_LIMIT: String(LIMIT),
     API_WRITE_RATE_LIMIT: String(LIMIT),
     SNAPSHOT_RATE_LIMIT: String(LIMIT),
+    TIMELAPSE_RATE_LIMIT: String(LIMIT),
     GUEST_TOKEN_RATE_LIMIT: String(LIMIT),
     HANDSHAKE_RATE: String(LIMIT)
   })

@@ -15,7 +15,22 @@ async function ready (c: TestClient): Promise<void> {
   await c.next(isSnapshot)
 }
 
+/**
+ * After a storage fault the breaker refuses draws at intake until its probe
+ * finds the database writable again (issue 13 point 8): wait for readiness
+ * (the storage check) before a draw is expected to go through.
+ */
+async function untilReady (t: Test, srv: Listening): Promise<void> {
+  let status = 0
+  for (let n = 0; n < 250 && status !== 200; n++) {
+    status = (await srv.app.inject('/health/ready')).statusCode
+    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  t.equal(status, 200, 'ready again once storage is')
+}
+
 async function stillDraws (t: Test, srv: Listening): Promise<void> {
+  await untilReady(t, srv)
   const c = new TestClient(srv.wsUrl, { token: token({ sub: `well-behaved-${Math.random()}` }) })
   await ready(c)
   c.send(pixel(500, 500, 1, 2, 3))
@@ -198,7 +213,6 @@ t.test('storage faults: busy and full are refused, never shown, reported, and re
   const watcher = new TestClient(srv.wsUrl, { token: token({ sub: 'w', role: 'viewer' }) })
   await Promise.all([ready(painter), ready(watcher)])
   t.teardown(() => { painter.close(); watcher.close() })
-  const ready200 = async () => (await srv.app.inject('/health/ready')).statusCode
 
   // Busy: another connection holds the write lock past the busy timeout.
   const other = new Database(join(srv.dataDir, 'pixelwire.db'))
@@ -213,9 +227,9 @@ t.test('storage faults: busy and full are refused, never shown, reported, and re
   t.match(notReady.json(), { error: 'NOT_READY', checks: { storage: /locked|busy/, database: 'ok' } })
   other.exec('ROLLBACK')
   other.close()
+  await untilReady(t, srv)
   painter.send(pixel(8, 8, 8, 8, 8))
   t.same((await collect(watcher, 1)).px, [[8, 8, 8, 8, 8]], 'recovers when the lock is gone')
-  t.equal(await ready200(), 200)
 
   // Full: the database may not grow by one more page.
   const pages = srv.app.db.pragma('page_count', { simple: true }) as number
@@ -225,11 +239,11 @@ t.test('storage faults: busy and full are refused, never shown, reported, and re
   t.ok(await watcher.nothing(isUpdates, 150), 'nothing shown')
   t.match((await srv.app.inject('/health/ready')).json(), { checks: { storage: /full/ } })
   srv.app.db.pragma('max_page_count = 1073741823')
+  await untilReady(t, srv)
   painter.send(pixel(9, 9, 9, 9, 9))
   const after = await collect(watcher, 1)
   t.same(after.px, [[9, 9, 9, 9, 9]])
   t.equal(after.seq, 2, 'seq has no hole where the refused changes were')
-  t.equal(await ready200(), 200)
 })
 
 t.test('storage failing for UNAVAILABLE_CLOSE_MS: a painter whose draws keep failing is closed with 1013', async (t) => {

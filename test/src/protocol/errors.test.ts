@@ -43,6 +43,7 @@ t.test('CloseCode matches the contract table', async t => {
     BAD_MESSAGES: 4400,
     TOKEN_EXPIRED: 4401,
     KICKED: 4403,
+    CANVAS_DELETED: 4404,
     RATE_ABUSE: 4429
   })
 })
@@ -61,6 +62,7 @@ t.test('CloseReason', async t => {
     4400: 'too many bad messages',
     4401: 'token expired',
     4403: 'kicked',
+    4404: 'canvas deleted',
     4429: 'rate limit abuse'
   })
   const codes = Object.values(CloseCode) as CloseCodeValue[]
