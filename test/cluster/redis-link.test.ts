@@ -46,6 +46,10 @@ t.test('readiness and metrics follow Redis going away and coming back', async (t
   await t.rejects(link.command.get('pixelwire-test'), 'a command while Redis is down fails at once, never queued')
   const scrapeDown = samples((await server.inject('/metrics')).body)
   t.equal(scrapeDown.get('pixelwire_redis_up'), 0, 'redis up is 0')
+  // Pings go on every REDIS_HEALTH_MS while Redis is down, and each fails at
+  // once (no offline queue): wait for one to be counted before the restart,
+  // which may otherwise come back within one ping interval.
+  await until(async () => (samples((await server.inject('/metrics')).body).get('pixelwire_redis_ping_failures_total') ?? 0) >= 1, 20000, 'a failed ping counted while Redis is down')
 
   await redis.restart()
   await until(async () => (await ready()).status === 200, 30000, 'ready again after the restart')
