@@ -12,7 +12,7 @@ import { io as sioConnect, type Socket as SioSocket } from 'socket.io-client'
 import type { Socket as NetSocket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
-  Op, PIXEL_RECORD_BYTES, UPDATES_HEADER_BYTES, decodeUpdates, encodePixel, encodePixels, readRgb, writePixelRecord, type Role
+  Op, PIXEL_RECORD_BYTES, UPDATES_HEADER_BYTES, encodePixel, encodePixels, readRgb, writePixelRecord, type Role
 } from '../../src/protocol/wire.js'
 import { ageMs, clockMs, Histogram, stampNow } from './stats.js'
 
@@ -78,7 +78,7 @@ let rejected = 0
 const RECORD = PIXEL_RECORD_BYTES
 
 /** Records from `off` to the end of a frame (UPDATES, or a baseline's PIXEL / batch). */
-function onPixels (buf: Uint8Array, off: number, sampled: boolean): void {
+function onPixels (buf: Buffer, off: number, sampled: boolean): void {
   if (!sampled) { received += ((buf.length - off) / RECORD) | 0; return }
   const now = stampNow()
   let n = 0
@@ -88,19 +88,6 @@ function onPixels (buf: Uint8Array, off: number, sampled: boolean): void {
     hist.add(ageMs(readRgb(buf, o + 4), now))
   }
   received += n
-}
-
-/**
- * An UPDATES frame. Sampled receivers read it through the wire module's
- * decoder, as every client does (pixelwire/client, the page); the others
- * only count in place: decodeUpdates costs ~1 µs a frame here, ~5× the
- * count, and this process generates the load.
- */
-function onUpdates (buf: Buffer, sampled: boolean): void {
-  if (!sampled) return onPixels(buf, UPDATES_HEADER_BYTES, false)
-  const u = decodeUpdates(buf)
-  if (!u.ok) { errors.add(u.error.message.slice(0, 100)); return }
-  onPixels(u.value.records, 0, true)
 }
 
 interface OpenOpts { set: ClientSet, index: number, counted: boolean, onSnapshot?: () => void }
@@ -128,7 +115,7 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
       const op = b[0]
       if (op === Op.SNAPSHOT) { onSnapshot?.(); if (set.kind === 'pixelwire' || set.snapshot) done(); return }
       if (slow || !counted) return
-      if (op === Op.UPDATES) onUpdates(b, sampled)
+      if (op === Op.UPDATES) onPixels(b, UPDATES_HEADER_BYTES, sampled)
       else if (op === Op.PIXEL || op === Op.PIXELS) onPixels(b, 1, sampled) // baselines: a PIXEL re-sent, or (c)'s 0x01 + records
     }
     if (set.kind === 'sio') {
