@@ -1,12 +1,21 @@
 // The pixel budget plugin on a bare Fastify: one budget per app, shared by a
 // user's connections, configured from PIXEL_RATE / PIXEL_BURST; its sweep
 // timer goes away with the app.
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import t from 'tap'
 import configPlugin from '../../plugins/config.js'
 import pixelBudget from '../../plugins/pixel-budget.js'
 import { loadConfig } from '../../src/config.js'
 import { SECRET, tempDir } from '../helper.js'
+
+// What plugins/redis.ts and plugins/broker.ts decorate on a node alone (no
+// REDIS_URL): no Redis link, no cluster. The budget plugin reads only these
+// two of them, and this test is about its single-node budget and timer.
+const singleNode = fp(async (app: FastifyInstance) => {
+  app.decorate('redis', null)
+  app.decorate('cluster', null)
+}, { name: 'broker', dependencies: ['config'] })
 
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
 
@@ -15,6 +24,7 @@ t.test('decorates the app with the configured budget and releases its timer on c
   const before = timers()
   const app = Fastify({ logger: false })
   await app.register(configPlugin, { config })
+  await app.register(singleNode)
   await app.register(pixelBudget)
   await app.ready()
   t.equal(timers(), before + 1, 'one sweep timer')
@@ -33,6 +43,7 @@ t.test('the guest per-IP budget: configured, or the user budget when unset', asy
     const config = loadConfig({ DATA_DIR: tempDir(t), JWT_SECRET: SECRET, PIXEL_RATE: '1', PIXEL_BURST: '10', ...env })
     const app = Fastify({ logger: false })
     await app.register(configPlugin, { config })
+    await app.register(singleNode)
     await app.register(pixelBudget)
     await app.ready()
     t.match(app.pixelBudget.state({ user: 'guest:x', ip: '10.0.0.1' }), want, JSON.stringify(env))
