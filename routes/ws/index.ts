@@ -81,8 +81,12 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
 
   /**
    * Cluster mode: the global and per-user caps over every live node (one
-   * round trip), this node's count with this connection included. A refusal
-   * is the same answer as the node's own cap; Redis unreachable is 503.
+   * round trip). Runs with this connection's slot already reserved, so the
+   * counts it sends, and every heartbeat from now on, include it: a
+   * heartbeat between the admission and the reservation would otherwise
+   * rewrite this node's counts without it, and let another node admit one
+   * connection too many. A refusal is the same answer as the node's own
+   * cap; Redis unreachable is 503.
    */
   async function admitInCluster (user: string): Promise<void> {
     const { cluster, connections } = fastify
@@ -90,8 +94,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
     const { registry } = connections
     let verdict
     try {
-      await cluster.ensureIds()
-      verdict = await cluster.admit(user, registry.size + registry.reserved + 1, registry.ofUser(user) + 1, registry.limits.maxConnections, registry.limits.maxPerUser)
+      verdict = await cluster.admit(user, registry.size + registry.reserved, registry.ofUser(user), registry.limits.maxConnections, registry.limits.maxPerUser)
       // hello's limits and the first draws here see the user's cluster-wide budget
       if (verdict === 'ok') await fastify.pixelBudget.load?.(user)
     } catch {
@@ -103,7 +106,7 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
 
   /** Everything that can refuse a connection, as plain HTTP before the upgrade. */
   async function checkHandshake (request: FastifyRequest<{ Querystring: HandshakeQuery }>): Promise<Handshake> {
-    const { connections, canvases } = fastify
+    const { connections, canvases, cluster } = fastify
     // The one draining check: an upgrade that passed it completes in the same
     // turn (only microtasks until onConnection), so no connection opens once
     // the drain has begun, and the drain's closeAll() sees every one.
@@ -120,18 +123,30 @@ const wsRoute: FastifyPluginAsync = async function wsRoute (fastify) {
       throw new HttpError(403, 'ORIGIN_FORBIDDEN', 'origin not allowed')
     }
     const canvas = requireCanvas(canvases, request.query.canvas)
-    await admitInCluster(user.id)
-    // The wait above may have crossed the start of a drain: checked again, in the turn of the upgrade.
-    if (connections.draining) throw new HttpError(503, 'UNAVAILABLE', 'server is draining', { 'retry-after': '5' })
-    // Last check: nothing may refuse after the slot is taken.
-    const socket = request.raw.socket
-    if (socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')
+    if (cluster !== null) {
+      // the reservation takes a cluster-unique id: have one at hand first
+      try {
+        await cluster.ensureIds()
+      } catch {
+        throw new HttpError(503, 'UNAVAILABLE', 'the cluster is unavailable', { 'retry-after': '5' })
+      }
+    }
     const slot = connections.registry.reserve(request.ip, user.id)
     if ('status' in slot) throw new HttpError(slot.status, slot.error, slot.message, { 'retry-after': String(slot.retryAfterSec) })
+    // From here every refusal gives the slot back.
+    try {
+      await admitInCluster(user.id)
+      // The wait above may have crossed the start of a drain: checked again, in the turn of the upgrade.
+      if (connections.draining) throw new HttpError(503, 'UNAVAILABLE', 'server is draining', { 'retry-after': '5' })
+      if (request.raw.socket.destroyed) throw new HttpError(400, 'GONE', 'the client went away')
+    } catch (err) {
+      slot.release()
+      throw err
+    }
     // A peer that resets before the upgrade completes gives its slot back
     // (the socket was open just above, so its 'close' is still to come).
     const onGone = () => slot.release()
-    socket.once('close', onGone)
+    request.raw.socket.once('close', onGone)
     const { since, epoch } = request.query
     return { user, canvas, slot, onGone, resume: canvases.canReplay(canvas, since, epoch) ? 'replay' : 'snapshot' }
   }

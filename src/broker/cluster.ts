@@ -85,9 +85,11 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 `
 
 // Admit one connection if the cluster's caps allow it: the other live nodes'
-// counts from Redis plus this node's own (passed in, this one included); on
-// success this node's counts in Redis take it at once, so a handshake on
-// another node a moment later sees it (the next heartbeat rewrites them anyway).
+// counts from Redis plus this node's own (passed in, this one's reservation
+// included); on success this node's counts in Redis are set to those at once,
+// so a handshake on another node a moment later sees it (the next heartbeat
+// rewrites them anyway). Set, not incremented: a heartbeat since the
+// reservation already counted it, and so did any concurrent admission here.
 // KEYS: nodes, conns:<me>; ARGV: prefix, me, user, myTotal, myUser, maxTotal, maxUser, ttlMs
 // Returns 0 (admitted), 1 (global cap), 2 (per-user cap).
 const ADMIT = `
@@ -103,8 +105,7 @@ for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
 end
 if total > tonumber(ARGV[6]) then return 1 end
 if user > tonumber(ARGV[7]) then return 2 end
-redis.call('HINCRBY', KEYS[2], '*', 1)
-redis.call('HINCRBY', KEYS[2], 'u:' .. ARGV[3], 1)
+redis.call('HSET', KEYS[2], '*', ARGV[4], 'u:' .. ARGV[3], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 return 0
 `
@@ -294,7 +295,7 @@ export function createCluster (o: ClusterOptions) {
       if (ahead === null && idEnd - idNext < ID_BLOCK / 2) fetchIds().catch(() => {})
       return id
     },
-    /** The caps across live nodes, this node's counts (this connection included) given. */
+    /** The caps across live nodes, this node's counts (this connection's reservation included) given. */
     async admit (user: string, myTotal: number, myUser: number, maxTotal: number, maxUser: number): Promise<Admission> {
       const res = await scripts.pwAdmit(nodesKey, connsKey, P, me, user, myTotal, myUser, maxTotal, maxUser, o.nodeTtlMs)
       return res === 0 ? 'ok' : res === 1 ? 'global' : 'user'
