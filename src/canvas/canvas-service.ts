@@ -110,8 +110,6 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   const stats: RoomStats = { lagged: 0, catchUpFrames: 0, snapshotsSent: 0, commitFailures: 0 }
   /** UPDATES frames written this beat (the frame budget's count when framesWritten is not given) */
   const beatFrames = { count: 0 }
-  /** the last commit's failure, until a commit succeeds again (readiness reads it) */
-  let storageError: string | null = null
   /** beats flushed so far */
   let beats = 0
   let timer: NodeJS.Timeout | null = null
@@ -433,7 +431,6 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       commitMs += took
       meter.observe('commit', took / 1000)
     } catch (err) {
-      storageError = (err as Error).message
       stats.commitFailures++
       // Open the breaker first: the next draw is refused at intake at once.
       opts.storage?.failed(err)
@@ -441,7 +438,6 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       refuse(lane, batch)
       return null
     }
-    storageError = null
     opts.storage?.succeeded()
     opts.afterCommit?.(batch.runs, true)
     lane.barrier.committed(batch.runs, range.to)
@@ -552,8 +548,6 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
     /** Pixels accepted and not yet committed. */
     pendingCount: (id: CanvasId): number => lanes.get(id)?.intake.count ?? 0,
     flush,
-    /** null while commits succeed; the last failure's message otherwise (the breaker's, while it is open) */
-    get storageError () { return opts.storage !== undefined ? opts.storage.error : storageError },
     /** UNAVAILABLE while storage cannot be written (checked before a draw's budget is spent), else null */
     storageRefusal,
     stats,
