@@ -279,21 +279,26 @@ t.test('adaptive tick: slow sending stretches the tick, a slow commit does not',
   let delay = 40
   const slow = new (class extends FakeClient {
     override send (data: Buffer | string): boolean {
-      const until = performance.now() + delay
-      while (performance.now() < until);
+      // CPU time, not wall time: the tick measures sending in CPU time, and
+      // under load a wall-clock spin gets a fraction of a core (CI once saw 0 stretches)
+      burnCpu(delay)
       return super.send(data)
     }
   })(1)
   svc.attach(slow, canvas, 0)
   svc.start()
   svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
-  await new Promise((resolve) => setTimeout(resolve, 60))
+  // the beat that sent the frame ended (endBeat runs in the same flush) once the frame is here
+  while (slow.frames(0x11).length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
   // The stretched period lasts one tick (the next, empty flush sends
   // nothing): count it rather than catch it; nextTickMs' value is tested above.
   t.ok(svc.tick.stretched >= 1, `the tick was stretched (${svc.tick.stretched})`)
   delay = 0
   svc.draw(canvas, px(rec(2, 1, 1)), 'u', 1)
-  await new Promise((resolve) => setTimeout(resolve, 700))
+  // shrinking takes SHRINK_AFTER rotations: wait for it (bounded) rather than guess its time under load
+  for (const deadline = Date.now() + 10_000; svc.tick.periodMs !== 10 && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
   t.equal(svc.tick.periodMs, 10, 'fast again: the configured tick')
   svc.stop()
   t.equal(slow.frames(0x11).length, 2, 'every pixel sent')
