@@ -29,6 +29,10 @@ export async function build (t: Tap, env: Record<string, string> = {}, logStream
   const config = loadConfig({ JWT_SECRET: SECRET, LOG_LEVEL: 'silent', HEARTBEAT_MS: '60000', ...env, DATA_DIR: dataDir })
   const opts = serverOptions(config)
   if (logStream !== undefined) opts.logger = { ...(opts.logger as object), level: 'trace', stream: logStream }
+  // Boot time is not under test here: on a loaded CI machine the first
+  // autoload compiles every route through tsx and can pass Fastify's 10 s
+  // plugin deadline ("Plugin did not start in time: 'autoload'").
+  opts.pluginTimeout = Math.max(opts.pluginTimeout ?? 0, 60_000)
   const server = Fastify(opts)
   await server.register(app, { config })
   await server.ready()
