@@ -64,10 +64,11 @@ export class TestClient {
   readonly closed: Promise<{ code: number, reason: string }>
   private waiters: Array<{ pred: (m: Msg) => boolean, resolve: (m: Msg) => void }> = []
 
-  constructor (url: string, opts: { token?: string, protocols?: string[], headers?: Record<string, string> } = {}) {
+  /** `localAddress`: the source address of the socket (e.g. 127.0.0.3: a client another loopback address than the test's) */
+  constructor (url: string, opts: { token?: string, protocols?: string[], headers?: Record<string, string>, localAddress?: string } = {}) {
     const headers = { ...opts.headers }
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
-    this.ws = new WebSocket(url, opts.protocols, { headers })
+    this.ws = new WebSocket(url, opts.protocols, { headers, ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}) })
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
       const m: Msg = isBinary ? { bin: Buffer.from(data) } : { json: JSON.parse(data.toString()) }
       const w = this.waiters.find((w) => w.pred(m))
