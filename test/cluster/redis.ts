@@ -213,7 +213,9 @@ export async function startNodes (t: Test, n: number, opts: NodesOptions = {}): 
       ...opts.env
     }
     const proc = spawnProcess(t, process.execPath, [entry], env, { bare: true })
-    const port = await listening(proc, 30000)
+    // Boot time is not under test: two cluster files at once (tap's 2 jobs)
+    // start six nodes together on a loaded machine, past 30 s.
+    const port = await listening(proc, 90000)
     return {
       ...proc,
       ...spec,
