@@ -85,7 +85,7 @@ t.test('nginx (the shipped config) in front of three nodes, a browser drawing th
   })
   const lb = await startNginx(t, nodes.map((n) => `127.0.0.1:${n.port}`), NGINX_SOURCE)
   // Every node sees the others before the admin list is asked of the cluster.
-  await until(async () => (await fetch(`${lb.url}/api/admin/connections`, { headers: ADMIN })).status === 200, 30000, 'admin list through nginx')
+  await until(async () => (await fetch(`${lb.url}/api/admin/connections`, { headers: ADMIN })).status === 200, 60000, 'admin list through nginx')
   const nodeById = (id: string): Node => nodes.find((n) => n.id === id)!
 
   // A watcher on each node, connected directly (not through nginx).
