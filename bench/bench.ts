@@ -3,7 +3,7 @@
 // clients. Every figure is also given as a ratio, because on a shared
 // machine absolute numbers are noisy and ratios are what carries over.
 //
-//   npm run bench                       the full run (~15-20 min), writes bench/results/<date>.md
+//   npm run bench                       the full run (~20-25 min), writes bench/results/<date>.md
 //   npm run bench -- --help             prints this comment
 //   npm run bench -- --quick            every scenario, scaled down (~5 min), to bench/results/<date>-quick.tmp
 //   npm run bench -- --scenario fanout-heavy,burner --servers pixelwire,ws-batched [--quick]
@@ -43,6 +43,13 @@
 //                 >= 1.0x (d), p99 <= 1.0x (d), server CPU per delivered update <= 1.05x (d)
 //   burner        the fanout-heavy load with the CPU burner on; pixelwire, (d);
 //                 issue 11: p99 <= 1.0x (d)
+//   cluster       issue 12, pixelwire only, each cluster row on a fresh redis-server of its own
+//                 (/usr/bin/redis-server, free port, temp dir, appendonly yes): 2,000 receivers,
+//                 2,000 px/s, 30 s, one node without Redis, then 2 nodes + Redis (receivers and
+//                 painters split over them): every pixel to every receiver, p99 <= 1.5x one node;
+//                 each node's and Redis's CPU; Redis round trips per beat per node, counted by
+//                 Redis, again at 500 receivers x 500 px/s (15 s); then WORKERS=1 and WORKERS=2
+//                 (20 s each): CPU per delivered update per process. About 5 minutes.
 //
 // Servers: pixelwire (the build, as in production), and bench/baselines/:
 // (d) `ws-batched` plain ws, coalesced per tick, one UPDATES frame framed once
@@ -55,13 +62,16 @@
 // everything it started and exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, setPriority, tmpdir, totalmem, release } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { createSigner } from 'fast-jwt'
+import WebSocket from 'ws'
 import { checkPinning, startBurner, type BurnerOptions } from './lib/burner.js'
-import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, startServer, stopServer, type Server } from './lib/server.js'
+import { startRedis, tripsBegin, tripsEnd, type RoundTrips } from './lib/redis.js'
+import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, startServer, stopServer, tcpTable, type Server } from './lib/server.js'
 import { Histogram } from './lib/stats.js'
 import type { ClientSet, Command, Kind, Report } from './lib/worker.js'
 
@@ -84,7 +94,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (!FLAGS.includes(name)) throw new Error(`bench: unknown or incomplete argument ${argv[i]} (npm run bench -- --help)`)
 }
 const quick = flag('quick')
-const SCENARIOS = ['fanout', 'saturation', 'adaptive', 'idle', 'join', 'persistence', 'slow', 'fanout-heavy', 'burner'] as const
+const SCENARIOS = ['fanout', 'saturation', 'adaptive', 'idle', 'join', 'persistence', 'slow', 'fanout-heavy', 'burner', 'cluster'] as const
 type Scenario = typeof SCENARIOS[number]
 const chosen = (option('scenario')?.split(',') ?? [...SCENARIOS]) as Scenario[]
 for (const s of chosen) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: expected ${SCENARIOS.join(',')}`)
@@ -125,8 +135,8 @@ const HARD_MS = (quick ? 12 : 35) * 60_000
 
 // Scenario sizes: the issue's, or scaled down with --quick.
 const S = quick
-  ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, adaptive: { receivers: 1000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 }, heavy: { receivers: 250, rate: 2000, seconds: 8 } }
-  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, adaptive: { receivers: 10_000, rate: 10_000, seconds: 30 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 }, heavy: { receivers: 1000, rate: 10_000, seconds: 30 } }
+  ? { fanout: { receivers: 500, rate: 500, seconds: 8 }, saturation: { receivers: 2000, rate: 4000, seconds: 8 }, adaptive: { receivers: 1000, rate: 4000, seconds: 8 }, idle: 2000, join: { clients: 300, seconds: 1, painted: 100_000 }, persistence: { rate: 150_000, seconds: 8 }, slow: { receivers: 500, rate: 500, seconds: 8 }, heavy: { receivers: 250, rate: 2000, seconds: 8 }, cluster: { receivers: 500, rate: 500, seconds: 8, low: { receivers: 125, rate: 125, seconds: 8 }, workersSeconds: 8 } }
+  : { fanout: { receivers: 2000, rate: 2000, seconds: 30 }, saturation: { receivers: 10_000, rate: 10_000, seconds: 30 }, adaptive: { receivers: 10_000, rate: 10_000, seconds: 30 }, idle: 10_000, join: { clients: 1000, seconds: 2, painted: 100_000 }, persistence: { rate: 150_000, seconds: 20 }, slow: { receivers: 2000, rate: 2000, seconds: 30 }, heavy: { receivers: 1000, rate: 10_000, seconds: 30 }, cluster: { receivers: 2000, rate: 2000, seconds: 30, low: { receivers: 500, rate: 500, seconds: 15 }, workersSeconds: 20 } }
 const PAINTERS = 10
 const PER_WORKER = 2500
 const W = 1024
@@ -257,20 +267,47 @@ function clientSet (t: TargetName, port: number, prefix: string, from: number, c
   return { kind: kindOf(t), url: urlOf(t, port), secret, prefix, from, count, role, sampleEvery: 0, slowEvery: 0, snapshot: false, ...extra }
 }
 
-/** Receivers spread over processes of at most PER_WORKER clients each. */
-async function connectReceivers (t: TargetName, port: number, n: number, extra: Partial<ClientSet>) {
+/**
+ * Receivers spread over processes of at most PER_WORKER clients each; with
+ * several ports (nodes of a cluster), each process's share is split evenly
+ * over them, so the client processes are the same whatever the number of nodes.
+ */
+async function connectReceivers (t: TargetName, ports: number | number[], n: number, extra: Partial<ClientSet>) {
+  const all = typeof ports === 'number' ? [ports] : ports
   const workers: Worker[] = []
   const sets: ClientSet[] = []
+  const perWorker: ClientSet[][] = []
   for (let from = 0; from < n; from += PER_WORKER) {
     workers.push(new Worker())
-    sets.push(clientSet(t, port, 'r', from, Math.min(PER_WORKER, n - from), 'viewer', extra))
+    perWorker.push(splitSet(Math.min(PER_WORKER, n - from), all.length).map(([at, count], i) => clientSet(t, all[i], 'r', from + at, count, 'viewer', extra)))
+    sets.push(...perWorker[perWorker.length - 1])
   }
   const t0 = performance.now()
-  const ready = await Promise.all(workers.map((w, i) => w.call<{ connected: number, failed: number, errors: string[] }>({ type: 'connect', set: sets[i], concurrency: 100 }, 'ready', 240_000)))
+  const ready = await Promise.all(workers.map(async (w, i) => {
+    // one set after the other in a process (a worker answers one connect at a time); `connected` is its running total
+    let last = { connected: 0, failed: 0, errors: [] as string[] }
+    let failed = 0
+    for (const set of perWorker[i].filter((x) => x.count > 0)) {
+      last = await w.call<{ connected: number, failed: number, errors: string[] }>({ type: 'connect', set, concurrency: 100 }, 'ready', 240_000)
+      failed += last.failed
+    }
+    return { ...last, failed }
+  }))
   const connected = ready.reduce((a, r) => a + r.connected, 0)
   console.log(`    ${connected} connected in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   const errors = [...new Set(ready.flatMap((r) => r.errors))]
   return { workers, sets, connected, errors }
+}
+
+/** `count` clients in `parts` contiguous runs as even as can be: [offset, count] of each. */
+function splitSet (count: number, parts: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  for (let i = 0, at = 0; i < parts; i++) {
+    const c = Math.floor(count / parts) + (i < count % parts ? 1 : 0)
+    out.push([at, c])
+    at += c
+  }
+  return out
 }
 
 // ---------------------------------------------------------------- measurements
@@ -296,10 +333,13 @@ function tcpDelta (before: Record<string, number>): string {
   return TCP_SHOWN.map((k) => `${k.split(':')[1]} ${(after[k] ?? 0) - (before[k] ?? 0)}`).join(', ')
 }
 
-/** Peak RSS (MiB) of pid, sampled every 250 ms until stopped. */
-function rssPeak (pid: number) {
-  let peak = sampleProc(pid)?.rss ?? 0
-  const timer = setInterval(() => { peak = Math.max(peak, sampleProc(pid)?.rss ?? 0) }, 250)
+/** RSS (MiB) of pid, or of several processes together. */
+const rssOf = (pids: number | number[]) => (typeof pids === 'number' ? [pids] : pids).reduce((a, p) => a + (sampleProc(p)?.rss ?? 0), 0)
+
+/** Peak RSS (MiB) of pid (or of several processes together), sampled every 250 ms until stopped. */
+function rssPeak (pids: number | number[]) {
+  let peak = rssOf(pids)
+  const timer = setInterval(() => { peak = Math.max(peak, rssOf(pids)) }, 250)
   return { stop: () => { clearInterval(timer); return peak } }
 }
 
@@ -317,12 +357,16 @@ async function scrapeMetrics (t: TargetName, port: number): Promise<string | nul
  */
 function serverSide (before: string | null, after: string | null, seconds: number): string {
   if (before === null || after === null) return ''
-  const ticks = histogramOf(after, 'pixelwire_tick_duration_seconds').count - histogramOf(before, 'pixelwire_tick_duration_seconds').count
+  const ticks = beatsBetween(before, after)
   const d0 = histogramOf(before, 'pixelwire_pixel_delay_seconds')
   const d1 = histogramOf(after, 'pixelwire_pixel_delay_seconds')
   const le = (q: number) => `<= ${fmtMs(1000 * bucketQuantile(d0, d1, q))}`
   return `server: ${ticks} beats (mean ${fmtMs(1000 * seconds / Math.max(1, ticks))}), arrival to frames written to every slot p50 ${le(0.5)}, p99 ${le(0.99)}`
 }
+
+/** Beats that ran between two /metrics scrapes of one node. */
+const beatsBetween = (before: string, after: string) =>
+  histogramOf(after, 'pixelwire_tick_duration_seconds').count - histogramOf(before, 'pixelwire_tick_duration_seconds').count
 
 interface TrafficRow {
   server: string
@@ -338,9 +382,41 @@ interface TrafficRow {
   rssPeak: number
   keptUp: boolean
   notes: string
+  /** the painting window (s) */
+  seconds: number
+  /** each measured process's CPU over the painting window (% of one core); `server`: counted in cpuPct */
+  procCpu: Array<{ name: string, pct: number, server: boolean }>
+  /** beats each pixelwire node ran in the painting window (by node name; the nodes whose /metrics were read) */
+  beats: Record<string, number>
+  /** what the deployment's own window measurement returned (the cluster's Redis round trips) */
+  window?: unknown
 }
 
 interface TrafficOpts { receivers: number, rate: number, seconds: number, stroke?: number, slowEvery?: number, env?: Record<string, string>, label?: string, burner?: boolean }
+
+/** A measured process: its name in the notes, its pid. */
+interface Measured { name: string, pid: number }
+
+/**
+ * The server side of a traffic run: where the clients connect and which
+ * processes are measured. One server: one port, one process. A cluster:
+ * a port per node (receivers and painters split evenly over them), every
+ * node's process, and Redis beside them.
+ */
+interface Deployment {
+  ports: number[]
+  /** the server's processes: each one's CPU is reported; the row's server CPU and RSS are their sum */
+  procs: Measured[]
+  /** processes beside the server (Redis): their CPU is reported, not counted as the server's */
+  aside: Measured[]
+  /** pixelwire nodes whose /metrics are read before and after the window (beats, delay) */
+  metrics: Array<{ name: string, port: number }>
+  /** a measurement of the deployment's own over the painting window (Redis round trips): its result is row.window */
+  window?: { begin: () => Promise<void>, end: () => Promise<unknown> }
+  /** a note about the deployment, taken once the clients are connected (how the connections spread) */
+  spread?: () => string
+  stop: () => Promise<void>
+}
 
 /**
  * N receivers (JWT viewers), P painters (admin tokens: exempt from pixel
@@ -353,23 +429,43 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   const burning = o.burner ?? burnerFlag
   console.log(`  ${label}: ${o.receivers} receivers, ${o.rate} px/s for ${o.seconds} s${o.slowEvery !== undefined ? `, every ${o.slowEvery}th stops reading` : ''}${burning ? ', CPU burner on' : ''}`)
   const srv = await startTarget(t, o.env)
+  const deployment: Deployment = {
+    ports: [srv.port],
+    procs: [{ name: 'server', pid: srv.pid }],
+    aside: [],
+    metrics: t === 'pixelwire' ? [{ name: '', port: srv.port }] : [],
+    stop: srv.stop
+  }
+  return await measureTraffic(t, deployment, o, label, burning)
+}
+
+/** The traffic run itself, on a deployment already started (and stopped here at the end). */
+async function measureTraffic (t: TargetName, dep: Deployment, o: TrafficOpts, label: string, burning: boolean): Promise<TrafficRow> {
+  const pids = dep.procs.map((p) => p.pid)
   const sampleEvery = Math.max(1, Math.floor(o.receivers / 200)) // ~200 timed receivers
-  const rx = await connectReceivers(t, srv.port, o.receivers, { sampleEvery, slowEvery: o.slowEvery ?? 0 })
+  const rx = await connectReceivers(t, dep.ports, o.receivers, { sampleEvery, slowEvery: o.slowEvery ?? 0 })
   const painter = new Worker()
-  await painter.call({ type: 'connect', set: clientSet(t, srv.port, 'p', 0, PAINTERS, 'admin'), concurrency: PAINTERS }, 'ready', 60_000)
+  // the painters split over the nodes like the receivers; paint() sends round-robin over them
+  for (const [i, [from, count]] of splitSet(PAINTERS, dep.ports.length).entries()) {
+    await painter.call({ type: 'connect', set: clientSet(t, dep.ports[i], 'p', from, count, 'admin'), concurrency: count }, 'ready', 60_000)
+  }
   const slow = o.slowEvery !== undefined ? rx.sets.reduce((a, s) => a + Math.ceil(s.count / o.slowEvery!), 0) : 0
   const reading = rx.connected - slow
   await sleep(2000) // joins settle (pixelwire's presence, socket.io's handshakes)
-  const rss = rssPeak(srv.pid)
-  const rssStart = sampleProc(srv.pid)?.rss ?? 0
+  const spread = dep.spread?.() ?? ''
+  const rss = rssPeak(pids)
+  const rssStart = rssOf(pids)
   await Promise.all(rx.workers.map((w) => w.call({ type: 'loopReset' }, 'loopReset', 30_000)))
   // The burner spins from before the painting window to its end (lib/burner.ts).
-  const burner = burning ? await startBurner(srv.pid, burnerOpts, (c) => started.add(c)) : null
+  const burner = burning ? await startBurner(pids[0], burnerOpts, (c) => started.add(c)) : null
   // Scraped before the CPU counters are read: rendering /metrics is the
   // bench's own request, not delivery work, and (d) has none to render.
-  const metrics0 = await scrapeMetrics(t, srv.port)
+  const metrics0 = await Promise.all(dep.metrics.map((m) => scrapeMetrics(t, m.port)))
+  await dep.window?.begin()
   const bcpu0 = burner?.cpu() ?? 0
-  const cpu0 = sampleProc(srv.pid)?.cpu ?? 0
+  const measured = [...dep.procs, ...dep.aside]
+  const procCpu = () => measured.map((p) => sampleProc(p.pid)?.cpu ?? NaN)
+  const pcpu0 = procCpu()
   const clientsCpu = () => [...rx.workers, painter].reduce((a, w) => a + (sampleProc(w.child.pid ?? 0)?.cpu ?? 0), 0)
   const ccpu0 = clientsCpu()
   const mcpu0 = machineCpu()
@@ -378,12 +474,20 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
   const painted = await painter.call<{ sent: number, rejected: number }>({ type: 'paint', rate: o.rate, durationMs: o.seconds * 1000, stroke: o.stroke ?? 1, width: W, height: H }, 'painted', o.seconds * 1000 + 30_000)
   const tcp = tcpDelta(tcp0)
   const t1 = performance.now()
-  const cpu1 = sampleProc(srv.pid)?.cpu ?? cpu0
+  const pcpu1 = procCpu()
   const ccpu1 = clientsCpu()
   const mcpu1 = machineCpu()
   const bcpu1 = burner?.cpu() ?? 0
+  const windowResult = await dep.window?.end()
   await burner?.stop()
-  const inServer = serverSide(metrics0, await scrapeMetrics(t, srv.port), (t1 - t0) / 1000)
+  const seconds = (t1 - t0) / 1000
+  const metrics1 = await Promise.all(dep.metrics.map((m) => scrapeMetrics(t, m.port)))
+  const inServer = dep.metrics.map((m, i) => {
+    const side = serverSide(metrics0[i], metrics1[i], seconds)
+    return side !== '' && m.name !== '' ? `${m.name} ${side}` : side
+  }).filter(Boolean).join('; ')
+  const beats: Record<string, number> = {}
+  dep.metrics.forEach((m, i) => { if (metrics0[i] !== null && metrics1[i] !== null) beats[m.name] = beatsBetween(metrics0[i]!, metrics1[i]!) })
   const mark = async () => (await Promise.all(rx.workers.map((w) => w.call<{ received: number }>({ type: 'mark' }, 'marked', 30_000)))).reduce((a, m) => a + m.received, 0)
   const atEnd = await mark()
   const expected = (painted.sent - painted.rejected) * reading
@@ -402,35 +506,161 @@ async function traffic (t: TargetName, o: TrafficOpts): Promise<TrafficRow> {
     for (const [k, v] of Object.entries(r.closes)) closes[k] = (closes[k] ?? 0) + v
   }
   await Promise.all([...rx.workers, painter].map((w) => w.exit()))
-  await srv.stop()
+  await dep.stop()
+  const pct = (i: number) => 100 * (pcpu1[i] - pcpu0[i]) / seconds
+  const cpuRows = measured.map((p, i) => ({ name: p.name, pct: pct(i), server: i < dep.procs.length }))
   const notes = [
     rx.connected < o.receivers ? `${rx.connected}/${o.receivers} connected (${rx.errors.slice(0, 2).join('; ')})` : '',
     painted.rejected > 0 ? `${painted.rejected} px rejected` : '',
     Object.keys(closes).length > 0 ? `closes ${JSON.stringify(closes)}` : '',
     slow > 0 ? `${slow} slow receivers excluded` : '',
+    spread,
     inServer,
+    measured.length > 1 ? `CPU per process: ${cpuRows.map((c) => `${c.name} ${c.pct.toFixed(0)}%`).join(', ')}` : '',
     `receiving processes' event-loop delay p99 ${fmtMs(Math.max(...reports.map((r) => r.loop.p99)))} (worst process), max ${fmtMs(Math.max(...reports.map((r) => r.loop.max)))}`,
-    `CPU while painting: client processes ${(100 * (ccpu1 - ccpu0) / ((t1 - t0) / 1000)).toFixed(0)}% of a core, whole machine ${(100 * (mcpu1.busy - mcpu0.busy) / (mcpu1.total - mcpu0.total)).toFixed(0)}% busy (${cpus().length} cores)`,
+    `CPU while painting: client processes ${(100 * (ccpu1 - ccpu0) / seconds).toFixed(0)}% of a core, whole machine ${(100 * (mcpu1.busy - mcpu0.busy) / (mcpu1.total - mcpu0.total)).toFixed(0)}% busy (${cpus().length} cores)`,
     `TCP while painting (whole machine): ${tcp}`,
-    burner !== null ? `CPU burner${burnerOpts.core !== null ? `, pinned with the server to core ${burnerOpts.core}` : ' (nothing pinned)'}, nice ${burnerOpts.nice}: it got ${(100 * (bcpu1 - bcpu0) / ((t1 - t0) / 1000)).toFixed(0)}% of a core` : ''
+    burner !== null ? `CPU burner${burnerOpts.core !== null ? `, pinned with the server to core ${burnerOpts.core}` : ' (nothing pinned)'}, nice ${burnerOpts.nice}: it got ${(100 * (bcpu1 - bcpu0) / seconds).toFixed(0)}% of a core` : ''
   ].filter(Boolean).join('; ')
   const row: TrafficRow = {
     server: label,
     receivers: rx.connected,
-    sentPerSec: painted.sent / ((t1 - t0) / 1000),
-    deliveredPerSec: atEnd / ((t1 - t0) / 1000),
+    sentPerSec: painted.sent / seconds,
+    deliveredPerSec: atEnd / seconds,
     deliveredPct: expected > 0 ? 100 * got / expected : 0,
     p50: hist.quantile(0.5),
     p99: hist.quantile(0.99),
     max: hist.max,
-    cpuPct: 100 * (cpu1 - cpu0) / ((t1 - t0) / 1000),
+    cpuPct: cpuRows.filter((c) => c.server).reduce((a, c) => a + c.pct, 0),
     rssStart,
     rssPeak: peak,
     keptUp,
-    notes
+    notes,
+    seconds,
+    procCpu: cpuRows,
+    beats,
+    window: windowResult
   }
   console.log(`    delivered ${fmtN(row.deliveredPerSec)}/s (${row.deliveredPct.toFixed(2)}%), p50 ${fmtMs(row.p50)} p99 ${fmtMs(row.p99)} max ${fmtMs(row.max)}, cpu ${row.cpuPct.toFixed(0)}% (${nsPerDelivery(row).toFixed(1)} ns per delivered pixel), rss ${row.rssStart.toFixed(0)}→${row.rssPeak.toFixed(0)} MiB${notes !== '' ? `; ${notes}` : ''}`)
   return row
+}
+
+// ---------------------------------------------------------------- cluster
+
+/** The pids of the live children of `ppid` (from /proc: the workers of a WORKERS=N primary). */
+function childrenOf (ppid: number): number[] {
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) out.push(Number(d))
+    } catch {} // gone meanwhile
+  }
+  return out
+}
+
+/** Which worker (src/workers.ts sets PIXELWIRE_WORKER=i in its environment) a child process is. */
+function workerIndex (pid: number): number {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+    return Number(env.find((e) => e.startsWith('PIXELWIRE_WORKER='))?.split('=')[1] ?? NaN)
+  } catch {
+    return NaN
+  }
+}
+
+/** Established connections on `port` held by pid (its socket fds in /proc/net/tcp). */
+function connectionsOn (pid: number, port: number): number {
+  const inodes = new Set<string>()
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, 'utf8'))
+      if (m !== null) inodes.add(m[1])
+    }
+  } catch {}
+  return tcpTable().filter((r) => r.state === '01' && r.localPort === port && inodes.has(r.inode)).length
+}
+
+/**
+ * Open viewer connections to `port` until every node in `ids` has served
+ * one (its hello names it): the WORKERS=N primary hands connections only to
+ * workers already listening, so before this the load would land on fewer.
+ */
+async function untilServing (port: number, ids: readonly string[], ms: number): Promise<void> {
+  const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })
+  const seen = new Set<string>()
+  const deadline = Date.now() + ms
+  for (let i = 0; !ids.every((id) => seen.has(id)); i++) {
+    if (Date.now() > deadline) throw new Error(`not every worker served within ${ms} ms: saw ${[...seen].join(', ') || 'none'} of ${ids.join(', ')}`)
+    const node = await new Promise<string | null>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${sign({ sub: `probe-${i}`, role: 'viewer' })}` }, handshakeTimeout: 5000 })
+      const done = (v: string | null) => { ws.terminate(); resolve(v) }
+      ws.once('message', (d: Buffer, bin: boolean) => {
+        try { done(bin ? null : (JSON.parse(d.toString()) as { node?: string }).node ?? null) } catch { done(null) }
+      })
+      ws.once('error', () => done(null))
+    })
+    if (node !== null) seen.add(node)
+    else await sleep(200)
+  }
+}
+
+/**
+ * A redis-server of the bench's own and pixelwire joined through it: `nodes`
+ * node processes (node-1..N, each its own port and DATA_DIR), or one server
+ * with WORKERS=`workers` (NODE_ID bench; its workers are bench-w1..N). Redis
+ * is measured beside them; the painting window counts their round trips.
+ */
+async function startCluster (shape: { nodes: number } | { workers: number }): Promise<Deployment> {
+  const redis = await startRedis((c) => started.add(c))
+  const servers: Running[] = []
+  const stop = async () => {
+    for (const s of servers) await s.stop()
+    await redis.stop()
+  }
+  try {
+    const dep: Deployment = { ports: [], procs: [], aside: [{ name: 'redis', pid: redis.pid }], metrics: [], stop }
+    let ids: string[]
+    if ('nodes' in shape) {
+      ids = Array.from({ length: shape.nodes }, (_v, i) => `node-${i + 1}`)
+      for (const id of ids) {
+        const s = await startTarget('pixelwire', { REDIS_URL: redis.url, NODE_ID: id })
+        servers.push(s)
+        dep.ports.push(s.port)
+        dep.procs.push({ name: id, pid: s.pid })
+        dep.metrics.push({ name: id, port: s.port })
+      }
+    } else {
+      const n = shape.workers
+      const s = await startTarget('pixelwire', { REDIS_URL: redis.url, NODE_ID: 'bench', WORKERS: String(n) })
+      servers.push(s)
+      dep.ports.push(s.port)
+      if (n === 1) {
+        ids = ['bench']
+        dep.procs.push({ name: 'server', pid: s.pid })
+        dep.metrics.push({ name: 'bench', port: s.port })
+      } else {
+        ids = Array.from({ length: n }, (_v, i) => `bench-w${i + 1}`)
+        await untilServing(s.port, ids, 60_000)
+        const workers = childrenOf(s.pid).map((pid) => ({ pid, i: workerIndex(pid) })).filter((w) => Number.isInteger(w.i)).sort((a, b) => a.i - b.i)
+        if (workers.length !== n) throw new Error(`WORKERS=${n}: found ${workers.length} worker processes`)
+        dep.procs.push({ name: 'primary', pid: s.pid }, ...workers.map((w) => ({ name: `worker ${w.i}`, pid: w.pid })))
+        // /metrics on the shared port reaches one worker or the other: no beats per worker here
+        dep.spread = () => `connections per worker: ${workers.map((w) => connectionsOn(w.pid, s.port)).join(' / ')}`
+      }
+    }
+    dep.window = { begin: async () => await tripsBegin(redis.client), end: async () => await tripsEnd(redis.client, ids) }
+    return dep
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function clusterTraffic (shape: { nodes: number } | { workers: number }, o: TrafficOpts & { label: string }): Promise<TrafficRow> {
+  console.log(`  ${o.label}: ${o.receivers} receivers, ${o.rate} px/s for ${o.seconds} s`)
+  return await measureTraffic('pixelwire', await startCluster(shape), o, o.label, false)
 }
 
 interface IdleRow { server: string, connections: number, held: number, rssBefore: number, rssAfter: number, perConnKiB: number, errors: string }
@@ -535,7 +765,10 @@ async function persistence (o: typeof S.persistence): Promise<{ row: TrafficRow,
     rssStart,
     rssPeak: peak,
     keptUp: got >= 0.99 * expected,
-    notes: painted.rejected > 0 ? `${painted.rejected} px rejected` : ''
+    notes: painted.rejected > 0 ? `${painted.rejected} px rejected` : '',
+    seconds: (t1 - t0) / 1000,
+    procCpu: [{ name: 'server', pct: 100 * (cpu1 - cpu0) / ((t1 - t0) / 1000), server: true }],
+    beats: {}
   }
   console.log(`    sent ${fmtN(row.sentPerSec)} px/s, committed ${fmtN(committedPerSec)} px/s, p99 ${fmtMs(row.p99)}, cpu ${row.cpuPct.toFixed(0)}%`)
   return { row, committedPerSec }
@@ -610,6 +843,84 @@ function peerTable (scenario: string, rows: TrafficRow[], limits: PeerLimits): s
     }
     out.push(`| ${m.name} | ${m.fmt(a)} | ${m.fmt(b)} | ${shown} | ${target} | ${verdict} |`)
   }
+  return out.join('\n')
+}
+
+const fmtNs = (v: number) => Number.isFinite(v) ? `${v.toFixed(1)} ns` : '-'
+/** CPU (% of a core) per delivered update (one pixel to one receiver), in ns. */
+const nsPer = (pct: number, r: TrafficRow) => 1e9 * (pct / 100) / r.deliveredPerSec
+
+/** The cluster section's tables after the traffic table: cluster ÷ one node, CPU per process, Redis round trips, WORKERS. */
+function clusterTables (single: TrafficRow, two: TrafficRow, low: TrafficRow, workers: TrafficRow[], lowLoad: { receivers: number, rate: number }): string {
+  const r = (a: number, b: number) => Number.isFinite(a / b) ? (a / b).toFixed(3) : '-'
+  const out = [
+    'Two nodes + Redis against one node, same run (issue 12):',
+    '',
+    '| measure | one node | 2 nodes + Redis | 2 nodes ÷ one | target |',
+    '|---|---:|---:|---:|---|',
+    `| delivered | ${single.deliveredPct.toFixed(3)}% | ${two.deliveredPct.toFixed(3)}% | | every pixel to every receiver |`,
+    `| latency p50 | ${fmtMs(single.p50)} | ${fmtMs(two.p50)} | ${r(two.p50, single.p50)} | |`,
+    `| latency p99 | ${fmtMs(single.p99)} | ${fmtMs(two.p99)} | ${r(two.p99, single.p99)} | <= 1.5x |`,
+    `| latency max | ${fmtMs(single.max)} | ${fmtMs(two.max)} | ${r(two.max, single.max)} | |`,
+    `| pixelwire CPU per delivered update | ${fmtNs(nsPerDelivery(single))} | ${fmtNs(nsPerDelivery(two))} | ${r(nsPerDelivery(two), nsPerDelivery(single))} | |`,
+    '',
+    'CPU of each process over the painting window (100% = one core; from /proc/<pid>/stat, Redis\'s threads included) and per delivered update (a pixel reaching one receiver):',
+    '',
+    '| row | process | CPU | per delivered update |',
+    '|---|---|---:|---:|'
+  ]
+  for (const row of [single, two, low, ...workers]) {
+    for (const p of row.procCpu) out.push(`| ${row.server} | ${p.name} | ${p.pct.toFixed(1)}% | ${fmtNs(nsPer(p.pct, row))} |`)
+    if (row.procCpu.filter((p) => p.server).length > 1) out.push(`| ${row.server} | all pixelwire processes | ${row.cpuPct.toFixed(1)}% | ${fmtNs(nsPerDelivery(row))} |`)
+  }
+  out.push('',
+    'Redis round trips over the painting window, counted by Redis (its slow log records every command of the window; a command a Lua script runs inside one is not a round trip and is not counted; a blocking XREAD counts once), ' +
+    'per node (its connections are named `pixelwire:<node>:<role>`), per beat of that node (beats from its /metrics) and per second. ' +
+    'Per beat a node appends its batch (one EVALSHA per canvas with pixels) and reads the order (XREAD, returning as soon as any node appended); ' +
+    'the rest is per interval, not per pixel or client: heartbeat, ping, lag, budget settle, presence on the bus.',
+    '',
+    '| row | node | beats | round trips | per beat | per second | by command | by connection |',
+    '|---|---|---:|---:|---:|---:|---|---|')
+  const fmtCounts = (c: Record<string, number>) => Object.entries(c).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')
+  for (const row of [two, low, ...workers]) {
+    const t = row.window as RoundTrips | undefined
+    if (t === undefined) continue
+    for (const [node, n] of Object.entries(t.nodes)) {
+      const beats = row.beats[node]
+      out.push(`| ${row.server} | ${node} | ${beats ?? '-'} | ${n.total} | ${beats !== undefined && beats > 0 ? (n.total / beats).toFixed(2) : '-'} | ${(n.total / row.seconds).toFixed(1)} | ${fmtCounts(n.byCommand)} | ${fmtCounts(n.byConnection)} |`)
+    }
+    const odd = [t.complete ? '' : 'the slow log filled up: counts are low', t.other > 0 ? `${t.other} round trips of other connections` : ''].filter(Boolean)
+    if (odd.length > 0) out.push(`| ${row.server} | ${odd.join('; ')} | | | | | | |`)
+  }
+  const beatsOf = (row: TrafficRow) => Object.values(row.beats).reduce((a, b) => a + b, 0)
+  const tripsOf = (row: TrafficRow) => Object.values((row.window as RoundTrips | undefined)?.nodes ?? {}).reduce((a, n) => a + n.total, 0)
+  /** Round trips of every node of a row whose command matches `re`. */
+  const tripsLike = (row: TrafficRow, re: RegExp) => Object.values((row.window as RoundTrips | undefined)?.nodes ?? {})
+    .reduce((a, n) => a + Object.entries(n.byCommand).filter(([c]) => re.test(c)).reduce((b, [, v]) => b + v, 0), 0)
+  const APPEND = /^evalsha? \S*canvas:\{[^}]*\}:meta$/ // the append script names the canvas meta first (src/broker/redis-order.ts)
+  const split = (row: TrafficRow) => {
+    const beats = beatsOf(row)
+    const appends = tripsLike(row, APPEND)
+    const reads = tripsLike(row, /^xread$/)
+    return `${(tripsOf(row) / beats).toFixed(2)} (appends ${(appends / beats).toFixed(2)}, XREAD ${(reads / beats).toFixed(2)}, the rest ${((tripsOf(row) - appends - reads) / beats).toFixed(2)})`
+  }
+  out.push('', `Per beat per node, all nodes together: ${split(two)} at ${two.receivers} receivers × ${fmtN(two.sentPerSec)} px/s; ` +
+    `${split(low)} at ${low.receivers} receivers × ${fmtN(low.sentPerSec)} px/s (the load ÷ ${(two.sentPerSec / low.sentPerSec).toFixed(1)} in pixels, ÷ ${(two.receivers / Math.max(1, low.receivers)).toFixed(1)} in clients; ${lowLoad.receivers} × ${lowLoad.rate} asked). ` +
+    'The bound per beat per node: one append per canvas with pixels and at most one XREAD per node that appended, whatever the pixels or clients; under load fewer (more entries per read, an append in flight takes the next beat\'s pixels too).')
+  // WORKERS: the issue asks for CPU per delivered update per process, reported, not promised.
+  out.push('',
+    'WORKERS=N (one port, Node\'s cluster module; each worker a cluster node through Redis): CPU per delivered update, per process and summed. ' +
+    'This machine has as many cores as workers at 2 and the load generator needs one, so this reports, it does not promise, a speed-up.',
+    '',
+    '| WORKERS | delivered | p99 | pixelwire processes: CPU (sum) | per delivered update (sum) | per process | Redis CPU | Redis per delivered update | notes |',
+    '|---|---:|---:|---:|---:|---|---:|---:|---|')
+  for (const row of workers) {
+    const per = row.procCpu.filter((p) => p.server).map((p) => `${p.name} ${p.pct.toFixed(1)}% (${fmtNs(nsPer(p.pct, row))})`).join(', ')
+    const redis = row.procCpu.find((p) => !p.server)
+    const spread = /connections per worker: [^;]*/.exec(row.notes)?.[0] ?? ''
+    out.push(`| ${row.server} | ${row.deliveredPct.toFixed(3)}% | ${fmtMs(row.p99)} | ${row.cpuPct.toFixed(1)}% | ${fmtNs(nsPerDelivery(row))} | ${per} | ${redis !== undefined ? `${redis.pct.toFixed(1)}%` : '-'} | ${redis !== undefined ? fmtNs(nsPer(redis.pct, row)) : '-'} | ${spread} |`)
+  }
+  out.push(`| (one node, no Redis, above) | ${single.deliveredPct.toFixed(3)}% | ${fmtMs(single.p99)} | ${single.cpuPct.toFixed(1)}% | ${fmtNs(nsPerDelivery(single))} | | | | |`)
   return out.join('\n')
 }
 
@@ -745,6 +1056,38 @@ async function main (): Promise<void> {
     sections.push(`## CPU burner: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s, a busy-loop process ${where}, nice ${burnerOpts.nice}\n\n` +
       'The fan-out-heavy load while a competing process spins on the server\'s core (from before the painting window to its end).\n\n' +
       `${trafficTable(rows)}${withPeer(peerTable('CPU burner', rows, { p99: 1 }))}`)
+  }
+
+  if (chosen.includes('cluster') && has('pixelwire')) {
+    // Issue 12: two nodes and Redis against one node, the same load in the same run; then WORKERS.
+    const o = S.cluster
+    console.log(`\ncluster: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s; one node, then 2 nodes + Redis; WORKERS=1 and 2`)
+    const single = await traffic('pixelwire', { ...o, burner: false, label: 'one node, no Redis' })
+    const two = await clusterTraffic({ nodes: 2 }, { ...o, label: '2 nodes + Redis' })
+    const low = await clusterTraffic({ nodes: 2 }, { ...o.low, label: `2 nodes + Redis, ${o.low.receivers} receivers, ${o.low.rate} px/s` })
+    const w1 = await clusterTraffic({ workers: 1 }, { ...o, seconds: o.workersSeconds, label: 'WORKERS=1 + Redis' })
+    const w2 = await clusterTraffic({ workers: 2 }, { ...o, seconds: o.workersSeconds, label: 'WORKERS=2 + Redis' })
+    const rows = [single, two, low, w1, w2]
+    const p99Ratio = two.p99 / single.p99
+    check('cluster', 'every pixel delivered to every receiver (2 nodes + Redis)', two.deliveredPct >= 99.999, `${two.deliveredPct.toFixed(3)}%`)
+    check('cluster', 'p99 <= 1.5x one node (same run)', p99Ratio <= 1.5, `${Number.isFinite(p99Ratio) ? p99Ratio.toFixed(2) : '-'}x (${fmtMs(two.p99)} vs ${fmtMs(single.p99)})`)
+    const perBeat = (r: TrafficRow) => {
+      const t = r.window as RoundTrips | undefined
+      const beats = Object.values(r.beats).reduce((a, b) => a + b, 0)
+      return t === undefined || beats === 0 ? NaN : Object.values(t.nodes).reduce((a, n) => a + n.total, 0) / beats
+    }
+    const tripsRatio = perBeat(two) / perBeat(low)
+    // Per beat a node makes at most one append per canvas and reads at most once per node that appended: a bound, not
+    // an exact count (under load more entries wait per read, and an append still in flight takes the next beat's pixels too).
+    check('cluster', `Redis round trips per beat per node do not grow with the load: full ÷ ${o.low.receivers} × ${o.low.rate} px/s load <= 1.25x`, tripsRatio <= 1.25,
+      `${perBeat(two).toFixed(2)} vs ${perBeat(low).toFixed(2)} (${Number.isFinite(tripsRatio) ? tripsRatio.toFixed(2) : '-'}x)`)
+    sections.push(`## cluster: 2 nodes + Redis against one node, ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s\n\n` +
+      'Rows, one after the other: one node without Redis; two nodes (`node-1`, `node-2`, each its own port and DATA_DIR) sharing a redis-server of the bench\'s own ' +
+      '(appendonly yes), receivers and painters split evenly over them, so a pixel painted on one node reaches half its receivers through the other; ' +
+      `the two nodes again at ${o.low.receivers} receivers and ${o.low.rate} px/s for ${o.low.seconds} s (round trips at another load); ` +
+      `one server with WORKERS=1 and with WORKERS=2 on a Redis (${o.workersSeconds} s each). ` +
+      'Every Redis is fresh. The server CPU column sums the pixelwire processes (Redis apart, below). The ratio columns compare each row with the first.\n\n' +
+      `${trafficTable(rows)}\n\n${clusterTables(single, two, low, [w1, w2], o.low)}`)
   }
 
   const minutes = (Date.now() - began.getTime()) / 60_000
