@@ -49,7 +49,7 @@
 //                 painters split over them): every pixel to every receiver, p99 <= 1.5x one node;
 //                 each node's and Redis's CPU; Redis round trips per beat per node, counted by
 //                 Redis, again at 500 receivers x 500 px/s (15 s); then WORKERS=1 and WORKERS=2
-//                 (20 s each): CPU per delivered update per process. About 5 minutes.
+//                 (20 s each): CPU per delivered update per process. About 4 minutes.
 //
 // Servers: pixelwire (the build, as in production), and bench/baselines/:
 // (d) `ws-batched` plain ws, coalesced per tick, one UPDATES frame framed once
