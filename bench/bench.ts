@@ -613,7 +613,7 @@ async function untilServing (port: number, ids: readonly string[], ms: number): 
  * is measured beside them; the painting window counts their round trips.
  */
 async function startCluster (shape: { nodes: number } | { workers: number }): Promise<Deployment> {
-  const redis = await startRedis((c) => started.add(c))
+  const redis = await startRedis((c, dir) => { started.add(c); dataDirs.push(dir) })
   const servers: Running[] = []
   const stop = async () => {
     for (const s of servers) await s.stop()

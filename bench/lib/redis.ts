@@ -19,7 +19,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
-import { within } from './server.js'
 
 export const REDIS_SERVER = '/usr/bin/redis-server'
 
@@ -46,10 +45,11 @@ export interface BenchRedis {
 }
 
 /**
- * Start a redis-server of the bench's own; `track` gets the child at once
- * (the bench's hard deadline kills it). Stopped (and its dir removed) by stop().
+ * Start a redis-server of the bench's own; `track` gets the child and its
+ * dir at once (the bench's hard deadline kills the one and removes the
+ * other). Stopped (and its dir removed) by stop().
  */
-export async function startRedis (track: (c: ChildProcess) => void, bootMs = 20_000): Promise<BenchRedis> {
+export async function startRedis (track: (c: ChildProcess, dir: string) => void, bootMs = 20_000): Promise<BenchRedis> {
   if (!existsSync(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} not found: the cluster scenario needs Debian's redis-server (apt-get install redis-server)`)
   const dir = mkdtempSync(join(tmpdir(), 'pixelwire-bench-redis-'))
   const port = await freePort()
@@ -63,7 +63,7 @@ export async function startRedis (track: (c: ChildProcess) => void, bootMs = 20_
     '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning',
     '--slowlog-log-slower-than', '-1'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
-  track(child)
+  track(child, dir)
   const tail: string[] = []
   for (const s of [child.stdout!, child.stderr!]) {
     createInterface({ input: s }).on('line', (line) => {
@@ -95,7 +95,10 @@ export async function startRedis (track: (c: ChildProcess) => void, bootMs = 20_
       client.disconnect()
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM')
-        if (!await within(exited, 10_000)) { child.kill('SIGKILL'); await exited }
+        // SIGKILL if it takes longer than 10 s; the timer is cleared, so it keeps no process alive
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(timer)
       }
       rmSync(dir, { recursive: true, force: true })
     }
