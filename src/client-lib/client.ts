@@ -20,7 +20,7 @@
 //   resume, already on the picture in their colours) are confirmed; the rest
 //   are sent again.
 import {
-  PIXEL_RECORD_BYTES, decodeServerBinary, encodePixels, encodeRect, readRgb, readU16, writePixelRecord,
+  PIXEL_RECORD_BYTES, decodeServerBinary, encodeCursor, encodePixels, encodeRect, readRgb, readU16, writePixelRecord,
   type CursorEntry, type HelloMessage, type Limits, type PresenceMessage, type Role, type StreamMessage,
   type CanvasMessage, type BroadcastMessage, type ErrorMessage
 } from '../protocol/wire.js'
@@ -52,11 +52,12 @@ export interface ClientOptions {
   /** canvas id (default `main`) */
   canvas?: string
   /**
-   * A valid token, asked before every connection attempt and before the
-   * current one expires (cache it as you like). Absent: anonymous (needs the
-   * server's ANONYMOUS=read).
+   * A valid token, asked before every connection attempt (`renew: false`)
+   * and before the current one expires (`renew: true`: a later `exp` is
+   * wanted, for the open socket); cache it as you like. Absent: anonymous
+   * (needs the server's ANONYMOUS=read).
    */
-  getToken?: () => string | Promise<string>
+  getToken?: (why: { renew: boolean }) => string | Promise<string>
   /** default: globalThis.WebSocket; in Node 20 pass the `ws` package's */
   WebSocket?: WebSocketConstructor
   /**
@@ -88,7 +89,7 @@ export interface ClientOptions {
 /** A draw's answer: the canvas seq at (or after) which it was confirmed committed. */
 export interface DrawResult { seq: number }
 
-/** A refused draw, subscribe, publish or renewal: the server's code, or the client's own (QUEUE_FULL, CLOSED, CANVAS_RESET, NOT_LIVE). */
+/** A refused draw, subscribe, publish or renewal: the server's code, or the client's own (QUEUE_FULL, CLOSED, CANCELLED, CANVAS_RESET, NOT_LIVE). */
 export class PixelwireError extends Error {
   readonly code: string
   readonly retryAfterMs?: number
@@ -117,6 +118,12 @@ export interface ClientEvents {
   subscribed: (s: { stream: string, offset: number, recovered?: boolean }) => void
   canvas: (m: CanvasMessage) => void
   broadcast: (m: BroadcastMessage) => void
+  /**
+   * An op was not applied for now (`RATE_LIMITED`, `UNAVAILABLE`): its
+   * `pixels` wait `e.retryAfterMs` and are sent again (not a refusal; the
+   * draw's promise is still pending).
+   */
+  retry: (e: PixelwireError, pixels: number) => void
   /** an error no request of ours was waiting for, or a problem of the client's own */
   error: (e: PixelwireError) => void
   /** the socket closed (a reconnect may follow: see `state`) */
@@ -165,7 +172,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   hello: HelloMessage | null = null
 
   private readonly opts: Required<Omit<ClientOptions, 'getToken' | 'WebSocket' | 'backoff'>> & { backoff: { baseMs: number, maxMs: number } }
-  private readonly getToken: (() => string | Promise<string>) | undefined
+  private readonly getToken: ((why: { renew: boolean }) => string | Promise<string>) | undefined
   private readonly Socket: WebSocketConstructor
   private ws: SocketLike | null = null
   private gen = 0
@@ -227,6 +234,91 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   /** Pixels queued or sent and not yet settled. */
   get unsettledPixels (): number {
     return this.queuedPixels
+  }
+
+  /**
+   * Where the unsettled pixels are: `queued` (not sent yet: waiting for the
+   * budget, a cooldown or the connection), `sent` (no pong yet: the server
+   * has not read them), `accepted` (read and not refused; waiting for the
+   * commit barrier, or for the resume after a dropped connection).
+   * queued + sent + accepted = unsettledPixels.
+   */
+  drawStatus (): { queued: number, sent: number, accepted: number } {
+    let queued = 0
+    let sent = 0
+    // (Ops of a refused draw still queued count until the pump drops them, as in unsettledPixels.)
+    for (const op of this.queue) queued += op.count
+    for (const op of this.inFlight) if (op.state === 'sent') sent += op.count
+    return { queued, sent, accepted: this.queuedPixels - queued - sent }
+  }
+
+  /**
+   * The r/place-style budget as the local copy sees it (the pixels still
+   * queued already spent): whole pixels ready now, or the wait for the next
+   * one. Null without a budget: before a hello, for admins and viewers.
+   */
+  budgetStatus (now = Date.now()): { ready: number, nextInMs: number } | null {
+    if (this.budget === null || this.role === 'admin' || this.role === 'viewer') return null
+    const queued = this.drawStatus().queued
+    const free = this.budget.level(now) - queued
+    if (free >= 1) return { ready: Math.floor(free), nextInMs: 0 }
+    return { ready: 0, nextInMs: this.budget.wait(queued + 1, now) }
+  }
+
+  /**
+   * How long until every queued pixel can have gone out (the local budget,
+   * or the server's `retryAfterMs`), with the count waiting; null when
+   * nothing waits on the rate (an empty queue, an admin, or the next op can
+   * go now).
+   */
+  cooldown (now = Date.now()): { waitMs: number, queued: number } | null {
+    const serverWait = Math.max(0, this.blockedUntil - now)
+    const queued = this.drawStatus().queued
+    if (queued === 0 || this.limits === null) return serverWait > 0 ? { waitMs: serverWait, queued: 0 } : null
+    if (this.role === 'admin' || this.budget === null) return serverWait > 0 ? { waitMs: serverWait, queued } : null
+    const head = this.queue[0]
+    const need = Math.min(head.count, this.maxOpPixels(head.rect !== undefined))
+    if (serverWait === 0 && this.budget.wait(need, now) === 0) return null
+    return { waitMs: Math.max(serverWait, this.budget.wait(queued, now)), queued }
+  }
+
+  /**
+   * Take back every draw not sent yet (the queue, including ops waiting to
+   * be sent again): their promises reject `CANCELLED`. Ops already sent are
+   * settled as usual. Returns the pixels taken back.
+   */
+  cancelQueued (): number {
+    const err = new PixelwireError('CANCELLED', 'the draw was cancelled before it was sent')
+    let n = 0
+    for (const op of this.queue) {
+      if (!op.job.settled) n += op.count
+      this.finish(op, err)
+    }
+    this.queue = []
+    return n
+  }
+
+  /**
+   * Show where this connection's pointer is (a CURSOR message; others get it
+   * in their `cursors` events). False when not live: nothing is sent.
+   */
+  moveCursor (x: number, y: number): boolean {
+    if (!this.live || this.ws === null) return false
+    this.ws.send(encodeCursor(x, y))
+    return true
+  }
+
+  /**
+   * Give up the current connection and open a new one at once, resuming
+   * (since + epoch) like any reconnect: e.g. when the network is back.
+   * Nothing is lost: unconfirmed draws are settled at the resume.
+   */
+  reconnect (): void {
+    if (this.state === 'idle' || this.state === 'closed') return
+    clearTimeout(this.reconnectTimer)
+    this.attempt = 0
+    if (this.ws !== null) this.drop(1000, 'reconnect', 0)
+    else this.onClose(1000, 'reconnect', 0)
   }
 
   /** Connect; resolves once live (the picture is current), rejects on a close that reconnecting cannot fix, or close(). */
@@ -524,7 +616,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private async open (): Promise<void> {
     const gen = ++this.gen
     if (this.state === 'idle') this.setState('connecting', {})
-    const token = this.getToken === undefined ? null : await this.getToken()
+    const token = this.getToken === undefined ? null : await this.getToken({ renew: false })
     if (gen !== this.gen || this.state === 'closed') return
     const url = new URL(this.opts.url)
     url.searchParams.set('canvas', this.opts.canvas)
@@ -749,7 +841,12 @@ export class PixelwireClient extends Emitter<ClientEvents> {
           // Not applied: wait and send again. The local budget starts over empty.
           const wait = e.retryAfterMs ?? this.opts.backoff.baseMs
           this.blockedUntil = Math.max(this.blockedUntil, Date.now() + wait)
-          if (e.code === 'RATE_LIMITED') this.budget?.empty(wait)
+          // Waiting out the rate is not a failed send: only UNAVAILABLE and lost commits count towards maxAttempts.
+          if (e.code === 'RATE_LIMITED') {
+            this.budget?.empty(wait)
+            op.attempts--
+          }
+          this.emit('retry', err, op.count)
           this.requeue([op], err)
         } else {
           this.finish(op, err)
@@ -836,7 +933,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
 
   private async renew (): Promise<void> {
     const gen = this.gen
-    const token = await this.getToken!()
+    const token = await this.getToken!({ renew: true })
     if (gen !== this.gen || !this.live || this.ws === null) return // the next connection takes a fresh token anyway
     this.ws.send(JSON.stringify({ type: 'auth', token }))
     this.request({ kind: 'auth', id: '', errored: false })
@@ -853,7 +950,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   }
 
   /** Give up this socket (as if it closed with `code`) and reconnect. */
-  private drop (code: number, reason: string): void {
+  private drop (code: number, reason: string, delayMs?: number): void {
     const ws = this.ws
     this.gen++
     if (ws !== null) {
@@ -861,10 +958,11 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       ws.onclose = null
       try { ws.close(code >= 4000 ? code : 1000, reason) } catch {}
     }
-    this.onClose(code, reason)
+    this.onClose(code, reason, delayMs)
   }
 
-  private onClose (code: number, reason: string): void {
+  /** `delayMs`: reconnect after this long instead of what the close code asks (reconnect()). */
+  private onClose (code: number, reason: string, delayMs?: number): void {
     this.gen++ // frames of the old socket still waiting are dropped
     this.ws = null
     this.live = false
@@ -887,7 +985,8 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       return
     }
     let delay: number
-    if (code === 4401) delay = this.attempt === 0 ? 0 : this.backoff() // a new token, at once (once)
+    if (delayMs !== undefined) delay = delayMs
+    else if (code === 4401) delay = this.attempt === 0 ? 0 : this.backoff() // a new token, at once (once)
     else if (code === 4429) delay = Math.max(RATE_ABUSE_PAUSE_MS, this.backoff())
     else if (code === 1001) delay = Math.round(250 + this.opts.random() * 1000)
     else delay = this.backoff()

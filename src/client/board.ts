@@ -9,7 +9,7 @@ import { MipChain, levelFor } from './mip.js'
 
 export interface View { scale: number, ox: number, oy: number }
 export interface RectPreview { x: number, y: number, w: number, h: number, color: number, ok: boolean }
-interface Pending { color: number, sentAt: number | null }
+interface Pending { color: number }
 interface RemoteCursor { x: number, y: number, at: number }
 
 const MIN_SCALE = 0.1
@@ -65,9 +65,8 @@ export class Board {
     }
     const u32 = this.u32
     for (let i = 0, o = 0; i < u32.length; i++, o += 3) u32[i] = 0xff000000 | (rgb[o + 2] << 16) | (rgb[o + 1] << 8) | rgb[o]
-    // Pixels still queued here stay shown above the new picture; sent ones are in it or refused.
+    // Pending pixels stay shown above the new picture until their draw settles (main.ts drops them then).
     if (resized) this.pending.clear()
-    for (const [idx, p] of this.pending) if (p.sentAt !== null) this.pending.delete(idx)
     this.dirty = { x0: 0, y0: 0, x1: width, y1: height }
     if (resized || !this.painted) this.fit()
     this.requestPaint()
@@ -108,7 +107,7 @@ export class Board {
 
   // Pixels drawn here but not yet confirmed by the server: shown above the picture.
   addPending (x: number, y: number, color: number): void {
-    this.pending.set(y * this.width + x, { color, sentAt: null })
+    this.pending.set(y * this.width + x, { color })
     this.requestPaint()
   }
 
@@ -116,9 +115,9 @@ export class Board {
     return this.pending.has(y * this.width + x)
   }
 
-  markSent (x: number, y: number): void {
-    const p = this.pending.get(y * this.width + x)
-    if (p !== undefined) p.sentAt = performance.now()
+  /** The colour shown as pending at (x, y), if any. */
+  pendingColor (x: number, y: number): number | undefined {
+    return this.pending.get(y * this.width + x)?.color
   }
 
   dropPending (x: number, y: number): void {
@@ -128,7 +127,7 @@ export class Board {
   /**
    * Forget stale cursors, and every pending pixel when `all`. A sent pixel
    * otherwise stays shown as pending until the server shows it, or the
-   * outbox settles it (sent again, or reported not drawn).
+   * library settles its draw (confirmed, or refused: main.ts drops it).
    */
   expirePending (all = false): void {
     const now = performance.now()

@@ -1,8 +1,11 @@
 // The page's streams: the canvas's chat (`chat:<canvas>`) and the admins'
-// alerts (`alerts:all`, `alerts:<canvas>`). Subscribed again on every
-// connection with `since` = the last offset seen, so a reconnect replays what
-// was missed (or says it cannot: `recovered: false`).
-import type { StreamMessage, SubscribedMessage } from '../protocol/wire.js'
+// alerts (`alerts:all`, `alerts:<canvas>`), through the client library
+// (which re-subscribes on every connection with `since` = the last offset it
+// delivered, and delivers each offset once). The page keeps its own last
+// offsets too, because a sign-in or sign-out starts a new library client:
+// the new one subscribes from where the old one stopped, so nothing said
+// meanwhile is missed or shown twice.
+import type { PixelwireClient, StreamMessage } from '../client-lib/index.js'
 
 /** Stream names take a canvas id only when it starts like a stream name may. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
@@ -10,11 +13,12 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 export interface ChatLine { name: string, text: string }
 
 export interface StreamsHost {
-  send (text: string): boolean
   chat (line: ChatLine, offset: number): void
   alert (text: string): void
   /** a reconnect could not replay everything that was said meanwhile */
   gap (stream: string): void
+  /** the server refused a subscription or a message (its words) */
+  refused (message: string): void
 }
 
 export class Streams {
@@ -28,31 +32,37 @@ export class Streams {
     this.names = ok ? [`chat:${canvasId}`, 'alerts:all', `alerts:${canvasId}`] : ['alerts:all']
   }
 
-  /** A new connection is live: (re)subscribe, from where we were. */
-  subscribe (): void {
+  /** A new library client: subscribe on it, from where the page was (the library resubscribes on every reconnect). */
+  attach (client: PixelwireClient): void {
+    client.on('subscribed', (s) => {
+      if (s.recovered === false) this.host.gap(s.stream)
+      if (!this.offsets.has(s.stream) || s.recovered === false) this.offsets.set(s.stream, s.offset)
+    })
+    client.on('message', (m) => this.message(m))
     for (const stream of this.names) {
       const since = this.offsets.get(stream)
-      this.host.send(JSON.stringify(since === undefined ? { type: 'subscribe', stream } : { type: 'subscribe', stream, since }))
+      client.subscribe(stream, since === undefined ? {} : { since }).catch((err: Error & { code?: string }) => {
+        // CLOSED: this client was replaced or closed for good (said elsewhere).
+        if (err.code !== 'CLOSED' && err.code !== 'UNSUBSCRIBED') this.host.refused(err.message)
+      })
     }
   }
 
-  subscribed (m: SubscribedMessage): void {
-    if (m.recovered === false) this.host.gap(m.stream)
-    if (!this.offsets.has(m.stream) || m.recovered === false) this.offsets.set(m.stream, m.offset)
-  }
-
-  message (m: StreamMessage): void {
+  private message (m: StreamMessage): void {
     const last = this.offsets.get(m.stream)
-    if (last !== undefined && m.offset <= last) return // already shown (a replay overlapping what we had)
+    if (last !== undefined && m.offset <= last) return // already shown (by a client this page had before)
     this.offsets.set(m.stream, m.offset)
     if (m.stream.startsWith('chat:')) this.host.chat(chatLine(m.data), m.offset)
     else this.host.alert(textOf(m.data))
   }
 
-  /** Say something on the canvas's chat; false when it cannot go now. */
-  say (name: string, text: string): boolean {
-    if (this.chatStream === null) return false
-    return this.host.send(JSON.stringify({ type: 'publish', stream: this.chatStream, data: { name, text } }))
+  /** Say something on the canvas's chat; false when it cannot go now (not live: a publish is not replayed). */
+  say (client: PixelwireClient | null, name: string, text: string): boolean {
+    if (this.chatStream === null || client === null || client.state !== 'live') return false
+    client.publish(this.chatStream, { name, text }).catch((err: Error & { code?: string }) => {
+      this.host.refused(err.code === 'UNCONFIRMED' || err.code === 'NOT_LIVE' ? 'The connection dropped: your chat message may not have been sent.' : err.message)
+    })
+    return true
   }
 }
 

@@ -1,7 +1,8 @@
 // What people and the server say beside the pixels: the chat panel (the
 // canvas's chat stream), admin alerts and broadcasts as notices, and the
-// canvas's state in words (frozen, reset, deleted).
-import type { BroadcastMessage, StreamMessage, SubscribedMessage } from '../protocol/wire.js'
+// canvas's state in words (frozen, reset, deleted). Fed by the library
+// client's events (attach).
+import type { BroadcastMessage, CanvasMessage, PixelwireClient } from '../client-lib/index.js'
 import { Streams, textOf } from './streams.js'
 import { $, say } from './ui.js'
 
@@ -9,7 +10,8 @@ import { $, say } from './ui.js'
 const CHAT_KEPT = 200
 
 export interface TalkHost {
-  send (text: string): boolean
+  /** the page's current library client (null while it has none) */
+  client (): PixelwireClient | null
   /** who speaks, or null when this visitor may not (not signed in, a viewer) */
   speaker (): string | null
   /** the canvas was reset under a live connection: the queue is void */
@@ -39,7 +41,6 @@ export function attachTalk (canvasId: string, host: TalkHost) {
   }
 
   const streams = new Streams(canvasId, {
-    send: host.send,
     chat (l) {
       const li = document.createElement('li')
       const who = document.createElement('b')
@@ -53,7 +54,8 @@ export function attachTalk (canvasId: string, host: TalkHost) {
       li.className = 'gap'
       li.textContent = 'Some messages from while you were away could not be shown.'
       line(li)
-    }
+    },
+    refused (message) { say(message, 'error') }
   })
 
   panel.addEventListener('toggle', () => {
@@ -67,7 +69,7 @@ export function attachTalk (canvasId: string, host: TalkHost) {
     const name = host.speaker()
     const text = input.value.trim()
     if (name === null || text === '') return
-    if (streams.say(name, text)) input.value = ''
+    if (streams.say(host.client(), name, text)) input.value = ''
     else say('Not connected: the message was not sent.', 'warn')
   })
 
@@ -78,23 +80,19 @@ export function attachTalk (canvasId: string, host: TalkHost) {
   }
 
   return {
-    /** A connection is live: subscribe, and say who may speak. */
+    /** A new library client: its streams, broadcasts and canvas state messages come here. */
+    attach (client: PixelwireClient): void {
+      streams.attach(client)
+      client.on('broadcast', (m: BroadcastMessage) => say(`Notice: ${textOf(m.data)}`, 'notice'))
+      client.on('canvas', (m: CanvasMessage) => canvasChanged(m))
+    },
+    /** A connection is live: say who may speak. */
     live (frozen: boolean | undefined): void {
-      streams.subscribe()
       const can = host.speaker() !== null
       input.disabled = !can
       button.disabled = !can
       input.placeholder = can ? 'Say something' : 'Sign in to chat'
       setFrozen(frozen === true)
-    },
-    /** Server text messages Net does not handle itself. */
-    text (msg: { type: string }): void {
-      switch (msg.type) {
-        case 'message': return streams.message(msg as StreamMessage)
-        case 'subscribed': return streams.subscribed(msg as SubscribedMessage)
-        case 'broadcast': return say(`Notice: ${textOf((msg as BroadcastMessage).data)}`, 'notice')
-        case 'canvas': return canvasChanged(msg as { type: 'canvas', frozen?: boolean, epoch?: string, deleted?: boolean })
-      }
     }
   }
 

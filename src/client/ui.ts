@@ -1,6 +1,5 @@
 // Small DOM pieces: status, messages, palette, readout, presence, cooldown.
 import { toHexColor } from '../protocol/wire.js'
-import type { NetState } from './net.js'
 
 export function $<T extends HTMLElement = HTMLElement> (id: string): T {
   const el = document.getElementById(id)
@@ -17,7 +16,7 @@ export const PALETTE = [
 ]
 
 /** `watching`: not live, the public picture stands in (refreshed), and the words say why. */
-export type ShownState = NetState | 'watching'
+export type ShownState = 'connecting' | 'live' | 'reconnecting' | 'offline' | 'watching'
 const STATE_WORDS: Record<ShownState, string> = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', offline: 'offline', watching: 'watching' }
 
 export function showStatus (state: ShownState, detail: string): void {

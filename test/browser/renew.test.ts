@@ -16,8 +16,8 @@ t.test('a guest token is renewed in-band before it expires: same sub, later exp,
   const texts: string[] = []
   me.page.on('websocket', (ws) => ws.on('framereceived', (f) => { if (typeof f.payload === 'string') texts.push(f.payload) }))
   await status(me.page, 'live')
-  await me.page.waitForFunction((first) => (globalThis as any).pixelwire.net.token !== first, first, { timeout: WAIT_MS, polling: 200 })
-  const next = await me.page.evaluate(() => (globalThis as any).pixelwire.net.token) as string
+  await me.page.waitForFunction((first) => (globalThis as any).pixelwire.token !== first, first, { timeout: WAIT_MS, polling: 200 })
+  const next = await me.page.evaluate(() => (globalThis as any).pixelwire.token) as string
   t.equal(claimsOf(next).sub, 'guest:renewme', 'the same guest')
   t.equal(claimsOf(next).name, 'Ann', 'under the same name')
   t.ok(claimsOf(next).exp > claimsOf(first).exp, 'with a later exp')

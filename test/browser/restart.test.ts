@@ -99,8 +99,8 @@ t.test('kill -9 between accept and commit: every pixel the page took is on the c
   }
   // Killed as soon as the server has passed (pong) every op: within the tick, so not all committed.
   await me.page.waitForFunction(() => {
-    const o = (globalThis as any).pixelwire.outbox
-    return o.queued === 0 && o.inflight.length === 0
+    const d = (globalThis as any).pixelwire.draws()
+    return d.queued === 0 && d.sent === 0
   }, undefined, { timeout: WAIT_MS, polling: 5 })
   await stop(first, 'SIGKILL')
   const second = await startServer(t, { ...env, PORT: String(first.port), TICK_MS: '20' })
@@ -108,9 +108,10 @@ t.test('kill -9 between accept and commit: every pixel the page took is on the c
   t.comment(`${missingAfterCrash.length} of ${drawnPts.length} drawn pixels were not on disk after the kill`)
 
   await status(me.page, 'live', 60_000)
+  // Every pixel settled: none queued, sent, accepted and waiting for the barrier, or left from the dead connection.
   await me.page.waitForFunction(() => {
-    const o = (globalThis as any).pixelwire.outbox
-    return o.queued === 0 && o.inflight.length === 0 && (o.unsettled ?? 0) === 0 && (o.leftovers?.length ?? 0) === 0 && (o.accepted?.length ?? 0) === 0
+    const d = (globalThis as any).pixelwire.draws()
+    return d.queued === 0 && d.sent === 0 && d.accepted === 0 && d.unsettled === 0
   }, undefined, { timeout: WAIT_MS, polling: 50 })
   const notDrawn = new Set((await me.page.evaluate(() => (globalThis as any).pixelwire.notDrawn ?? []) as Array<{ x: number, y: number }>).map((p) => `${p.x},${p.y}`))
   const lost = (await missing(second.port, drawnPts)).filter(([x, y]) => !notDrawn.has(`${x},${y}`))

@@ -39,7 +39,7 @@ t.test('chat between two painters; a viewer reads; alerts and broadcasts are not
   t.pass('alerts:<canvas> and a canvas broadcast too')
 
   // A reconnect subscribes with since: what was said meanwhile is replayed, nothing twice.
-  await bob.page.evaluate(() => { (globalThis as any).pixelwire.net.connect() })
+  await bob.page.evaluate(() => { (globalThis as any).pixelwire.client.reconnect() })
   await ann.page.fill('#chat-input', 'second line')
   await ann.page.press('#chat-input', 'Enter')
   await status(bob.page, 'live')
