@@ -21,9 +21,10 @@
 // Read: one blocking XREAD over every canvas stream from this node's seq.
 // Each entry is committed to this node's SQLite with the seq guard (the
 // replica), then handed to the node's fan-out as a commit publication: the
-// room applies it (from === seq) and the next beat shows it. So a change is
-// shown only after Redis has it (AOF: written before any reply) and this
-// node's log has it.
+// room applies it (from === seq) and shows it once the read is handled
+// (canvas-service showSoon; at beats while the tick is stretched). So a
+// change is shown only after Redis has it (AOF: written before any reply)
+// and this node's log has it.
 //
 // Never a fork: Redis that lost its data (the cluster key gone, or a
 // counter below what this node holds) is detected on every reconnect and by

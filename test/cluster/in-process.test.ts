@@ -83,6 +83,27 @@ t.test('two nodes in one process: one order, new canvases, a late joiner, an emp
   for (const w of [wa, wb, wc, wb2, old, side]) w.client.close()
 })
 
+t.test('a batch is shown when the order hands it back, not at the next beat', async (t) => {
+  const redis = await startRedis(t)
+  const a = await listen(t, env(redis.url, 'a'))
+  // b beats every 10 s: what it shows before then came through showSoon
+  const b = await listen(t, env(redis.url, 'b', { TICK_MS: '10000' }))
+  const wa = await watch(a.wsUrl, 'wa')
+  const wb = await watch(b.wsUrl, 'wb', { role: 'viewer' })
+  const beatsBefore = b.app.canvases.beats
+  const batches = 10
+  for (let i = 0; i < batches; i++) {
+    wa.client.send(pixel(i, 3, 4, 5, 6))
+    await until(() => wb.seq === wb.start + i + 1, 30000, `batch ${i + 1} on b`)
+  }
+  const beats = b.app.canvases.beats - beatsBefore
+  // at the next beat, each batch would have waited for one of b's beats
+  t.ok(beats < batches / 2, `${batches} batches shown on b over ${beats} of its beats`)
+  t.same(wb.faults, [])
+  t.same(wb.changes, wa.changes.slice(wa.changes.length - batches), 'the same changes as a')
+  for (const w of [wa, wb]) w.client.close()
+})
+
 t.test('a node whose DATA_DIR belongs to another cluster is fenced at boot', async (t) => {
   const redis = await startRedis(t)
   const a = await listen(t, env(redis.url, 'a'))
