@@ -18,7 +18,11 @@
 // (append, append-rr, d-intake, d-deliver); intake's commits what its round
 // queued, so read intake and deliver from their timings.
 //
-// Case names with a `d-` prefix run (d)'s side alone (d-intake, d-deliver).
+// Case names with a `d-` prefix run (d)'s side alone (d-intake, d-deliver);
+// `deliver-only` is pixelwire's deliver alone (1,000 clients), `deliver-1`
+// the same beat to one client: its commit and fixed part, so one client's
+// part alone is (deliver-only - deliver-1) / 999 per round. A before/after
+// of the per-client chain needs only deliver-only (the commit is the same).
 //
 // Cases, each beside what baseline (d) (bench/baselines/ws-batched.ts) does
 // for the same work where it does any:
@@ -202,17 +206,17 @@ function appendCase (name: string, runOf: number): Case {
   }
 }
 
-/** (c) One beat's delivery to 1,000 clients in sync, per client. */
-function deliverCase (): Case {
+/** (c) One beat's delivery to `count` clients in sync (1,000 like the bench's), per client. */
+function deliverCase (count = 1000): Case {
   const { svc, connect } = service(join(dir, 'deliver.db'))
   const canvas = svc.get('main')!
-  const clients = Array.from({ length: 1000 }, () => connect('viewer'))
+  const clients = Array.from({ length: count }, () => connect('viewer'))
   for (const c of clients) svc.attach(c, canvas, 0)
   const painter = connect('admin')
   const rec = Buffer.alloc(RECORD)
   let n = 0
   return {
-    name: 'deliver: one client in sync, one beat (+commit/1000)',
+    name: `deliver: one client in sync, one beat (+commit/${count})`,
     units: clients.length,
     between () {
       writePixelRecord(rec, 0, n % 1024, 0, n++)
@@ -267,11 +271,14 @@ const CASES: Record<string, Array<() => Case>> = {
   intake: [intakeCase, intakeBaseline],
   append: [() => appendCase('append: 500 px, 10 painters round-robin, per px', 1), () => appendCase('append: 500 px, one painter, per px', 500)],
   'append-rr': [() => appendCase('append: 500 px, 10 painters round-robin, per px', 1)],
-  deliver: [deliverCase, deliverBaseline],
+  deliver: [() => deliverCase(), deliverBaseline],
   'd-intake': [intakeBaseline],
   'd-deliver': [deliverBaseline],
   'intake-only': [intakeCase],
-  'deliver-only': [deliverCase]
+  'deliver-only': [() => deliverCase()],
+  // one client: the beat's commit and the fixed part of its delivery, so that
+  // (deliver-only - deliver-1) / 999 is one client's part alone (callgrind)
+  'deliver-1': [() => deliverCase(1)]
 }
 
 const args = process.argv.slice(2)

@@ -77,7 +77,6 @@ export class Connection {
   readonly canvasId: string
   readonly ip: string
   readonly connectedAt = Date.now()
-  canvasSeq: number | null = null
   messagesIn = 0
   messagesOut = 0
   bytesIn = 0
