@@ -62,7 +62,7 @@
 // everything it started and exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, setPriority, tmpdir, totalmem, release } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -71,7 +71,7 @@ import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { checkPinning, startBurner, type BurnerOptions } from './lib/burner.js'
 import { startRedis, tripsBegin, tripsEnd, type RoundTrips } from './lib/redis.js'
-import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, startServer, stopServer, tcpTable, type Server } from './lib/server.js'
+import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, socketInodes, startServer, stopServer, tcpTable, type Server } from './lib/server.js'
 import { Histogram } from './lib/stats.js'
 import type { ClientSet, Command, Kind, Report } from './lib/worker.js'
 
@@ -572,13 +572,7 @@ function workerIndex (pid: number): number {
 
 /** Established connections on `port` held by pid (its socket fds in /proc/net/tcp). */
 function connectionsOn (pid: number, port: number): number {
-  const inodes = new Set<string>()
-  try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, 'utf8'))
-      if (m !== null) inodes.add(m[1])
-    }
-  } catch {}
+  const inodes = socketInodes(pid)
   return tcpTable().filter((r) => r.state === '01' && r.localPort === port && inodes.has(r.inode)).length
 }
 

@@ -44,8 +44,8 @@ export function sampleProc (pid: number): { rss: number, cpu: number } | null {
   }
 }
 
-/** At LOG_LEVEL=warn the server does not log its address: find its listening socket instead. */
-function listeningPort (pid: number): number {
+/** The inodes of the sockets pid holds (its fds in /proc; empty once it is gone). */
+export function socketInodes (pid: number): Set<string> {
   const inodes = new Set<string>()
   try {
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -53,6 +53,12 @@ function listeningPort (pid: number): number {
       if (m !== null) inodes.add(m[1])
     }
   } catch {}
+  return inodes
+}
+
+/** At LOG_LEVEL=warn the server does not log its address: find its listening socket instead. */
+function listeningPort (pid: number): number {
+  const inodes = socketInodes(pid)
   return tcpTable().find((r) => r.state === '0A' && inodes.has(r.inode))?.localPort ?? 0
 }
 

@@ -13,26 +13,16 @@
 //   the compile when nothing changed.
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { ROOT } from '../../src/paths.js'
+import { freePort } from '../../bench/lib/redis.js'
 import { SECRET, tempDir } from '../helper.js'
 import { listening, spawnProcess, stop, within, type Proc } from '../process.js'
 
 export const REDIS_SERVER = '/usr/bin/redis-server'
-
-/** A TCP port nothing listens on now (the OS's pick; released before use). */
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-}
+// one free-port picker for the tests and the bench's own redis-server
+export { freePort }
 
 /** Poll `cond` until it is true (or throws nothing and returns true); rejects with `what` after `ms`. */
 export async function until (cond: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 50): Promise<void> {
