@@ -2,8 +2,10 @@
 // enough of pixelwire's protocol for the bench's pixelwire clients, or the
 // bench would compare pixelwire with a server that delivers nothing: hello,
 // a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
-// draws only from painters and admins. A real child process, real sockets;
-// the frames are decoded here by hand, independently of src/protocol.
+// draws only from painters and admins; and the bench opens those clients
+// with the client library (low-level mode), which must go live on it. A
+// real child process, real sockets; the frames are decoded here by hand,
+// independently of src/protocol.
 import { inflateSync } from 'node:zlib'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
