@@ -1,5 +1,5 @@
-// pixelwire/client's low-level mode, as load generators (bench/lib/worker.ts)
-// use it, against the real server over real sockets: UPDATES frames handed
+// pixelwire/client's low-level mode, as a load generator would use it,
+// against the real server over real sockets: UPDATES frames handed
 // over as they arrived (checked here with the tests' own decoder), no
 // picture kept, a resume by replay with no gap; fire-and-forget draws
 // (sendPixel, sendPixels) whose refusals are `error` events and never taken
