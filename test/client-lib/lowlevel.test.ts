@@ -113,6 +113,12 @@ t.test('sendPixel and sendPixels: fire and forget; a refusal is an error event, 
   t.ok(server.seq >= res.seq)
   t.same([...server.rgb.subarray((2 * 64 + 2) * 3, (2 * 64 + 5) * 3)], [0, 0, 0xaa, 0, 0, 0xbb, 0, 0xcc, 0], 'and committed')
   t.equal(errors.length, 1, 'no other error')
+
+  // moveCursor goes out the same way: its refusal is not the answer to the publish after it.
+  t.equal(c.moveCursor(100, 1), true)
+  t.type(await c.publish('chat:main', 'hi'), 'number', 'the publish after it was not refused')
+  t.equal(errors.length, 2)
+  t.match(errors[1], { code: 'OUT_OF_BOUNDS', message: /CURSOR/ }, 'the refused cursor is an error event')
 })
 
 t.test('heartbeat: false sends no pings (the server\'s heartbeat keeps the connection)', async (t) => {
