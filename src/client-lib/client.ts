@@ -20,7 +20,8 @@
 //   resume, already on the picture in their colours) are confirmed; the rest
 //   are sent again.
 import {
-  PIXEL_RECORD_BYTES, decodeServerBinary, encodeCursor, encodePixels, encodeRect, readRgb, readU16, writePixelRecord,
+  Op as WireOp, PIXEL_RECORD_BYTES, UPDATES_HEADER_BYTES, decodeServerBinary, decodeUpdates, encodeCursor, encodePixel, encodePixels,
+  encodeRect, readRgb, readU16, updatesCount, updatesSeq, writePixelRecord,
   type CursorEntry, type HelloMessage, type Limits, type PresenceMessage, type Role, type StreamMessage,
   type CanvasMessage, type BroadcastMessage, type ErrorMessage
 } from '../protocol/wire.js'
@@ -70,6 +71,12 @@ export interface ClientOptions {
   renewBeforeMs?: number
   /** false: never renew in-band (a 4401 then brings a new connection with a new token) */
   renew?: boolean
+  /**
+   * false: send no heartbeat pings and never give up a silent socket (a
+   * load generator on a reliable link, which must not add work of its own
+   * to the server's). The server's heartbeat still runs. Default true
+   */
+  heartbeat?: boolean
   /** reconnect backoff: base doubling to max, each wait drawn from [half, all] of it */
   backoff?: { baseMs?: number, maxMs?: number }
   /** pixels queued and in flight, at most (a draw beyond is refused QUEUE_FULL). Default 100,000 */
@@ -84,6 +91,24 @@ export interface ClientOptions {
   maxPendingFrames?: number
   /** random source for jitter (tests) */
   random?: () => number
+  /**
+   * Low-level mode, for load generators and relays that read pixels in
+   * place: each UPDATES frame goes to this callback as it arrived (the whole
+   * frame, header included, valid only during the call; records from
+   * UPDATES_HEADER_BYTES), with the seq and record count its header holds,
+   * and is neither decoded nor applied. No local picture is kept: a
+   * SNAPSHOT is not inflated (`snapshot` still fires), `canvas` holds only
+   * its size, seq and epoch, which is all a resume needs. No `updates`
+   * events. Draw promises still settle, except that a snapshot resume cannot
+   * show an in-flight op's pixels: those are sent again.
+   */
+  onUpdatesFrame?: (frame: Uint8Array, seq: number, count: number) => void
+  /**
+   * The socket's binaryType (default `arraybuffer`, what browsers need).
+   * With the `ws` package, `nodebuffer` hands over each frame without the
+   * copy into an ArrayBuffer that `arraybuffer` makes.
+   */
+  binaryType?: 'arraybuffer' | 'nodebuffer'
 }
 
 /** A draw's answer: the canvas seq at (or after) which it was confirmed committed. */
@@ -160,18 +185,26 @@ type Pending =
   | { kind: 'op', id: string, op: Op, errored: boolean }
   | { kind: 'sync', id: string, ops: Op[], errored: boolean }
   | { kind: 'subscribe' | 'unsubscribe' | 'auth', id: string, stream?: string, errored: boolean }
+  /** a ping after fire-and-forget ops: errors before its pong are about them */
+  | { kind: 'fence', id: string, errored: false }
   | { kind: 'publish', id: string, errored: boolean, resolve: (offset: number) => void, reject: (e: Error) => void }
 
 interface StreamState { offset: number | null, waiters: Array<{ resolve: (s: { offset: number, recovered?: boolean }) => void, reject: (e: Error) => void }> }
 
 const key = (x: number, y: number) => y * 65536 + x
+// Module-local copies: a frame's hot path compares with constants, not imported bindings.
+const OP_UPDATES = WireOp.UPDATES
+const UPDATES_HEAD = UPDATES_HEADER_BYTES
+const PRESENCE_PREFIX = '{"type":"presence",'
 
 export class PixelwireClient extends Emitter<ClientEvents> {
   readonly canvas = new LocalCanvas()
   state: ClientState = 'idle'
   hello: HelloMessage | null = null
 
-  private readonly opts: Required<Omit<ClientOptions, 'getToken' | 'WebSocket' | 'backoff'>> & { backoff: { baseMs: number, maxMs: number } }
+  private readonly opts: Required<Omit<ClientOptions, 'getToken' | 'WebSocket' | 'backoff' | 'onUpdatesFrame'>> & { backoff: { baseMs: number, maxMs: number } }
+  /** low-level mode (ClientOptions.onUpdatesFrame): no local picture */
+  private readonly onUpdatesFrame: ((frame: Uint8Array, seq: number, count: number) => void) | undefined
   private readonly getToken: ((why: { renew: boolean }) => string | Promise<string>) | undefined
   private readonly Socket: WebSocketConstructor
   private ws: SocketLike | null = null
@@ -183,7 +216,12 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private pumpTimer: ReturnType<typeof setTimeout> | undefined
   private renewTimer: ReturnType<typeof setTimeout> | undefined
   private heartbeat: ReturnType<typeof setInterval> | undefined
+  /** when the socket was last heard from, as of the last heartbeat check (or the open) */
   private lastHeard = 0
+  /** a message arrived since the last heartbeat check: a flag per frame, the clock read once per check */
+  private heard = false
+  /** fire-and-forget ops (sendPixel/sendPixels) sent since the last ping: the next request is fenced after them */
+  private unfenced = false
   private nextId = 1
   private firstLive: { promise: Promise<void>, resolve: () => void, reject: (e: Error) => void } | null = null
 
@@ -221,14 +259,17 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       auth: options.auth ?? 'subprotocol',
       renewBeforeMs: options.renewBeforeMs ?? 60_000,
       renew: options.renew ?? true,
+      heartbeat: options.heartbeat ?? true,
       backoff: { baseMs: options.backoff?.baseMs ?? 500, maxMs: options.backoff?.maxMs ?? 10_000 },
       maxQueuedPixels: options.maxQueuedPixels ?? 100_000,
       maxPendingSyncs: options.maxPendingSyncs ?? 8,
       maxAttempts: options.maxAttempts ?? 10,
       maxStreams: options.maxStreams ?? 32,
       maxPendingFrames: options.maxPendingFrames ?? 10_000,
-      random: options.random ?? Math.random
+      random: options.random ?? Math.random,
+      binaryType: options.binaryType ?? 'arraybuffer'
     }
+    this.onUpdatesFrame = options.onUpdatesFrame
   }
 
   /** Pixels queued or sent and not yet settled. */
@@ -303,9 +344,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
    * in their `cursors` events). False when not live: nothing is sent.
    */
   moveCursor (x: number, y: number): boolean {
-    if (!this.live || this.ws === null) return false
-    this.ws.send(encodeCursor(x, y))
-    return true
+    return this.sendRaw(encodeCursor(x, y)) // a refusal (OUT_OF_BOUNDS) is an `error` event, as sendPixel's
   }
 
   /**
@@ -367,6 +406,29 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       return Promise.reject(err)
     }
     return this.enqueue({ rect: { x, y, w, h, color } }, w * h)
+  }
+
+  /**
+   * Fire and forget: one PIXEL now, outside the local budget, the queue and
+   * the commit barrier (for load generators; a program that wants to know
+   * its pixel landed uses draw). False when not live: nothing was sent. A
+   * refusal arrives as an `error` event. Throws RangeError for what the wire
+   * cannot carry.
+   */
+  sendPixel (x: number, y: number, color: number): boolean {
+    return this.sendRaw(encodePixel(x, y, color))
+  }
+
+  /** Fire and forget, as sendPixel: one PIXELS op of packed records (writePixelRecord), 1 to 65,535 of them. */
+  sendPixels (records: Uint8Array): boolean {
+    return this.sendRaw(encodePixels(records))
+  }
+
+  private sendRaw (bytes: Uint8Array): boolean {
+    if (!this.live || this.ws === null) return false
+    this.ws.send(bytes)
+    this.unfenced = true
+    return true
   }
 
   private enqueue (what: Pick<Op, 'records' | 'rect'>, count: number): Promise<DrawResult> {
@@ -456,8 +518,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     if (op.unseen === null) this.watchOp(op) // a re-send keeps what was already seen
     this.inFlight.push(op)
     this.unsynced.push(op)
-    this.ws!.send(bytes)
-    this.request({ kind: 'op', id: '', op, errored: false })
+    this.request(bytes, { kind: 'op', id: '', op, errored: false })
   }
 
   /** Every pixel of the op, watched until an UPDATES record shows it in its colour. */
@@ -513,8 +574,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.unsynced = []
     this.pendingSyncs++
     const id = this.id()
-    this.ws!.send(JSON.stringify({ type: 'sync', id }))
-    this.request({ kind: 'sync', id: '', ops, errored: false })
+    this.request(JSON.stringify({ type: 'sync', id }), { kind: 'sync', id: '', ops, errored: false })
     this.syncs.push({ id, ops })
   }
 
@@ -524,8 +584,20 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     return ID_PREFIX + String(this.nextId++)
   }
 
-  /** Follow a message that may be refused with a ping: an `error` before its pong is about it. */
-  private request (p: Pending): void {
+  /** Send a message that may be refused, followed by a ping: an `error` before its pong is about it. */
+  private request (message: string | Uint8Array, p: Pending): void {
+    if (this.unfenced) {
+      // Errors about fire-and-forget ops sent since the last ping come
+      // before this message's: a ping of their own goes first, and errors
+      // before its pong are theirs (`error` events).
+      this.unfenced = false
+      this.ping({ kind: 'fence', id: '', errored: false })
+    }
+    this.ws!.send(message)
+    this.ping(p)
+  }
+
+  private ping (p: Pending): void {
     p.id = this.id()
     this.pending.push(p)
     this.ws!.send(JSON.stringify({ type: 'ping', id: p.id }))
@@ -590,8 +662,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.streams.delete(stream)
     for (const w of s.waiters) w.reject(new PixelwireError('UNSUBSCRIBED', `unsubscribed from ${stream}`))
     if (this.live) {
-      this.ws!.send(JSON.stringify({ type: 'unsubscribe', stream }))
-      this.request({ kind: 'unsubscribe', id: '', stream, errored: false })
+      this.request(JSON.stringify({ type: 'unsubscribe', stream }), { kind: 'unsubscribe', id: '', stream, errored: false })
     }
   }
 
@@ -599,16 +670,14 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   publish (stream: string, data: unknown): Promise<number> {
     if (!this.live || this.ws === null) return Promise.reject(new PixelwireError('NOT_LIVE', 'not connected; publish again once live'))
     return new Promise((resolve, reject) => {
-      this.ws!.send(JSON.stringify({ type: 'publish', stream, data }))
       const p = { kind: 'publish' as const, id: '', errored: false, resolve, reject }
-      this.request(p)
+      this.request(JSON.stringify({ type: 'publish', stream, data }), p)
       this.publishes.push(p)
     })
   }
 
   private sendSubscribe (stream: string, s: StreamState): void {
-    this.ws!.send(JSON.stringify(s.offset === null ? { type: 'subscribe', stream } : { type: 'subscribe', stream, since: s.offset }))
-    this.request({ kind: 'subscribe', id: '', stream, errored: false })
+    this.request(JSON.stringify(s.offset === null ? { type: 'subscribe', stream } : { type: 'subscribe', stream, since: s.offset }), { kind: 'subscribe', id: '', stream, errored: false })
   }
 
   // ---- connection ----
@@ -633,15 +702,28 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     }
     this.scheduleRenewal(token)
     const ws = new this.Socket(url.toString(), protocols, ...rest) as SocketLike
-    ws.binaryType = 'arraybuffer'
+    ws.binaryType = this.opts.binaryType
     this.ws = ws
     this.hello = null
     this.lastHeard = Date.now()
+    this.heard = false
+    const raw = this.onUpdatesFrame !== undefined
     ws.onmessage = (ev) => {
       if (gen !== this.gen) return
-      this.lastHeard = Date.now()
+      this.heard = true
       const data = ev.data
-      this.frames.push(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer))
+      if (typeof data === 'string') {
+        this.frames.push(data)
+      } else {
+        // an ArrayBuffer (arraybuffer), or a Uint8Array already (the `ws` package's nodebuffer)
+        const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
+        // Low-level mode's hot path: an UPDATES with nothing waiting before it is read in place, now.
+        if (raw && bytes[0] === OP_UPDATES && this.frames.length === 0 && !this.applying) {
+          this.onUpdatesRaw(bytes)
+          return
+        }
+        this.frames.push(bytes)
+      }
       if (this.frames.length > this.opts.maxPendingFrames) {
         this.emit('error', new PixelwireError('CLIENT_LAGGING', `more than ${this.opts.maxPendingFrames} frames waiting: reconnecting`))
         this.drop(CLOSE_CLIENT_LAGGING, 'client lagging')
@@ -663,9 +745,21 @@ export class PixelwireClient extends Emitter<ClientEvents> {
           this.onText(data)
           continue
         }
+        if (this.onUpdatesFrame !== undefined && data[0] === OP_UPDATES) {
+          this.onUpdatesRaw(data)
+          continue
+        }
         const res = decodeServerBinary(data)
         if (!res.ok) { this.emit('error', new PixelwireError('BAD_FRAME', res.error.message)); continue }
         const frame = res.value
+        if (frame.kind === 'snapshot' && this.onUpdatesFrame !== undefined) {
+          // Low-level mode: no picture, only where it stands.
+          this.canvas.applySnapshotHeader(frame.seq, frame.width, frame.height)
+          this.resumedBySnapshot = true
+          this.emit('snapshot', this.canvas)
+          this.maybeLive()
+          continue
+        }
         if (frame.kind === 'snapshot') {
           // Inflating is asynchronous: the frames behind it wait.
           snapshotRows(frame).then((rows) => {
@@ -698,25 +792,52 @@ export class PixelwireClient extends Emitter<ClientEvents> {
 
   private onUpdates (seq: number, count: number, records: Uint8Array): void {
     this.canvas.applyUpdates(seq, records)
-    if (this.watch.size > 0) {
-      for (let o = 0; o < records.length; o += PIXEL_RECORD_BYTES) {
-        const k = key(readU16(records, o), readU16(records, o + 2))
-        const ops = this.watch.get(k)
-        if (ops === undefined) continue
-        const color = readRgb(records, o + 4)
-        for (const op of ops) {
-          if (op.unseen!.get(k) !== color) continue
-          op.unseen!.delete(k)
-          ops.delete(op)
-        }
-        if (ops.size === 0) this.watch.delete(k)
-      }
-    }
+    if (this.watch.size > 0) this.see(records, 0)
     this.emit('updates', { seq, count, records })
     this.maybeLive()
   }
 
+  /** Low-level mode: an UPDATES frame's header read in place (wire module), the frame handed on as it is. */
+  private onUpdatesRaw (frame: Uint8Array): void {
+    const count = updatesCount(frame)
+    if (count < 0) {
+      const res = decodeUpdates(frame) // what is wrong with it
+      this.emit('error', new PixelwireError('BAD_FRAME', res.ok ? 'a bad UPDATES frame' : res.error.message))
+      return
+    }
+    const seq = updatesSeq(frame)
+    this.canvas.seq = seq
+    if (this.watch.size > 0) this.see(frame, UPDATES_HEAD)
+    try {
+      this.onUpdatesFrame!(frame, seq, count)
+    } catch (err) {
+      setTimeout(() => { throw err }, 0) // as a listener's (Emitter): the host reports it, the client goes on
+    }
+    if (!this.live) this.maybeLive()
+  }
+
+  /** Records from `from` on: watched pixels seen in their colours. */
+  private see (buf: Uint8Array, from: number): void {
+    for (let o = from; o + PIXEL_RECORD_BYTES <= buf.length; o += PIXEL_RECORD_BYTES) {
+      const k = key(readU16(buf, o), readU16(buf, o + 2))
+      const ops = this.watch.get(k)
+      if (ops === undefined) continue
+      const color = readRgb(buf, o + 4)
+      for (const op of ops) {
+        if (op.unseen!.get(k) !== color) continue
+        op.unseen!.delete(k)
+        ops.delete(op)
+      }
+      if (ops.size === 0) this.watch.delete(k)
+    }
+  }
+
   private onText (text: string): void {
+    // Presence goes to every client once a second while people come and go,
+    // and lists up to PRESENCE_MAX_LIST of them: with no listener it is not
+    // parsed. The test is on the server's own spelling (`type` first); any
+    // other spelling is parsed as usual.
+    if (text.startsWith(PRESENCE_PREFIX) && !this.listened('presence')) return
     let msg: { type?: unknown, [k: string]: unknown }
     try {
       msg = JSON.parse(text)
@@ -790,7 +911,8 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.setState('live', {})
     const every = Math.min(this.hello.heartbeatMs, HEARTBEAT_MAX_MS)
     clearInterval(this.heartbeat)
-    this.heartbeat = setInterval(() => this.checkHeartbeat(every), every)
+    // A server that says 0 (or nothing usable) runs no heartbeat: nor do we.
+    if (every > 0 && this.opts.heartbeat) this.heartbeat = setInterval(() => this.checkHeartbeat(every), every)
     for (const [stream, s] of this.streams) this.sendSubscribe(stream, s)
     this.firstLive?.resolve()
     this.schedulePump(0)
@@ -828,8 +950,8 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private onError (e: ErrorMessage): void {
     const err = new PixelwireError(e.code, e.message, e.retryAfterMs)
     const head = this.pending[0]
-    if (head === undefined || head.errored) {
-      // Not about a request of ours (a failed commit's UNAVAILABLE: the synced that follows settles its ops).
+    if (head === undefined || head.errored || head.kind === 'fence') {
+      // Not about a request of ours (a failed commit's UNAVAILABLE: the synced that follows settles its ops), or about a fire-and-forget op.
       this.emit('error', err)
       return
     }
@@ -935,14 +1057,18 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     const gen = this.gen
     const token = await this.getToken!({ renew: true })
     if (gen !== this.gen || !this.live || this.ws === null) return // the next connection takes a fresh token anyway
-    this.ws.send(JSON.stringify({ type: 'auth', token }))
-    this.request({ kind: 'auth', id: '', errored: false })
+    this.request(JSON.stringify({ type: 'auth', token }), { kind: 'auth', id: '', errored: false })
   }
 
   // ---- closing and reconnecting ----
 
   private checkHeartbeat (every: number): void {
-    if (Date.now() - this.lastHeard > 2 * every + 5000) {
+    const now = Date.now()
+    if (this.heard) {
+      this.heard = false
+      this.lastHeard = now
+    }
+    if (now - this.lastHeard > 2 * every + 5000) {
       this.drop(4012, 'heartbeat timeout')
       return
     }

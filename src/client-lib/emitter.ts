@@ -28,6 +28,11 @@ export class Emitter<Events extends { [K in keyof Events]: Listener }> {
     if (set.size === 0) this.listeners.delete(event)
   }
 
+  /** Whether anyone listens to `event` (work only a listener needs can be skipped). */
+  protected listened (event: keyof Events): boolean {
+    return this.listeners.has(event)
+  }
+
   protected emit<K extends keyof Events> (event: K, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(event)
     if (set === undefined) return

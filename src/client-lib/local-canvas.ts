@@ -1,6 +1,8 @@
 // The client's copy of a canvas: RGB rows, and the seq and epoch they are
 // at. Its state is always "SNAPSHOT, then every UPDATES in order" (contract
-// §4), so `seq` is what a reconnect resumes from.
+// §4), so `seq` is what a reconnect resumes from. In the client's
+// low-level mode (onUpdatesFrame) it holds no picture: only size, seq and
+// epoch (`rgb` stays empty and pixel() throws).
 import { PIXEL_RECORD_BYTES, SnapshotEncoding, readRgb, readU16, type SnapshotFrame } from '../protocol/wire.js'
 
 export class LocalCanvas {
@@ -13,8 +15,9 @@ export class LocalCanvas {
   /** the epoch `seq` belongs to; null before the first hello */
   epoch: string | null = null
 
-  /** 0xRRGGBB at (x, y). Throws RangeError outside the canvas. */
+  /** 0xRRGGBB at (x, y). Throws RangeError outside the canvas, Error when no picture is kept (low-level mode). */
   pixel (x: number, y: number): number {
+    if (this.rgb.length !== this.width * this.height * 3) throw new Error('no picture is kept here (the client\'s low-level mode)')
     if (!Number.isInteger(x) || !Number.isInteger(y) || x < 0 || y < 0 || x >= this.width || y >= this.height) {
       throw new RangeError(`(${x},${y}) is outside the ${this.width}x${this.height} canvas`)
     }
@@ -27,6 +30,14 @@ export class LocalCanvas {
     this.width = width
     this.height = height
     this.rgb = rows.slice() // a copy: the frame's buffer is not ours to keep
+    this.seq = seq
+  }
+
+  /** Where a SNAPSHOT stands, without its picture (low-level mode). */
+  applySnapshotHeader (seq: number, width: number, height: number): void {
+    this.width = width
+    this.height = height
+    this.rgb = new Uint8Array(0)
     this.seq = seq
   }
 

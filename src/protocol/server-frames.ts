@@ -141,6 +141,23 @@ export function decodeUpdates (buf: Uint8Array): Decoded<UpdatesFrame> {
   return { ok: true, value: { seq, count, records: buf.subarray(UPDATES_HEADER_BYTES) } }
 }
 
+/**
+ * An UPDATES frame's record count, read from its header, or -1 when the
+ * frame is not a whole UPDATES (decodeUpdates says what is wrong). For a
+ * hot path that reads the records in place (from UPDATES_HEADER_BYTES): no
+ * allocation, the same checks as decodeUpdates.
+ */
+export function updatesCount (buf: Uint8Array): number {
+  if (buf.length < UPDATES_HEADER_BYTES || buf[0] !== Op.UPDATES || readU32(buf, 1) > 0x1fffff) return -1
+  const count = readU32(buf, 9)
+  return buf.length === UPDATES_HEADER_BYTES + PIXEL_RECORD_BYTES * count ? count : -1
+}
+
+/** An UPDATES frame's seq (the canvas seq after its last record), from its header: check the frame with updatesCount first. */
+export function updatesSeq (buf: Uint8Array): number {
+  return readU64(buf, 1)
+}
+
 export function decodeCursors (buf: Uint8Array): Decoded<CursorEntry[]> {
   if (buf.length < CURSORS_HEADER_BYTES) return bad(`CURSORS needs at least ${CURSORS_HEADER_BYTES} bytes, got ${buf.length}`)
   if (buf[0] !== Op.CURSORS) return bad(`not a CURSORS: op ${hexOp(buf[0])}`)

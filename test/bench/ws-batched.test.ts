@@ -2,13 +2,17 @@
 // enough of pixelwire's protocol for the bench's pixelwire clients, or the
 // bench would compare pixelwire with a server that delivers nothing: hello,
 // a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
-// draws only from painters and admins. A real child process, real sockets;
-// the frames are decoded here by hand, independently of src/protocol.
+// draws only from painters and admins; and the client library in the
+// low-level mode a load generator would use (commit 6cb5ea2 switched the
+// bench's clients to it; not kept, see docs/benchmarks.md) goes live on it.
+// A real child process, real sockets; the frames are decoded here by hand,
+// independently of src/protocol.
 import { inflateSync } from 'node:zlib'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { run, within } from '../process.js'
+import { PixelwireClient } from '../../src/client-lib/index.js'
 
 const SECRET = 'bench-baseline-d-test-secret-0123456789'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
@@ -100,4 +104,36 @@ t.test('baseline (d): painters\' PIXEL and PIXELS become UPDATES with a continuo
   t.equal(s.seq, 3)
   const at = (x: number, y: number) => s.pixels.readUIntBE((y * 1024 + x) * 3, 3)
   t.same([at(1, 2), at(3, 0), at(4, 0), at(7, 7)], [0x090909, 0x0a0b0c, 0x0d0e0f, 0xffffff])
+})
+
+t.test('baseline (d) and the client library in low-level mode: live, and reading its UPDATES', async (t) => {
+  const url = await startBaseline(t)
+  // As a load generator would open them: header token, no renewal, no heartbeat, nodebuffer, frames handed over raw.
+  const open = (sub: string, role: string, onUpdatesFrame?: (f: Uint8Array, seq: number, count: number) => void) => {
+    const c = new PixelwireClient({ url, WebSocket, auth: 'header', getToken: () => sign({ sub, role }), renew: false, heartbeat: false, binaryType: 'nodebuffer', onUpdatesFrame: onUpdatesFrame ?? (() => {}) })
+    t.teardown(() => c.close())
+    return c
+  }
+  const frames: Array<{ bytes: Buffer, seq: number, count: number }> = []
+  const v = open('v', 'viewer', (f, seq, count) => { frames.push({ bytes: Buffer.from(f), seq, count }) })
+  const p = open('p', 'admin')
+  await within(Promise.all([v.connect(), p.connect()]), 10_000, 'both live')
+  t.match(v.canvas, { width: 1024, height: 1024, seq: 0 })
+  t.ok(p.sendPixel(1, 2, 0x090909))
+  t.ok(p.sendPixels(Buffer.concat([record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])))
+  await within(new Promise<void>((resolve) => {
+    const check = setInterval(() => { if (frames.reduce((a, f) => a + f.count, 0) >= 3) { clearInterval(check); resolve() } }, 20)
+  }), 10_000, 'three pixels')
+  const records: Buffer[] = []
+  let seq = 0
+  for (const f of frames) {
+    t.equal(f.count, f.bytes.readUInt32BE(9), 'the count is the header\'s')
+    t.equal(f.seq, Number(f.bytes.readBigUInt64BE(1)), 'so is the seq')
+    t.equal(f.seq - f.count, seq, 'seq continues')
+    seq = f.seq
+    for (let o = 13; o < f.bytes.length; o += 7) records.push(f.bytes.subarray(o, o + 7))
+  }
+  t.same(records, [record(1, 2, 0x090909), record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])
+  t.equal(v.canvas.seq, 3)
+  t.equal(v.state, 'live')
 })

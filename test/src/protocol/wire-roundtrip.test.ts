@@ -153,6 +153,26 @@ t.test('UPDATES: server → client, 0, 1 and 65,536 records', async (t) => {
   t.same(records(u.records), many)
 })
 
+t.test('UPDATES header read in place (updatesCount, updatesSeq): what decodeUpdates reads, and refused where it refuses', async (t) => {
+  const many = Array.from({ length: 65536 }, (_v, i): [number, number, number] => [i & MAX, i >> 16, i])
+  for (const [seq, recs] of [[0, []], [7, [[1, 2, 3]]], [Number.MAX_SAFE_INTEGER, many]] as Array<[number, Array<[number, number, number]>]>) {
+    const f = server.encodeUpdates(seq, packed(recs))
+    const u = ok(client.decodeUpdates(f))
+    t.same([client.updatesCount(f), client.updatesSeq(f)], [u.count, u.seq], `${recs.length} records at seq ${seq}`)
+  }
+  const one = server.encodeUpdates(3, packed([[1, 1, 1]]))
+  const bad: Array<[string, Uint8Array]> = misfits(one).map((m) => [`${m.length} of ${one.length} bytes`, m])
+  const farSeq = Uint8Array.from(one)
+  farSeq[2] = 0x20 // seq 2^53
+  const lying = Uint8Array.from(one)
+  lying[12] = 2 // count 2, one record
+  bad.push(['seq 2^53', farSeq], ['count beyond the records', lying], ['a CURSORS', server.encodeCursors([{ connectionId: 1, x: 2, y: 3 }])], ['a SNAPSHOT', server.encodeSnapshot(3, 1, 1, 0, new Uint8Array(3))])
+  for (const [what, m] of bad) {
+    t.equal(refused(client.decodeUpdates(m)), 'BAD_MESSAGE', `decodeUpdates refuses ${what}`)
+    t.equal(client.updatesCount(m), -1, 'and so does updatesCount')
+  }
+})
+
 t.test('CURSORS: server → client, 0 and 65535 entries, u32 ids', async (t) => {
   t.strictSame(ok(client.decodeCursors(server.encodeCursors([]))), [])
   const entries = Array.from({ length: MAX }, (_v, i) => ({ connectionId: i === 0 ? 0xffffffff : i, x: i, y: MAX - i }))

@@ -1,0 +1,144 @@
+// pixelwire/client's low-level mode, as a load generator would use it,
+// against the real server over real sockets: UPDATES frames handed
+// over as they arrived (checked here with the tests' own decoder), no
+// picture kept, a resume by replay with no gap; fire-and-forget draws
+// (sendPixel, sendPixels) whose refusals are `error` events and never taken
+// for the answer to a request sent after them; no heartbeat pings when
+// asked for none.
+import t from 'tap'
+import WebSocket from 'ws'
+import { PIXEL_RECORD_BYTES, writePixelRecord } from '../../src/protocol/wire.js'
+import { PixelwireError } from '../../src/client-lib/index.js'
+import { listen, parseUpdates, pixel, rect, stroke, token, TestClient, isHello, isSnapshot, type Listening } from '../helper.js'
+import { libClient, proxy, serverPicture, until } from './helper.js'
+
+const SMALL = { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48' }
+
+async function rawPainter (t: { teardown (fn: () => unknown): void }, srv: Listening): Promise<TestClient> {
+  const c = new TestClient(srv.wsUrl, { token: token({ sub: 'raw' }) })
+  t.teardown(() => c.close())
+  await c.opened
+  await c.next(isHello)
+  await c.next(isSnapshot)
+  return c
+}
+
+/** A raw client's draws, committed: the seq its `synced` answers. */
+async function drawAndSync (c: TestClient, ops: Buffer[]): Promise<number> {
+  for (const op of ops) c.send(op)
+  c.send(JSON.stringify({ type: 'sync', id: 'raw' }))
+  return (await c.next((m) => m.json?.type === 'synced' && m.json.id === 'raw', 5000)).json.seq
+}
+
+interface Frame { bytes: Buffer, seq: number, count: number, at: number }
+
+t.test('low-level mode: each UPDATES frame as it arrived, no picture, a resume by replay with no gap', async (t) => {
+  const srv = await listen(t, SMALL)
+  const raw = await rawPainter(t, srv)
+  await drawAndSync(raw, [rect(0, 0, 8, 8, 1, 2, 3)]) // history before the client comes
+  const px = await proxy(t, srv.port)
+  const frames: Frame[] = []
+  const c = libClient(t, `ws://127.0.0.1:${px.port}/ws`, { sub: 'low', role: 'viewer' }, {
+    binaryType: 'nodebuffer',
+    // A copy: the frame is the library's only during the call.
+    onUpdatesFrame: (frame, seq, count) => { frames.push({ bytes: Buffer.from(frame), seq, count, at: c.canvas.seq }) }
+  })
+  let snapshots = 0
+  let updatesEvents = 0
+  c.on('snapshot', () => { snapshots++ })
+  c.on('updates', () => { updatesEvents++ })
+  await c.connect()
+  const start = c.canvas.seq
+  t.equal(snapshots, 1, 'the snapshot event fired')
+  t.equal(start, c.hello!.canvas.seq, 'the canvas stands at the hello\'s seq')
+  t.match(c.canvas, { width: 64, height: 48 })
+  t.equal(c.canvas.rgb.length, 0, 'no picture is kept')
+  t.throws(() => c.canvas.pixel(0, 0), /no picture/)
+
+  const s1 = await drawAndSync(raw, [pixel(1, 2, 10, 20, 30), stroke([[3, 4, 40, 50, 60], [5, 6, 70, 80, 90]])])
+  await until(c, () => c.canvas.seq >= s1, 5000, 'the first pixels')
+  px.cut()
+  // While the client is away: more pixels; the resume replays them.
+  const s2 = await drawAndSync(raw, [rect(10, 10, 3, 2, 1, 1, 1), pixel(63, 47, 4, 5, 6)])
+  await until(c, () => c.state === 'live' && c.canvas.seq >= s2, 10_000, 'the resume')
+  t.equal(c.hello!.resume, 'replay', 'resumed by replay, from the seq it held')
+  t.equal(snapshots, 1, 'no second snapshot')
+  t.equal(updatesEvents, 0, 'no updates events in low-level mode')
+
+  // Every frame checked with the tests' own decoder: header as reported, seq continuous from the snapshot.
+  let seq = start
+  const got: number[][] = []
+  for (const f of frames) {
+    const u = parseUpdates(f.bytes)
+    t.equal(f.seq, u.seq, 'the seq handed over is the header\'s')
+    t.equal(f.count, u.px.length, 'so is the count')
+    t.equal(u.seq - u.px.length, seq, 'continues from the last seq: no gap, no duplicate')
+    t.equal(f.at, u.seq, 'canvas.seq is the frame\'s during the call')
+    seq = u.seq
+    got.push(...u.px)
+  }
+  t.equal(seq, s2)
+  t.same(got, [
+    [1, 2, 10, 20, 30], [3, 4, 40, 50, 60], [5, 6, 70, 80, 90],
+    [10, 10, 1, 1, 1], [11, 10, 1, 1, 1], [12, 10, 1, 1, 1], [10, 11, 1, 1, 1], [11, 11, 1, 1, 1], [12, 11, 1, 1, 1],
+    [63, 47, 4, 5, 6]
+  ], 'every pixel once, in order, across the drop')
+})
+
+t.test('sendPixel and sendPixels: fire and forget; a refusal is an error event, not the answer to the next request', async (t) => {
+  const srv = await listen(t, SMALL)
+  const c = libClient(t, srv.wsUrl, { sub: 'ff' }, { binaryType: 'nodebuffer' })
+  t.equal(c.sendPixel(1, 1, 0xff0000), false, 'not live: nothing sent')
+  await c.connect()
+  const errors: PixelwireError[] = []
+  c.on('error', (e) => errors.push(e))
+
+  // Sent in one go: the refusal of the first comes before the subscribe's answer.
+  t.equal(c.sendPixel(100, 1, 0x123456), true)
+  const sub = c.subscribe('chat:main')
+  t.match(await sub, { offset: Number }, 'the subscribe after it was not refused')
+  t.equal(errors.length, 1)
+  t.match(errors[0], { code: 'OUT_OF_BOUNDS' }, 'the refused pixel is an error event')
+
+  const records = new Uint8Array(2 * PIXEL_RECORD_BYTES)
+  writePixelRecord(records, 0, 2, 2, 0x0000aa)
+  writePixelRecord(records, PIXEL_RECORD_BYTES, 3, 2, 0x0000bb)
+  t.equal(c.sendPixel(1, 1, 0xaa0000), true)
+  t.equal(c.sendPixels(records), true)
+  t.throws(() => c.sendPixel(70_000, 0, 0), RangeError, 'what the wire cannot carry throws')
+  // A confirmed draw after them: the barrier covers what was sent before it.
+  const res = await c.draw(4, 2, 0x00cc00)
+  t.same([c.canvas.pixel(1, 1), c.canvas.pixel(2, 2), c.canvas.pixel(3, 2), c.canvas.pixel(4, 2)], [0xaa0000, 0x0000aa, 0x0000bb, 0x00cc00], 'all on the local canvas')
+  const server = await serverPicture(srv.url)
+  t.ok(server.seq >= res.seq)
+  t.same([...server.rgb.subarray((2 * 64 + 2) * 3, (2 * 64 + 5) * 3)], [0, 0, 0xaa, 0, 0, 0xbb, 0, 0xcc, 0], 'and committed')
+  t.equal(errors.length, 1, 'no other error')
+
+  // moveCursor goes out the same way: its refusal is not the answer to the publish after it.
+  t.equal(c.moveCursor(100, 1), true)
+  t.type(await c.publish('chat:main', 'hi'), 'number', 'the publish after it was not refused')
+  t.equal(errors.length, 2)
+  t.match(errors[1], { code: 'OUT_OF_BOUNDS', message: /CURSOR/ }, 'the refused cursor is an error event')
+})
+
+t.test('heartbeat: false sends no pings (the server\'s heartbeat keeps the connection)', async (t) => {
+  const srv = await listen(t, { ...SMALL, HEARTBEAT_MS: '200' })
+  /** A `ws` socket that counts the heartbeat pings sent through it. */
+  const counting = (count: { pings: number }) => class extends WebSocket {
+    override send (data: any, ...rest: any[]): void {
+      if (typeof data === 'string' && data.includes('"heartbeat"')) count.pings++
+      super.send(data, ...rest)
+    }
+  }
+  const withBeat = { pings: 0 }
+  const without = { pings: 0 }
+  const on = libClient(t, srv.wsUrl, { sub: 'on', role: 'viewer' }, { WebSocket: counting(withBeat) })
+  const off = libClient(t, srv.wsUrl, { sub: 'off', role: 'viewer' }, { WebSocket: counting(without), heartbeat: false })
+  const closes: number[] = []
+  off.on('close', (code) => closes.push(code))
+  await Promise.all([on.connect(), off.connect()])
+  await until(on, () => withBeat.pings >= 5, 10_000, 'five pings from the default client')
+  t.equal(without.pings, 0, 'none from the one without a heartbeat')
+  t.equal(off.state, 'live', 'which is still connected')
+  t.same(closes, [], 'and was never dropped')
+})
