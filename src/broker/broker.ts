@@ -80,7 +80,13 @@ export interface LockEntry {
 }
 
 /** A canvas's region locks, all of them, after a change: every node replaces its copy. */
-export interface LocksEvent { type: 'locks', canvas: string, locks: LockEntry[] }
+export interface LocksEvent {
+  type: 'locks'
+  canvas: string
+  locks: LockEntry[]
+  /** cluster mode: the version of this change in Redis (a node ignores an older one than it holds) */
+  version?: number
+}
 
 /**
  * An admin changed a canvas's state, already stored (canvas-store): each
@@ -98,7 +104,13 @@ export interface CanvasStateEvent {
 }
 
 /** Live settings changed by an admin, already stored: every node applies `settings` (the whole set, effective values). */
-export interface SettingsEvent { type: 'settings', settings: Record<string, number | null> }
+export interface SettingsEvent {
+  type: 'settings'
+  settings: Record<string, number | null>
+  /** cluster mode: the stored values (Redis) and their version; each node computes its effective set from them */
+  stored?: Record<string, unknown>
+  version?: number
+}
 
 export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent | CanvasStateEvent | SettingsEvent
 export type EventType = BrokerEvent['type']
