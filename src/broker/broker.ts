@@ -180,6 +180,18 @@ export interface Sequencer {
   health (): 'ok' | string
   /** A canvas this node just created joins the order (its first append waits for it). */
   register (canvas: { id: string, epoch: string, width: number, height: number, seq: number }): void
+  /**
+   * A new canvas in the cluster: stored in Redis, then in this node's
+   * SQLite (the row) and followed; false when the cluster has the id
+   * already. Other nodes take it from the order's catalog.
+   */
+  create (row: { id: string, epoch: string, width: number, height: number, seq: number, createdAt: number, frozen: boolean, palette: number[] | null }): Promise<boolean>
+  /** Lifecycle changes as entries of the canvas's order: each resolves once this node applied it. */
+  setState (canvas: string, change: { frozen?: boolean, palette?: number[] | null }): Promise<void>
+  reset (canvas: string, epoch: string, blank: Buffer): Promise<{ seq: number }>
+  remove (canvas: string): Promise<void>
+  /** Append only while the canvas is at seq `expect` (a revert planned against it): MOVED otherwise. */
+  appendAt (canvas: string, epoch: string, records: Buffer, authors: readonly AuthorRun[], expect: number): Promise<{ from: number, to: number }>
 }
 
 export interface Broker {
