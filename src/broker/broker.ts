@@ -228,7 +228,7 @@ export interface Broker {
    * and subscribes in one turn after it, so its replay joins its live
    * messages exactly.
    */
-  prepare (topic: Topic, history: number): void | Promise<void>
+  prepare (topic: Topic, history: number, historyMaxAgeMs?: number): void | Promise<void>
   /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
   history (topic: Topic, since?: number): History
   /** The topic's last `n` held publications (fewer when fewer are held), oldest first; `recovered` is always true. */

@@ -152,7 +152,7 @@ export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
   async function deliver (topic: Topic, event: BrokerEvent, opts?: DeliverOptions): Promise<Published> {
     if (opts?.history !== undefined && isStreamTopic(topic)) {
       const json = (event as EventOf<'message'>).json
-      const offset = await streams.append(topic, json, opts.history)
+      const offset = await streams.append(topic, json, opts.history, opts.historyMaxAgeMs ?? 0)
       if (opts.count !== true) return { offset, delivered: 0 }
       const [here, there] = await Promise.all([
         streams.deliveredAt(topic, offset, o.replyTimeoutMs),
@@ -186,7 +186,7 @@ export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
     },
     publish,
     deliver,
-    async prepare (topic, n) { await streams.follow(topic, n) },
+    async prepare (topic, n, maxAgeMs) { await streams.follow(topic, n, maxAgeMs ?? 0) },
     history,
     // Stream history lives in Redis Streams here (the SQLite HistoryStore is a node alone's).
     last: (topic, n) => isStreamTopic(topic) ? streams.last(topic, n) : base.last(topic, n),
