@@ -46,10 +46,11 @@ export interface ClusterBroker extends Broker {
 type Roster = Array<[Topic, Array<[number, string]>]>
 
 /**
- * Events the other nodes hear of (commits have their own path: the canvas
- * order). Settings and locks are applied in memory on every node (each
- * stores what it changed itself); canvas-state changes are refused in cluster
- * mode (canvas-service.ts refuseInCluster), so none travels yet.
+ * Events the other nodes hear of on the bus. Commits and canvas-state
+ * changes have their own path: the canvas order (redis-order.ts), read by
+ * every node. Settings and locks are stored in Redis (cluster-state.ts) and
+ * relayed with their version; a relay lost is made good by the reload at
+ * the next reconnect.
  */
 const RELAYED = new Set<BrokerEvent['type']>(['presence', 'cursors', 'broadcast', 'disconnect', 'locks', 'settings'])
 

@@ -606,6 +606,7 @@ export function createRedisOrder (o: RedisOrderOptions): RedisOrder {
       }
     } else if (op === 'delete') {
       followed.delete(canvas)
+      lag.delete(canvas)
       o.replica.remove(canvas)
       deliver!({ type: 'canvas-state', canvas, deleted: true })
     } else {
