@@ -348,7 +348,14 @@ export function createRedisOrder (o: RedisOrderOptions): RedisOrder {
         const d = o.defaultCanvas
         // A canvas only the cluster knows gets its row from the meta below (epoch, size): placeholders here.
         row = { id, width: d.width, height: d.height, epoch: o.newEpoch(), seq: 0, createdAt: Date.now() }
-        o.replica.insert(row)
+        try {
+          o.replica.insert(row)
+        } catch (err) {
+          // A deleted canvas of that id still being purged here: taken once the purge is done.
+          o.log.warn({ err, canvas: id }, 'a canvas of the cluster could not be stored here yet; retrying')
+          retryAdopt.add(id)
+          continue
+        }
       }
       const [c, epoch, w, h, seq] = await cmd.pwInit(metaKey(id), setKey, id, cluster, row.epoch, row.width, row.height, row.seq)
       if (c !== cluster) fence(`canvas ${id} belongs to cluster ${c}, not ${cluster}`)
