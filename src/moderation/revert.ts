@@ -87,24 +87,33 @@ export async function revert (deps: RevertDeps, canvasId: string, req: RevertReq
   // left out, a colour changed under it is the one restored.
   if (pixels.size === 0) return { reverted: 0, seq: canvas.seq }
   // Cluster mode: other nodes' commits can reach the order between this
-  // node's plan and its append; the append then refuses (MOVED) and the plan
-  // is made again once this node has read them (a few times at most).
+  // node's plan and its append; the append then refuses (MOVED, naming the
+  // seq Redis is at), this node reads up to that seq and plans again at
+  // once, so only an append landing within one round trip moves it again.
   for (let attempt = 1; ; attempt++) {
     const records = store.revertPlan(canvas.id, req.user, since, pixels, pixels.size, BLANK)
     if (records.length === 0) return { reverted: 0, seq: canvas.seq }
+    let movedTo: number
     try {
       const range = await canvases.commitNow(canvas, records, by)
       return { reverted: records.length / RECORD, seq: range.to }
     } catch (err) {
       if (!(err instanceof DomainError) || err.code !== 'MOVED' || attempt >= MOVED_ATTEMPTS) throw movedAsBusy(err)
+      movedTo = Number(/at seq (\d+)/.exec(err.message)?.[1] ?? 0)
     }
-    await sleep(50 * 2 ** attempt)
-    canvas = requireCanvas(canvases, canvasId)
+    const end = Date.now() + MOVED_WAIT_MS
+    do {
+      await sleep(MOVED_POLL_MS)
+      canvas = requireCanvas(canvases, canvasId)
+    } while (canvas.seq < movedTo && Date.now() < end)
   }
 }
 
 /** Plans made again when the cluster's order moved under them before a revert gives up (503, try again). */
 const MOVED_ATTEMPTS = 8
+/** How long a plan waits for this node to read up to the seq Redis named, at most, and how often it looks. */
+const MOVED_WAIT_MS = 2000
+const MOVED_POLL_MS = 5
 
 function movedAsBusy (err: unknown): unknown {
   if (err instanceof DomainError && err.code === 'MOVED') return new DomainError('unavailable', 'UNAVAILABLE', `the canvas kept changing while the revert was planned (${err.message}); nothing was changed, try again`, 1000)

@@ -157,3 +157,47 @@ t.test('cluster mode: freeze, palette, reset, delete and revert reach the other 
   t.same(await mallory.client.closed, { code: 4403, reason: 'banned' }, 'closed on the other node')
   for (const w of [vandal, seen]) w.client.close()
 })
+
+// A revert is planned against this node's seq and appended only while Redis
+// is still there (MOVED otherwise, planned again): with another node drawing
+// without a pause it still goes through, and both nodes end the same.
+t.test('cluster mode: a revert while another node draws without a pause', async (t) => {
+  const redis = await startRedis(t)
+  const a = await listen(t, env(redis.url, 'a'))
+  const b = await listen(t, env(redis.url, 'b'))
+  const headers = { authorization: `Bearer ${token({ sub: 'ops', role: 'admin' })}` }
+  const vandal = await watch(a.wsUrl, 'vandal')
+  for (let x = 0; x < 20; x++) vandal.client.send(pixel(x, 3, 1, 2, 3))
+  await until(() => b.app.canvases.get('main')!.seq === 20, 20000, 'b has the vandal\'s pixels')
+  const painter = await watch(b.wsUrl, 'painter')
+  let i = 0
+  const timer = setInterval(() => { painter.client.send(pixel(i++ % 64, 10, 9, 9, 9)) }, 2)
+  t.teardown(() => clearInterval(timer))
+  await until(() => a.app.canvases.get('main')!.seq > 40, 20000, 'b\'s painter is drawing')
+  const rev = await a.app.inject({ method: 'POST', url: '/api/admin/canvases/main/revert', headers, payload: { user: 'vandal' } })
+  t.same([rev.statusCode, rev.json().reverted], [200, 20], 'the revert went through while the canvas kept moving')
+  clearInterval(timer)
+  const seq = () => [a, b].map((n) => n.app.canvases.get('main')!.seq)
+  await until(async () => {
+    const before = seq()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const after = seq()
+    return before[0] === after[0] && after[0] === after[1]
+  }, 20000, 'both nodes at one seq, the painter done')
+  const [pa, pb] = [a, b].map((n) => n.app.canvases.get('main')!.pixels)
+  t.ok(pa.equals(pb), 'the same canvas bytes on both nodes')
+  const at = 3 * a.app.canvases.get('main')!.width * 3 // pixel (0, 3)
+  t.same([...pa.subarray(at, at + 3)], [255, 255, 255], 'the vandal\'s first pixel is white again')
+  // The guard itself: an append planned against a seq the order has left is refused, nothing appended.
+  const main = a.app.canvases.get('main')!
+  const order = a.app.clusterBroker!.sequencer
+  const r = new Redis(redis.url)
+  t.teardown(() => r.disconnect())
+  const before = await r.hget('pixelwire:canvas:{main}:meta', 'seq')
+  const record = pixel(5, 5, 1, 1, 1).subarray(1)
+  t.equal(record.length, 7, 'one pixel record')
+  const stale = order.appendAt('main', main.epoch, record, [{ user: 'ops', count: 1 }], Number(before) - 1)
+  await t.rejects(stale, /^MOVED the canvas is at seq/, 'a stale plan is refused with MOVED')
+  t.equal(await r.hget('pixelwire:canvas:{main}:meta', 'seq'), before, 'nothing appended')
+  for (const w of [vandal, painter]) w.client.close()
+})
