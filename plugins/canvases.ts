@@ -67,7 +67,8 @@ export default fp(async function canvases (fastify) {
     closeDeleted: (conn) => { conn.close(Disconnect.CANVAS_DELETED) }
   })
   service.load()
-  cluster?.follow()
+  // Canvases created on other nodes: their rows are stored by the order before it applies any of their entries.
+  cluster?.follow((row) => { service.adopt(row) })
   service.start()
   fastify.decorate('canvases', service)
   fastify.decorate('presence', presence)

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import type { RedisLink } from '../src/broker/redis-link.js'
 
 declare module 'fastify' {
@@ -34,3 +35,25 @@ export default fp(async function redis (fastify) {
   fastify.decorate('redis', link)
   fastify.addHook('onClose', async function closeRedis () { await link.close() })
 }, { name: 'redis', dependencies: ['config'] })
+
+/**
+ * Boot in cluster mode: run `fn` (a load from Redis) until it succeeds,
+ * retrying while Redis does not answer, at most REDIS_BOOT_TIMEOUT_MS (then
+ * the boot fails: a node must not serve without the cluster's state).
+ */
+export async function untilRedisAnswers (fastify: FastifyInstance, what: string, fn: () => Promise<void>): Promise<void> {
+  const end = Date.now() + fastify.config.REDIS_BOOT_TIMEOUT_MS
+  let logged = 0
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (Date.now() > end) throw new Error(`${what}: Redis did not answer within REDIS_BOOT_TIMEOUT_MS (${fastify.config.REDIS_BOOT_TIMEOUT_MS} ms): ${(err as Error).message}`)
+      if (Date.now() - logged > 5000) {
+        fastify.log.warn({ err: (err as Error).message }, `waiting for Redis: ${what}`)
+        logged = Date.now()
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+}

@@ -80,7 +80,13 @@ export interface LockEntry {
 }
 
 /** A canvas's region locks, all of them, after a change: every node replaces its copy. */
-export interface LocksEvent { type: 'locks', canvas: string, locks: LockEntry[] }
+export interface LocksEvent {
+  type: 'locks'
+  canvas: string
+  locks: LockEntry[]
+  /** cluster mode: the version of this change in Redis (a node ignores an older one than it holds) */
+  version?: number
+}
 
 /**
  * An admin changed a canvas's state, already stored (canvas-store): each
@@ -98,7 +104,13 @@ export interface CanvasStateEvent {
 }
 
 /** Live settings changed by an admin, already stored: every node applies `settings` (the whole set, effective values). */
-export interface SettingsEvent { type: 'settings', settings: Record<string, number | null> }
+export interface SettingsEvent {
+  type: 'settings'
+  settings: Record<string, number | null>
+  /** cluster mode: the stored values (Redis) and their version; each node computes its effective set from them */
+  stored?: Record<string, unknown>
+  version?: number
+}
 
 export type BrokerEvent = CommitEvent | MessageEvent | BroadcastEvent | PresenceEvent | CursorsEvent | DisconnectEvent | LocksEvent | CanvasStateEvent | SettingsEvent
 export type EventType = BrokerEvent['type']
@@ -168,6 +180,18 @@ export interface Sequencer {
   health (): 'ok' | string
   /** A canvas this node just created joins the order (its first append waits for it). */
   register (canvas: { id: string, epoch: string, width: number, height: number, seq: number }): void
+  /**
+   * A new canvas in the cluster: stored in Redis, then in this node's
+   * SQLite (the row) and followed; false when the cluster has the id
+   * already. Other nodes take it from the order's catalog.
+   */
+  create (row: { id: string, epoch: string, width: number, height: number, seq: number, createdAt: number, frozen: boolean, palette: number[] | null }): Promise<boolean>
+  /** Lifecycle changes as entries of the canvas's order: each resolves once this node applied it. */
+  setState (canvas: string, change: { frozen?: boolean, palette?: number[] | null }): Promise<void>
+  reset (canvas: string, epoch: string, blank: Buffer): Promise<{ seq: number }>
+  remove (canvas: string): Promise<void>
+  /** Append only while the canvas is at seq `expect` (a revert planned against it): MOVED otherwise. */
+  appendAt (canvas: string, epoch: string, records: Buffer, authors: readonly AuthorRun[], expect: number): Promise<{ from: number, to: number }>
 }
 
 export interface Broker {
@@ -204,7 +228,7 @@ export interface Broker {
    * and subscribes in one turn after it, so its replay joins its live
    * messages exactly.
    */
-  prepare (topic: Topic, history: number): void | Promise<void>
+  prepare (topic: Topic, history: number, historyMaxAgeMs?: number): void | Promise<void>
   /** The topic's history after `since` (touching it: a topic with history is created at its first use). */
   history (topic: Topic, since?: number): History
   /** The topic's last `n` held publications (fewer when fewer are held), oldest first; `recovered` is always true. */

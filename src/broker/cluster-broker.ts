@@ -46,10 +46,11 @@ export interface ClusterBroker extends Broker {
 type Roster = Array<[Topic, Array<[number, string]>]>
 
 /**
- * Events the other nodes hear of (commits have their own path: the canvas
- * order). Settings and locks are applied in memory on every node (each
- * stores what it changed itself); canvas-state changes are refused in cluster
- * mode (canvas-service.ts refuseInCluster), so none travels yet.
+ * Events the other nodes hear of on the bus. Commits and canvas-state
+ * changes have their own path: the canvas order (redis-order.ts), read by
+ * every node. Settings and locks are stored in Redis (cluster-state.ts) and
+ * relayed with their version; a relay lost is made good by the reload at
+ * the next reconnect.
  */
 const RELAYED = new Set<BrokerEvent['type']>(['presence', 'cursors', 'broadcast', 'disconnect', 'locks', 'settings'])
 
@@ -152,7 +153,7 @@ export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
   async function deliver (topic: Topic, event: BrokerEvent, opts?: DeliverOptions): Promise<Published> {
     if (opts?.history !== undefined && isStreamTopic(topic)) {
       const json = (event as EventOf<'message'>).json
-      const offset = await streams.append(topic, json, opts.history)
+      const offset = await streams.append(topic, json, opts.history, opts.historyMaxAgeMs ?? 0)
       if (opts.count !== true) return { offset, delivered: 0 }
       const [here, there] = await Promise.all([
         streams.deliveredAt(topic, offset, o.replyTimeoutMs),
@@ -186,7 +187,7 @@ export function createClusterBroker (o: ClusterBrokerOptions): ClusterBroker {
     },
     publish,
     deliver,
-    async prepare (topic, n) { await streams.follow(topic, n) },
+    async prepare (topic, n, maxAgeMs) { await streams.follow(topic, n, maxAgeMs ?? 0) },
     history,
     // Stream history lives in Redis Streams here (the SQLite HistoryStore is a node alone's).
     last: (topic, n) => isStreamTopic(topic) ? streams.last(topic, n) : base.last(topic, n),

@@ -7,8 +7,10 @@
 //                        (the data as JSON; absent: a message without data)
 //   P stream:{name}:n    the offset counter
 //
-// Append: one script INCRs the counter and XADDs the entry with that id,
-// trimmed to the namespace's history (MAXLEN), atomically: offsets are
+// Append: one script INCRs the counter and XADDs the entry with that id
+// (field `t`: Redis's time in ms), trimmed to the namespace's history
+// (MAXLEN) and by age (historyMaxAge: entries older at the head are
+// dropped, at most AGE_TRIM_SCAN per append), atomically: offsets are
 // consecutive and ordered as Redis ran the scripts. A counter is created at
 // the Redis time in microseconds, like the in-memory broker's, so a stream
 // dropped (CLUSTER_STREAM_TTL_S idle) or a Redis that lost its data starts
@@ -23,6 +25,9 @@
 // `history` messages it delivered: `since` replays read that mirror
 // synchronously in the same turn as the subscription, so a subscriber gets
 // the replay and then exactly the messages after it, no gap, no duplicate.
+// The mirror drops what is older than the namespace's historyMaxAge before
+// it answers (by the entries' `t`, Redis's clock): a stream nobody appends
+// to keeps its old entries in Redis until its TTL, but never replays them.
 // A stream is followed from its first subscriber here (follow() loads the
 // mirror from Redis first) to a sweep after its last one left.
 import type { Redis } from 'ioredis'
@@ -48,9 +53,11 @@ export interface RedisStreamsOptions {
 interface Held {
   /** the last offset delivered here (the XREAD position) */
   offset: number
-  /** the last `history` messages delivered, with how many local connections got each */
-  publications: Array<{ pub: Publication, delivered: number }>
+  /** the last `history` messages delivered, with how many local connections got each and when Redis took them */
+  publications: Array<{ pub: Publication, delivered: number, at?: number }>
   history: number
+  /** historyMaxAge (ms; 0: none): older messages are not replayed */
+  maxAgeMs: number
   /** subscribe() calls without their unsubscribe() */
   subscribers: number
   /** offset waiters (delivered counts for a `delivered` answer) */
@@ -64,19 +71,37 @@ interface Held {
 /** A stream followed this recently is never swept (its first subscribe runs right after follow resolves). */
 const SWEEP_GRACE_MS = 5000
 
-// KEYS: stream, counter; ARGV: maxlen, json ('' and ARGV[3] = '0': no data), has data, ttl seconds
+/** Expired entries examined (and dropped) at the head of a stream per append at most: bounds one script's work. */
+const AGE_TRIM_SCAN = 100
+
+// KEYS: stream, counter; ARGV: maxlen, json ('' and ARGV[3] = '0': no data), has data, ttl seconds, max age ms (0: none)
 const APPEND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if redis.call('EXISTS', KEYS[2]) == 0 then
-  local t = redis.call('TIME')
   redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
 end
 local o = redis.call('INCR', KEYS[2])
 -- not o .. '-0': Lua writes a number that large as 1.7e+15
 local id = string.format('%.0f', o) .. '-0'
 if ARGV[3] == '1' then
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'j', ARGV[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'j', ARGV[2], 't', now)
 else
-  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'n', '1')
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], id, 'n', '1', 't', now)
+end
+local age = tonumber(ARGV[5])
+if age > 0 then
+  -- The entry just added is never older than the cutoff: the scan stops at it at the latest.
+  local cutoff = now - age
+  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ${AGE_TRIM_SCAN})
+  local old = {}
+  for _, e in ipairs(head) do
+    local at = nil
+    for i = 1, #e[2], 2 do if e[2][i] == 't' then at = tonumber(e[2][i + 1]) end end
+    if at == nil or at >= cutoff then break end
+    old[#old + 1] = e[1]
+  end
+  if #old > 0 then redis.call('XDEL', KEYS[1], unpack(old)) end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -102,6 +127,12 @@ function toPublication (name: string, [id, fields]: Entry): Publication {
   return { offset, event: { type: 'message', stream: name, json: j } }
 }
 
+/** When Redis took the entry (ms; its `t`), or undefined for an entry written before `t` was (never dropped by age). */
+function entryTime ([, fields]: Entry): number | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 't') return Number(fields[i + 1])
+  return undefined
+}
+
 export function createRedisStreams (o: RedisStreamsOptions) {
   const { command: cmd, prefix: P } = o
   const reader: Redis = cmd.duplicate({ connectionName: `${cmd.options.connectionName ?? 'pixelwire'}:streams`, commandTimeout: undefined })
@@ -124,7 +155,15 @@ export function createRedisStreams (o: RedisStreamsOptions) {
   const key = (topic: Topic): string => `${P}stream:{${streamOf(topic)}}`
 
   /** Hand a message to the fan-out and the mirror, in offset order. */
-  function take (topic: Topic, h: Held, pub: Publication): void {
+  /** Drop the mirror's messages past the stream's max age (from its head: they are in time order). */
+  function dropExpired (h: Held, now = Date.now()): void {
+    if (h.maxAgeMs <= 0) return
+    let n = 0
+    while (n < h.publications.length && (h.publications[n].at ?? Infinity) < now - h.maxAgeMs) n++
+    if (n > 0) h.publications.splice(0, n)
+  }
+
+  function take (topic: Topic, h: Held, pub: Publication, at?: number): void {
     if (pub.offset <= h.offset) return // read twice (a follow raced a read): delivered already
     if (pub.offset !== h.offset + 1) {
       // Trimmed away while this node was behind: the messages between are lost to it.
@@ -134,7 +173,7 @@ export function createRedisStreams (o: RedisStreamsOptions) {
     }
     h.offset = pub.offset
     const delivered = h.subscribers > 0 ? o.deliver(topic, pub) : 0
-    h.publications.push({ pub, delivered })
+    h.publications.push({ pub, delivered, at })
     if (h.publications.length > h.history) h.publications.shift()
     while (h.waiters.length > 0 && h.waiters[0].offset <= h.offset) {
       const w = h.waiters.shift() as Held['waiters'][number]
@@ -172,7 +211,7 @@ export function createRedisStreams (o: RedisStreamsOptions) {
           const i = topics.findIndex((t) => key(t) === k)
           const h = followed.get(topics[i])
           if (h === undefined) continue // unfollowed meanwhile
-          for (const e of entries) take(topics[i], h, toPublication(streamOf(topics[i]), e))
+          for (const e of entries) take(topics[i], h, toPublication(streamOf(topics[i]), e), entryTime(e))
         }
       }
     } finally {
@@ -186,8 +225,9 @@ export function createRedisStreams (o: RedisStreamsOptions) {
   }
 
   /** Start following a stream (its mirror loaded from Redis); resolves once it is. */
-  async function follow (topic: Topic, history: number): Promise<void> {
-    if (followed.has(topic)) return
+  async function follow (topic: Topic, history: number, maxAgeMs = 0): Promise<void> {
+    const held = followed.get(topic)
+    if (held !== undefined) { held.maxAgeMs = maxAgeMs; return }
     let p = loading.get(topic)
     if (p === undefined) {
       p = (async () => {
@@ -200,12 +240,12 @@ export function createRedisStreams (o: RedisStreamsOptions) {
         ])
         if (followed.has(topic)) return
         const name = streamOf(topic)
-        const publications = tail.reverse().map((e) => ({ pub: toPublication(name, e), delivered: 0 }))
+        const publications = tail.reverse().map((e) => ({ pub: toPublication(name, e), delivered: 0, at: entryTime(e) }))
         // The counter, not the last entry: messages may have been trimmed, or the counter is new.
         const last = Math.max(publications.at(-1)?.pub.offset ?? 0, Number(counter))
         if (followed.size >= o.maxFollowed) sweep()
         if (followed.size >= o.maxFollowed) throw new Error(`more than ${o.maxFollowed} streams followed (MAX_STREAMS)`)
-        followed.set(topic, { offset: last, publications, history, subscribers: 0, waiters: [], gapAt: 0, since: Date.now() })
+        followed.set(topic, { offset: last, publications, history, maxAgeMs, subscribers: 0, waiters: [], gapAt: 0, since: Date.now() })
         wake()
         readLoop().catch(() => {})
       })().finally(() => loading.delete(topic))
@@ -235,8 +275,8 @@ export function createRedisStreams (o: RedisStreamsOptions) {
       if (h !== undefined && h.subscribers > 0) h.subscribers--
     },
     /** Append a message; resolves with its offset once Redis holds it (not yet delivered). */
-    async append (topic: Topic, json: string | undefined, history: number, ttlSeconds = o.ttlSeconds): Promise<number> {
-      return await scripts.pwStreamAppend(key(topic), `${key(topic)}:n`, history, json ?? '', json === undefined ? '0' : '1', ttlSeconds)
+    async append (topic: Topic, json: string | undefined, history: number, maxAgeMs = 0, ttlSeconds = o.ttlSeconds): Promise<number> {
+      return await scripts.pwStreamAppend(key(topic), `${key(topic)}:n`, history, json ?? '', json === undefined ? '0' : '1', ttlSeconds, maxAgeMs)
     },
     /**
      * The history of a followed stream from this node's mirror: what it
@@ -247,6 +287,7 @@ export function createRedisStreams (o: RedisStreamsOptions) {
       const h = followed.get(topic)
       if (h === undefined) return { offset: 0, recovered: since === undefined, publications: [] }
       if (since === undefined) return { offset: h.offset, recovered: true, publications: [] }
+      dropExpired(h)
       const first = h.publications[0]?.pub.offset ?? h.offset + 1
       if (since > h.offset || since + 1 < first || since < h.gapAt) return { offset: h.offset, recovered: false, publications: [] }
       return { offset: h.offset, recovered: true, publications: h.publications.filter((p) => p.pub.offset > since).map((p) => p.pub) }
@@ -260,6 +301,7 @@ export function createRedisStreams (o: RedisStreamsOptions) {
     last (topic: Topic, n: number): History {
       const h = followed.get(topic)
       if (h === undefined) return { offset: 0, recovered: true, publications: [] }
+      dropExpired(h)
       return { offset: h.offset, recovered: true, publications: h.publications.slice(Math.max(0, h.publications.length - n)).map((p) => p.pub) }
     },
     /** How many local connections got the message at `offset` (0 when this node does not follow the stream), waiting at most `ms` for it to be read. */

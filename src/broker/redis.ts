@@ -10,19 +10,23 @@
 // the next part of issue 12: streams, presence, kicks, bans, budgets).
 import { canvasTopic, type Broker } from './broker.js'
 import { createMemoryBroker, type MemoryBrokerOptions } from './memory.js'
-import type { RedisOrder } from './redis-order.js'
+import type { ClusterCanvasRow, RedisOrder } from './redis-order.js'
 
 export interface RedisBroker extends Broker {
   readonly sequencer: RedisOrder
-  /** Start reading the cluster's order into the fan-out (after the rooms are loaded). */
-  follow (): void
+  /**
+   * Start reading the cluster's order into the fan-out (after the rooms are
+   * loaded): batches and lifecycle changes on the canvas's topic; canvases
+   * created on other nodes to `onCanvas` (the service makes their rooms).
+   */
+  follow (onCanvas: (row: ClusterCanvasRow) => void): void
 }
 
 export function createRedisBroker (order: RedisOrder, opts: MemoryBrokerOptions = {}): RedisBroker {
   const local = createMemoryBroker(opts)
   return {
     sequencer: order,
-    follow () { order.start((event) => { local.publish(canvasTopic(event.canvas), event) }) },
+    follow (onCanvas) { order.start((event) => { local.publish(canvasTopic(event.canvas), event) }, onCanvas) },
     start: (h) => local.start(h),
     subscribe: (topic) => local.subscribe(topic),
     unsubscribe: (topic) => local.unsubscribe(topic),

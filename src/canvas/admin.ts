@@ -63,6 +63,16 @@ export function parsePalette (hex: string[], max: number): number[] {
   return colors
 }
 
+/**
+ * A new white canvas through the API: in cluster mode created in Redis
+ * first (CANVAS_EXISTS also when another node has the id), then served by
+ * every node; a node alone, createCanvas.
+ */
+export async function addCanvas (canvases: Pick<CanvasService, 'get' | 'add'>, id: string, width: number, height: number, palette: number[] | null = null): Promise<Canvas> {
+  if (canvases.get(id) !== undefined) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} exists`)
+  return await canvases.add(id, width, height, palette)
+}
+
 /** A new white canvas; CANVAS_EXISTS (conflict) when the id is taken. */
 export function createCanvas (canvases: Canvases, id: string, width: number, height: number, palette: number[] | null = null): Canvas {
   if (canvases.get(id) !== undefined) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} exists`)

@@ -192,13 +192,20 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   /**
-   * Cluster mode: canvas state changes (freeze, palette, reset, delete) and
-   * admin commits (revert) are stored in this node's SQLite and would not
-   * reach the other replicas through the order (an entry of another epoch
-   * fences a node): refused until they travel through the sequencer.
+   * Cluster mode: what Redis refused, as the API answers it: the canvas
+   * gone meanwhile (404), Redis away or the order fenced (503, nothing
+   * changed; the caller may retry).
    */
-  function refuseInCluster (what: string): void {
-    if (sequencer !== undefined) throw new DomainError('unavailable', 'UNAVAILABLE', `${what} is not available in cluster mode yet; nothing was changed`, 1000)
+  async function inCluster<T> (p: Promise<T>): Promise<T> {
+    try {
+      return await p
+    } catch (err) {
+      if (err instanceof DomainError) throw err
+      const msg = (err as Error).message
+      if (/^DELETED/.test(msg)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', 'the canvas was deleted')
+      logger.warn({ err: msg }, 'a lifecycle change was refused by the cluster order')
+      throw new DomainError('unavailable', 'UNAVAILABLE', `the cluster order (Redis) did not take the change: ${msg}; nothing was changed`, 1000)
+    }
   }
 
   function requireLane (id: CanvasId): Lane<C> {
@@ -216,9 +223,11 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
    * Freeze or unfreeze, set or drop the palette (undefined: unchanged):
    * stored, then published as one event, so clients get one `canvas` message.
    */
-  function update (id: CanvasId, change: { frozen?: boolean, palette?: number[] | null }): void {
+  function update (id: CanvasId, change: { frozen?: boolean, palette?: number[] | null }): void | Promise<void> {
     requireLane(id)
-    refuseInCluster('changing a canvas')
+    // Cluster mode: an entry of the canvas's order; every node (this one
+    // before this resolves) stores and applies it when it reads it.
+    if (sequencer !== undefined) return inCluster(sequencer.setState(id, change))
     const event: CanvasStateEvent = { type: 'canvas-state', canvas: id }
     if (change.frozen !== undefined) {
       if (!store.setFrozen(id, change.frozen)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
@@ -237,10 +246,12 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
    */
   async function reset (id: CanvasId): Promise<{ epoch: string, seq: number }> {
     const { canvas } = requireLane(id).room
-    refuseInCluster('a reset')
     const blank = await deflateAsync(blankPixels(canvas.width, canvas.height))
     requireLane(id) // deleted while compressing?
     const epoch = newEpoch()
+    // Cluster mode: an entry of the order (with the blank snapshot): every
+    // node starts the new epoch at the same seq, this one before this resolves.
+    if (sequencer !== undefined) return { epoch, seq: (await inCluster(sequencer.reset(id, epoch, blank))).seq }
     const res = store.reset(id, epoch, blank)
     if (res === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
     publishState({ type: 'canvas-state', canvas: id, reset: { epoch, seq: res.seq } })
@@ -248,10 +259,12 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   /** Delete a canvas: its rows go, then every node closes its clients (4404) and drops it. `main` stays (conflict). */
-  function remove (id: CanvasId): void {
+  function remove (id: CanvasId): void | Promise<void> {
     requireLane(id)
     if (id === opts.defaultCanvas.id) throw new DomainError('conflict', 'CANVAS_PROTECTED', `canvas ${id} is the default canvas and cannot be deleted`)
-    refuseInCluster('deleting a canvas')
+    // Cluster mode: an entry of the order; every node closes the canvas's
+    // clients (4404) and purges it when it reads it (applyState).
+    if (sequencer !== undefined) return inCluster(sequencer.remove(id))
     if (!store.remove(id)) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${id}`)
     publishState({ type: 'canvas-state', canvas: id, deleted: true })
     purger.start(id)
@@ -280,6 +293,8 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       const n = hub.deliver(room.topic, new SharedFrame(encodeJson({ type: 'canvas', canvas: canvas.id, deleted: true })), toDeleted)
       lanes.delete(canvas.id)
       broker.unsubscribe(room.topic)
+      // Cluster mode: the order stored the deletion on this node; its purge is this node's own.
+      if (sequencer !== undefined) purger.start(canvas.id)
       logger.info({ canvas: canvas.id, clients: n }, 'canvas deleted')
       return n
     }
@@ -488,16 +503,51 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
    * Returns the seqs they got; throws UNAVAILABLE (DomainError) when storage
    * refuses them.
    */
-  function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange {
+  function commitNow (canvas: Canvas, records: Buffer, user: string): CommitRange | Promise<CommitRange> {
     const lane = lanes.get(canvas.id)
     if (lane === undefined) throw new DomainError('not_found', 'CANVAS_NOT_FOUND', `no canvas ${canvas.id}`)
-    // A local commit in cluster mode would fork the order.
-    refuseInCluster('a revert')
+    // Cluster mode: through the one order (a local commit would fork it),
+    // only while the cluster is still at the seq the changes were planned
+    // against (this node's): else MOVED, and the caller plans again.
+    if (sequencer !== undefined) return appendNow(canvas, records, user, sequencer)
     // Breaker open: no write is tried (it would wait the busy timeout).
     if (opts.storage?.available === false) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', Math.max(1000, opts.storage.retryAfterMs))
     const range = commit(lane, { records, runs: [{ user, connId: 0, count: records.length / RECORD }] })
     if (range === null) throw new DomainError('unavailable', 'UNAVAILABLE', 'storage unavailable; nothing was changed', 1000)
     return range
+  }
+
+  async function appendNow (canvas: Canvas, records: Buffer, user: string, seq: Sequencer): Promise<CommitRange> {
+    try {
+      return await seq.appendAt(canvas.id, canvas.epoch, records, [{ user, count: records.length / RECORD }], canvas.seq)
+    } catch (err) {
+      const msg = (err as Error).message
+      if (/^MOVED/.test(msg)) throw new DomainError('conflict', 'MOVED', msg)
+      return await inCluster(Promise.reject(err))
+    }
+  }
+
+  /**
+   * Cluster mode: a canvas created through the API. Redis first (the id is
+   * the cluster's: CANVAS_EXISTS when it has it), then this node's row and
+   * room; the other nodes take it from the order's catalog.
+   */
+  async function createInCluster (id: CanvasId, width: number, height: number, palette: number[] | null, seq: Sequencer): Promise<Canvas> {
+    if (store.deleting().includes(id)) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} was deleted and is still being purged; try again shortly`)
+    const row = { id, width, height, epoch: newEpoch(), seq: 0, createdAt: Date.now(), palette, frozen: false }
+    if (!await inCluster(seq.create(row))) throw new DomainError('conflict', 'CANVAS_EXISTS', `canvas ${id} exists in the cluster`)
+    return adopt(row)
+  }
+
+  /** A canvas whose row is stored (made here, or on another node and taken from the cluster's order): its room. */
+  function adopt (row: CanvasRow): Canvas {
+    const existing = lanes.get(row.id)
+    if (existing !== undefined) return existing.room.canvas
+    const canvas = rebuildCanvas(row, store.latestSnapshot(row.id), log, frameRecords)
+    canvas.logFloor = store.logFloor?.(row.id, canvas.seq) ?? 0
+    addLane(canvas)
+    logger.info({ canvas: row.id, width: row.width, height: row.height, seq: canvas.seq }, 'canvas created')
+    return canvas
   }
 
   /** A batch that will not be committed: its painters hear UNAVAILABLE, nobody sees the pixels. */
@@ -561,6 +611,11 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   return {
     load,
     create,
+    /** Create a canvas through the API: in cluster mode through Redis (every node serves it), else create(). */
+    async add (id: CanvasId, width: number, height: number, palette: number[] | null = null): Promise<Canvas> {
+      return sequencer !== undefined ? await createInCluster(id, width, height, palette, sequencer) : create(id, width, height, palette)
+    },
+    adopt,
     update,
     reset,
     remove,

@@ -11,11 +11,12 @@
 // those inside `region` kept as a set of pixels (so at most maxChanges of
 // them). No table or index is written for it: commits pay nothing for a
 // rare admin action. (2) The plan and the commit are ONE synchronous step,
-// right after the slice that reached the end of the log: each candidate's
+// right after the slice that reached the end of the log (cluster mode: made
+// again if the order moved before the append took it): each candidate's
 // current newest change and the colour before the user's changes are read
 // through the (canvas, y, x, seq) index, then committed at once as ordinary
 // new changes (shown as UPDATES at the next beat like any commit).
-import { setImmediate as nextTurn } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { Canvas } from '../canvas/canvas.js'
 import { rectOutOfBounds, requireCanvas } from '../canvas/admin.js'
 import type { CanvasService } from '../canvas/canvas-service.js'
@@ -85,8 +86,36 @@ export async function revert (deps: RevertDeps, canvasId: string, req: RevertReq
   // history as it is now: a candidate painted over by someone else since is
   // left out, a colour changed under it is the one restored.
   if (pixels.size === 0) return { reverted: 0, seq: canvas.seq }
-  const records = store.revertPlan(canvas.id, req.user, since, pixels, pixels.size, BLANK)
-  if (records.length === 0) return { reverted: 0, seq: canvas.seq }
-  const range = canvases.commitNow(canvas, records, by)
-  return { reverted: records.length / RECORD, seq: range.to }
+  // Cluster mode: other nodes' commits can reach the order between this
+  // node's plan and its append; the append then refuses (MOVED, naming the
+  // seq Redis is at), this node reads up to that seq and plans again at
+  // once, so only an append landing within one round trip moves it again.
+  for (let attempt = 1; ; attempt++) {
+    const records = store.revertPlan(canvas.id, req.user, since, pixels, pixels.size, BLANK)
+    if (records.length === 0) return { reverted: 0, seq: canvas.seq }
+    let movedTo: number
+    try {
+      const range = await canvases.commitNow(canvas, records, by)
+      return { reverted: records.length / RECORD, seq: range.to }
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'MOVED' || attempt >= MOVED_ATTEMPTS) throw movedAsBusy(err)
+      movedTo = Number(/at seq (\d+)/.exec(err.message)?.[1] ?? 0)
+    }
+    const end = Date.now() + MOVED_WAIT_MS
+    do {
+      await sleep(MOVED_POLL_MS)
+      canvas = requireCanvas(canvases, canvasId)
+    } while (canvas.seq < movedTo && Date.now() < end)
+  }
+}
+
+/** Plans made again when the cluster's order moved under them before a revert gives up (503, try again). */
+const MOVED_ATTEMPTS = 8
+/** How long a plan waits for this node to read up to the seq Redis named, at most, and how often it looks. */
+const MOVED_WAIT_MS = 2000
+const MOVED_POLL_MS = 5
+
+function movedAsBusy (err: unknown): unknown {
+  if (err instanceof DomainError && err.code === 'MOVED') return new DomainError('unavailable', 'UNAVAILABLE', `the canvas kept changing while the revert was planned (${err.message}); nothing was changed, try again`, 1000)
+  return err
 }

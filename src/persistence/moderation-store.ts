@@ -6,6 +6,7 @@ import type { Db } from './db.js'
 import type { Ban, BanStore } from '../moderation/bans.js'
 import type { Lock, LockStore } from '../moderation/locks.js'
 import type { AuditEntry, AuditStore } from '../moderation/audit.js'
+import { DomainError } from '../domain-error.js'
 
 const BAN_COLUMNS = 'user, reason, by, at, until, ip'
 const ACTIVE = '(until IS NULL OR until > @now)'
@@ -46,17 +47,33 @@ export function createLockStore (db: Db): LockStore {
   const stmts = {
     add: db.prepare('INSERT INTO locks (canvas, x, y, w, h, reason, by, at) VALUES (@canvas, @x, @y, @w, @h, @reason, @by, @at)'),
     remove: db.prepare('DELETE FROM locks WHERE canvas = ? AND id = ?'),
+    removeAll: db.prepare('DELETE FROM locks WHERE canvas = ?'),
     list: db.prepare(`SELECT ${COLUMNS} FROM locks WHERE canvas = ? ORDER BY id`),
     all: db.prepare(`SELECT ${COLUMNS} FROM locks ORDER BY id`)
   }
+  const list = (canvas: string) => stmts.list.all(canvas) as Lock[]
   return {
-    add (lock) {
+    add (lock, max) {
+      // One writer (this process): the count and the insert cannot interleave with another add.
+      if (list(lock.canvas).length >= max) {
+        throw new DomainError('conflict', 'TOO_MANY_LOCKS', `canvas ${lock.canvas} has ${max} locks already (MAX_LOCKS_PER_CANVAS); lift one first`)
+      }
       const id = Number(stmts.add.run(lock).lastInsertRowid)
-      return { id, ...lock }
+      return { lock: { id, ...lock }, locks: list(lock.canvas) }
     },
-    remove: (canvas, id) => stmts.remove.run(canvas, id).changes > 0,
-    list: (canvas) => stmts.list.all(canvas) as Lock[],
-    all: () => stmts.all.all() as Lock[]
+    remove (canvas, id) {
+      const changes = id === '*' ? stmts.removeAll.run(canvas).changes : stmts.remove.run(canvas, id).changes
+      return changes > 0 ? { locks: list(canvas) } : null
+    },
+    all () {
+      const byCanvas = new Map<string, { version: number, locks: Lock[] }>()
+      for (const lock of stmts.all.all() as Lock[]) {
+        const e = byCanvas.get(lock.canvas)
+        if (e === undefined) byCanvas.set(lock.canvas, { version: 0, locks: [lock] })
+        else e.locks.push(lock)
+      }
+      return { version: 0, byCanvas }
+    }
   }
 }
 

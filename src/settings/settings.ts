@@ -1,7 +1,7 @@
 // Live settings (contract §10): limits an admin changes at run time, without
 // a restart. Each has the environment's value as its default; a value an
-// admin set is stored (SettingsStore: SQLite here, the cluster's store
-// there) and wins over the environment, across restarts, until the admin
+// admin set is stored (SettingsStore: SQLite for a node alone, Redis in a
+// cluster, src/broker/cluster-state.ts) and wins over the environment, across restarts, until the admin
 // sets it to null (back to the environment's). A change is stored, then
 // published as a `settings` event on the settings topic, so every node
 // (this one in the same stack, in memory) applies the same effective set.
@@ -55,8 +55,24 @@ export type SettingDefaults = Omit<Settings, 'guestPixelRatePerIp' | 'guestPixel
 export interface SettingsStore {
   /** every stored value, by name (unchecked: a value this code no longer accepts is skipped) */
   load (): Record<string, unknown>
-  /** store the values, drop the nulls, in one transaction */
-  save (patch: SettingsPatch): void
+  /** store the values, drop the nulls, in one transaction (cluster: one script in Redis) */
+  save (patch: SettingsPatch): void | Promise<void>
+}
+
+/**
+ * A store whose source of truth is elsewhere (Redis, cluster mode:
+ * src/broker/cluster-state.ts): `load` answers from this node's copy,
+ * `sync` refreshes it, `adopt` takes a newer copy relayed by another node.
+ */
+export interface SyncedSettingsStore extends SettingsStore {
+  readonly version: number
+  sync (): Promise<void>
+  /** false when `version` is not newer than the copy's */
+  adopt (stored: Record<string, unknown>, version: number): boolean
+}
+
+function isSynced (s: SettingsStore): s is SyncedSettingsStore {
+  return typeof (s as Partial<SyncedSettingsStore>).sync === 'function'
 }
 
 export interface SettingsOptions {
@@ -98,7 +114,16 @@ export function createSettings (opts: SettingsOptions) {
   }
 
   opts.fanout.on('settings', function onSettings (_topic, pub): number {
-    current = { ...pub.event.settings } as Settings
+    const e = pub.event
+    if (isSynced(store) && e.version !== undefined && e.stored !== undefined) {
+      // Cluster: the stored values with their version; an older relay than
+      // this node's copy is ignored, and each node computes the effective
+      // set over its own environment (the same everywhere in a sane cluster).
+      if (!store.adopt(e.stored, e.version) && e.version < store.version) return 0
+      current = effective()
+    } else {
+      current = { ...e.settings } as Settings
+    }
     opts.apply(current)
     return 0
   })
@@ -107,13 +132,28 @@ export function createSettings (opts: SettingsOptions) {
 
   return {
     get current (): Readonly<Settings> { return current },
-    /** Store a validated patch, then publish the new effective set (applied here before this returns, in memory). */
-    update (patch: SettingsPatch): Settings {
-      store.save(patch)
+    /**
+     * Store a validated patch, then publish the new effective set (applied
+     * here before this resolves, in memory; cluster mode: relayed to every
+     * node with the stored values' version).
+     */
+    async update (patch: SettingsPatch): Promise<Settings> {
+      await store.save(patch)
       const next = effective()
-      broker.publish(SETTINGS_TOPIC, { type: 'settings', settings: next })
+      const cluster = isSynced(store) ? { stored: store.load(), version: store.version } : {}
+      broker.publish(SETTINGS_TOPIC, { type: 'settings', settings: next, ...cluster })
       opts.log.info({ settings: next }, 'settings changed')
       return next
+    },
+    /** Cluster: load the stored values again (boot, and after Redis was away: the relays missed meanwhile) and apply them. */
+    async reload (): Promise<void> {
+      if (!isSynced(store)) return
+      await store.sync()
+      const next = effective()
+      if (JSON.stringify(next) === JSON.stringify(current)) return
+      current = next
+      opts.apply(current)
+      opts.log.info({ settings: current, version: store.version }, 'settings loaded from the cluster')
     },
     close (): void { broker.unsubscribe(SETTINGS_TOPIC) }
   }

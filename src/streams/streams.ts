@@ -113,7 +113,7 @@ export function createStreams<C extends StreamClient> (opts: StreamsOptions<C>) 
     if (last !== undefined && last > maxLast) return { ok: false, error: protocolError('TOO_LARGE', `"last" may ask for at most ${maxLast} messages`) }
     const full = overCap(client, topic)
     if (full !== null) return full
-    const ready = broker.prepare(topic, rules.history)
+    const ready = broker.prepare(topic, rules.history, rules.historyMaxAge * 1000)
     if (ready === undefined) return subscribeNow(client, name, topic, since, last)
     // The cap again after the wait: other subscribes of this client may have completed meanwhile.
     return ready.then(() => overCap(client, topic) ?? subscribeNow(client, name, topic, since, last))

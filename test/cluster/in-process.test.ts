@@ -116,10 +116,10 @@ t.test('a node whose DATA_DIR belongs to another cluster is fenced at boot', asy
   t.equal((await again.app.inject('/health/ready')).statusCode, 503)
 })
 
-// Canvas state changes and admin commits are stored by one node's SQLite and
-// would fork the order: refused in cluster mode (503, nothing changed) until
-// they travel through it. A ban is the one disconnect event, relayed.
-t.test('cluster mode: freeze, palette, reset, delete and revert are refused; a ban closes the user on another node', async (t) => {
+// Canvas state changes and admin commits travel through the order (entries
+// of the canvas's stream, or an APPEND): taken on a, applied on b at the
+// same point. A ban is the one disconnect event, relayed.
+t.test('cluster mode: freeze, palette, reset, delete and revert reach the other node; a ban closes the user on another node', async (t) => {
   const redis = await startRedis(t)
   const a = await listen(t, env(redis.url, 'a'))
   const b = await listen(t, env(redis.url, 'b'))
@@ -127,6 +127,7 @@ t.test('cluster mode: freeze, palette, reset, delete and revert are refused; a b
   const call = async (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
     await a.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) })
   t.equal((await call('POST', '/api/admin/canvases', { id: 'side', width: 8, height: 8 })).statusCode, 201)
+  await until(() => b.app.canvases.get('side') !== undefined, 20000, 'b serves the canvas created on a')
 
   const vandal = await watch(a.wsUrl, 'vandal')
   const seen = await watch(b.wsUrl, 'seen', { role: 'viewer' })
@@ -134,25 +135,69 @@ t.test('cluster mode: freeze, palette, reset, delete and revert are refused; a b
   await until(() => seen.seq === 1, 20000, 'the draw went through the order')
   const epoch = a.app.canvases.get('main')!.epoch
 
-  const refused = [
-    await call('PATCH', '/api/admin/canvases/main', { frozen: true }),
-    await call('PATCH', '/api/admin/canvases/main', { palette: ['#000000', '#ffffff'] }),
-    await call('POST', '/api/admin/canvases/main/reset'),
-    await call('DELETE', '/api/admin/canvases/side'),
-    await call('POST', '/api/admin/canvases/main/revert', { user: 'vandal' })
-  ]
-  for (const res of refused) {
-    t.equal(res.statusCode, 503)
-    t.match(res.json(), { error: 'UNAVAILABLE', message: /not available in cluster mode yet; nothing was changed/ })
-  }
-  const main = (await a.app.inject({ url: '/api/canvases/main' })).json()
-  t.match(main, { frozen: false, epoch, seq: 1 }, 'main unchanged')
-  t.equal((await a.app.inject({ url: '/api/canvases/side' })).statusCode, 200, 'side still there')
-  t.equal(b.app.canvases.get('main')!.epoch, epoch, 'b on the same epoch')
+  t.equal((await call('PATCH', '/api/admin/canvases/main', { frozen: true })).statusCode, 200)
+  await until(() => b.app.canvases.get('main')!.frozen, 20000, 'b frozen')
+  t.equal((await call('PATCH', '/api/admin/canvases/main', { frozen: false, palette: ['#000000', '#ffffff'] })).statusCode, 200)
+  await until(() => !b.app.canvases.get('main')!.frozen && b.app.canvases.get('main')!.palette?.size === 2, 20000, 'b unfrozen, with the palette')
+  t.equal(b.app.canvasStore.get('main')!.frozen, false, 'stored in b\'s SQLite too')
+  const rev = await call('POST', '/api/admin/canvases/main/revert', { user: 'vandal' })
+  t.same([rev.statusCode, rev.json().seq], [200, 2], 'the revert is seq 2 of the one order')
+  await until(() => seen.seq === 2, 20000, 'b shows the revert')
+  const reset = await call('POST', '/api/admin/canvases/main/reset')
+  t.equal(reset.statusCode, 200)
+  t.not(reset.json().epoch, epoch)
+  await until(() => b.app.canvases.get('main')!.epoch === reset.json().epoch, 20000, 'b in the new epoch')
+  t.equal(b.app.canvases.get('main')!.seq, 2, 'at the same seq')
+  t.equal((await call('DELETE', '/api/admin/canvases/side')).statusCode, 204)
+  await until(() => b.app.canvases.get('side') === undefined, 20000, 'b dropped the deleted canvas')
 
   // A ban taken on a: its disconnect event reaches the user's connection on b.
   const mallory = await watch(b.wsUrl, 'mallory')
   t.equal((await call('POST', '/api/admin/bans', { user: 'mallory', seconds: 600 })).statusCode, 201)
   t.same(await mallory.client.closed, { code: 4403, reason: 'banned' }, 'closed on the other node')
   for (const w of [vandal, seen]) w.client.close()
+})
+
+// A revert is planned against this node's seq and appended only while Redis
+// is still there (MOVED otherwise, planned again): with another node drawing
+// without a pause it still goes through, and both nodes end the same.
+t.test('cluster mode: a revert while another node draws without a pause', async (t) => {
+  const redis = await startRedis(t)
+  const a = await listen(t, env(redis.url, 'a'))
+  const b = await listen(t, env(redis.url, 'b'))
+  const headers = { authorization: `Bearer ${token({ sub: 'ops', role: 'admin' })}` }
+  const vandal = await watch(a.wsUrl, 'vandal')
+  for (let x = 0; x < 20; x++) vandal.client.send(pixel(x, 3, 1, 2, 3))
+  await until(() => b.app.canvases.get('main')!.seq === 20, 20000, 'b has the vandal\'s pixels')
+  const painter = await watch(b.wsUrl, 'painter')
+  let i = 0
+  const timer = setInterval(() => { painter.client.send(pixel(i++ % 64, 10, 9, 9, 9)) }, 2)
+  t.teardown(() => clearInterval(timer))
+  await until(() => a.app.canvases.get('main')!.seq > 40, 20000, 'b\'s painter is drawing')
+  const rev = await a.app.inject({ method: 'POST', url: '/api/admin/canvases/main/revert', headers, payload: { user: 'vandal' } })
+  t.same([rev.statusCode, rev.json().reverted], [200, 20], 'the revert went through while the canvas kept moving')
+  clearInterval(timer)
+  const seq = () => [a, b].map((n) => n.app.canvases.get('main')!.seq)
+  await until(async () => {
+    const before = seq()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const after = seq()
+    return before[0] === after[0] && after[0] === after[1]
+  }, 20000, 'both nodes at one seq, the painter done')
+  const [pa, pb] = [a, b].map((n) => n.app.canvases.get('main')!.pixels)
+  t.ok(pa.equals(pb), 'the same canvas bytes on both nodes')
+  const at = 3 * a.app.canvases.get('main')!.width * 3 // pixel (0, 3)
+  t.same([...pa.subarray(at, at + 3)], [255, 255, 255], 'the vandal\'s first pixel is white again')
+  // The guard itself: an append planned against a seq the order has left is refused, nothing appended.
+  const main = a.app.canvases.get('main')!
+  const order = a.app.clusterBroker!.sequencer
+  const r = new Redis(redis.url)
+  t.teardown(() => r.disconnect())
+  const before = await r.hget('pixelwire:canvas:{main}:meta', 'seq')
+  const record = pixel(5, 5, 1, 1, 1).subarray(1)
+  t.equal(record.length, 7, 'one pixel record')
+  const stale = order.appendAt('main', main.epoch, record, [{ user: 'ops', count: 1 }], Number(before) - 1)
+  await t.rejects(stale, /^MOVED the canvas is at seq/, 'a stale plan is refused with MOVED')
+  t.equal(await r.hget('pixelwire:canvas:{main}:meta', 'seq'), before, 'nothing appended')
+  for (const w of [vandal, painter]) w.client.close()
 })

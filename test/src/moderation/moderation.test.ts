@@ -41,7 +41,7 @@ t.test('locks: which ops touch a region; the cap; the broker event keeps every c
   const opts = { store: createLockStore(d), broker: pipeline.broker, fanout: pipeline.fanout, maxPerCanvas: 2 }
   const locks = createLocks(opts)
   t.equal(locks.blocking('main', { kind: 'pixels', records: records([[4, 4]]) }), undefined, 'no locks: nothing blocks')
-  const lock = locks.add('main', { x: 4, y: 4, w: 2, h: 3 }, 'logo', 'root')
+  const lock = await locks.add('main', { x: 4, y: 4, w: 2, h: 3 }, 'logo', 'root')
   const px = (x: number, y: number) => locks.blocking('main', { kind: 'pixels', records: records([[15, 15], [x, y]]) })?.id
   t.equal(px(4, 4), lock.id, 'top-left corner')
   t.equal(px(5, 6), lock.id, 'bottom-right corner')

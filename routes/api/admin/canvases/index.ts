@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import {
-  CANVAS_ID_PATTERN, HEX_COLOR_PATTERN, canvasDetail, createCanvas, fillRect, fromHexColor, parsePalette, requireCanvas
+  CANVAS_ID_PATTERN, HEX_COLOR_PATTERN, addCanvas, canvasDetail, fillRect, fromHexColor, parsePalette, requireCanvas
 } from '../../../../src/canvas/admin.js'
 import revertRoutes from './revert.js'
 import lockRoutes from './locks.js'
@@ -50,13 +50,14 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
   fastify.post('/', {
     schema: { ...common, summary: 'Create a white canvas', body: NewCanvas, response: { 201: CanvasSchema } },
     config: { rateLimit: fastify.restLimits.write }
-  }, function postCanvas (request, reply) {
+  }, async function postCanvas (request, reply) {
     const { id, width, height } = request.body
     const palette = request.body.palette === undefined ? null : parsePalette(request.body.palette, fastify.config.MAX_PALETTE_COLORS)
-    const canvas = createCanvas(fastify.canvases, id, width, height, palette)
+    // Cluster mode: created in Redis first, then served by every node.
+    const canvas = await addCanvas(fastify.canvases, id, width, height, palette)
     // An id used before: its old canvas's locks went with its rows (ON DELETE
     // CASCADE, at the end of the purge); every node drops its copy now that
-    // the canvas's topic is subscribed again.
+    // the canvas's topic is subscribed again. (Cluster: cleared at the delete.)
     fastify.locks.refresh(id)
     request.log.info({ canvas: id, by: request.admin?.id }, 'admin created a canvas')
     reply.code(201).header('location', `/api/canvases/${id}`)
@@ -72,13 +73,13 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
       response: { 200: CanvasSchema }
     },
     config: { rateLimit: fastify.restLimits.write }
-  }, function patchCanvas (request) {
+  }, async function patchCanvas (request) {
     const { id } = request.params
     const { frozen, palette } = request.body
     // Validated whole before anything changes: a bad palette leaves frozen as it was too.
     const colors = palette === undefined || palette === null ? palette : parsePalette(palette, fastify.config.MAX_PALETTE_COLORS)
     const canvas = requireCanvas(fastify.canvases, id)
-    fastify.canvases.update(id, { frozen, palette: colors })
+    await fastify.canvases.update(id, { frozen, palette: colors })
     request.log.info({ canvas: id, frozen, palette: colors === undefined ? undefined : colors?.length ?? null, by: request.admin?.id }, 'admin changed a canvas')
     return canvasDetail(canvas, fastify.canvasStore.get(id)?.createdAt)
   })
@@ -106,11 +107,13 @@ const adminCanvasRoutes: FastifyPluginAsync = async function adminCanvasRoutes (
       response: { 204: Type.Null() }
     },
     config: { rateLimit: fastify.restLimits.write }
-  }, function deleteCanvas (request, reply) {
+  }, async function deleteCanvas (request, reply) {
     const { id } = request.params
-    fastify.canvases.remove(id)
+    await fastify.canvases.remove(id)
+    // Cluster mode: the canvas's locks live in Redis, not in its rows: cleared on every node.
+    if (fastify.cluster !== null) await fastify.locks.clear(id)
     request.log.info({ canvas: id, by: request.admin?.id }, 'admin deleted a canvas')
-    reply.code(204).send(null)
+    return reply.code(204).send(null)
   })
 
   fastify.post('/:id/fill', {

@@ -29,12 +29,12 @@ const lockRoutes: FastifyPluginAsync = async function lockRoutes (instance) {
   fastify.post('/:id/locks', {
     schema: { ...common, summary: 'Lock a region', params: CanvasParams, body: LockBody, response: { 201: LockSchema } },
     config: { rateLimit: fastify.restLimits.write }
-  }, function postLock (request, reply) {
+  }, async function postLock (request, reply) {
     const canvas = requireCanvas(fastify.canvases, request.params.id)
     const { x, y, w, h, reason } = request.body
     const oob = rectOutOfBounds(canvas, x, y, w, h)
     if (oob !== null) throw new DomainError('invalid', 'OUT_OF_BOUNDS', oob)
-    const lock = fastify.locks.add(canvas.id, { x, y, w, h }, reason ?? null, request.admin?.id ?? 'unknown')
+    const lock = await fastify.locks.add(canvas.id, { x, y, w, h }, reason ?? null, request.admin?.id ?? 'unknown')
     request.log.info({ canvas: canvas.id, lock: lock.id, by: lock.by }, 'region locked')
     reply.code(201)
     return lockView(lock)
@@ -55,11 +55,11 @@ const lockRoutes: FastifyPluginAsync = async function lockRoutes (instance) {
       response: { 204: Type.Null() }
     },
     config: { rateLimit: fastify.restLimits.write }
-  }, function liftLock (request, reply) {
+  }, async function liftLock (request, reply) {
     const canvas = requireCanvas(fastify.canvases, request.params.id)
-    fastify.locks.remove(canvas.id, request.params.lockId)
+    await fastify.locks.remove(canvas.id, request.params.lockId)
     request.log.info({ canvas: canvas.id, lock: request.params.lockId, by: request.admin?.id }, 'lock lifted')
-    reply.code(204).send(null)
+    return reply.code(204).send(null)
   })
 }
 

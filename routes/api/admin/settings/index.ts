@@ -33,8 +33,8 @@ const adminSettingsRoutes: FastifyPluginAsync = async function adminSettingsRout
       const unknown = Object.keys(body).filter((k) => !KNOWN.has(k))
       if (unknown.length > 0) throw new HttpError(400, 'BAD_REQUEST', `unknown settings: ${unknown.join(', ')}; known: ${SETTING_NAMES.join(', ')}`)
     }
-  }, function patchSettings (request) {
-    const next = fastify.settings.update(request.body)
+  }, async function patchSettings (request) {
+    const next = await fastify.settings.update(request.body)
     request.log.info({ changed: request.body, by: request.admin?.id }, 'admin changed settings')
     return next
   })
