@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { ClusterBroker } from '../src/broker/cluster-broker.js'
 import fastifyMetrics from 'fastify-metrics'
+import promClient from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import { isStreamTopic, streamOf } from '../src/broker/broker.js'
 import { CLOSE_LABEL_VALUES, IN_KINDS, OUT_KINDS, createMeter, type HistogramName, type Meter } from '../src/metrics.js'
@@ -44,37 +45,43 @@ const byIndex = (labels: readonly string[], values: number[]): Labelled => label
 // Depends on rate-limit so that GET /metrics, added here, is limited like every route.
 export default fp(async function metrics (fastify) {
   // CommonJS with `exports.default`: the plugin is the default import's `default`.
+  // One registry per app, not prom-client's process-wide one: two servers
+  // built in one process (the cluster tests' nodes) each report their own
+  // numbers; with one shared registry every /metrics showed the gauges of
+  // whichever app registered last. The endpoint merges it with the global
+  // registry, which holds nothing of ours.
+  const registry = new promClient.Registry()
   await fastify.register(fastifyMetrics.default, {
     endpoint: '/metrics',
-    // One registry per process: a server built again in the same process
-    // (tests) starts from a clean one instead of failing on duplicates.
+    // the prom-client this registry is of (fastify-metrics would prefer another one if installed)
+    promClient,
     clearRegisterOnInit: true,
-    defaultMetrics: { enabled: true },
+    defaultMetrics: { enabled: true, register: registry },
     routeMetrics: {
       routeBlacklist: ['/metrics'],
-      // The default name, http_request_summary_seconds, names its type: promtool refuses it.
-      overrides: { summary: { name: 'http_request_duration_quantiles_seconds' } }
+      overrides: {
+        histogram: { registers: [registry] },
+        // The default name, http_request_summary_seconds, names its type: promtool refuses it.
+        summary: { name: 'http_request_duration_quantiles_seconds', registers: [registry] }
+      }
     }
   })
   const client = fastify.metrics.client
   // prom-client's gauges named like counters (promtool: "non-counter metrics
   // should not have _total suffix"); nodejs_active_{handles,requests,resources}
   // by type carry the same numbers.
-  for (const name of MISNAMED_DEFAULTS) client.register.removeSingleMetric(name)
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
   const histograms = defineHistograms(client, fastify.config.redisUrl !== null)
   // append is observed in cluster mode only, the only mode that defines it
   const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name]?.observe(seconds) })
   const ours = [...Object.values(histograms).filter((h) => h !== undefined), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
   if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify), ...defineClusterStateMetrics(client, fastify))
+  // Built in the global registry (prom-client's default), moved to the app's.
+  for (const m of ours) {
+    client.register.removeSingleMetric((m as unknown as { name: string }).name)
+    registry.registerMetric(m as Parameters<typeof registry.registerMetric>[0])
+  }
   fastify.decorate('meter', meter)
-
-  fastify.addHook('onClose', function unregister () {
-    // Leave the registry to whoever registered these names after us.
-    for (const m of ours) {
-      const name = (m as unknown as { name: string }).name
-      if (client.register.getSingleMetric(name) === m) client.register.removeSingleMetric(name)
-    }
-  })
 }, { name: 'metrics', dependencies: ['rate-limit'] })
 
 function defineHistograms (client: Client, cluster: boolean) {

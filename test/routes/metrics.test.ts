@@ -153,3 +153,18 @@ t.test('a scrape while clients draw passes promtool, and the counters move by ex
   t.ok([...after.keys()].some((k) => k.startsWith('nodejs_heap_size_used_bytes')), 'default process metrics are there')
   t.ok([...after.keys()].some((k) => k.startsWith('http_request_duration_seconds_count{method="GET",route="/ws",status_code="401"}')), 'route metrics are there')
 })
+
+t.test('two servers in one process report their own numbers', async (t) => {
+  const a = await listen(t)
+  const b = await listen(t)
+  const c = new TestClient(a.wsUrl, { token: token({ sub: 'only-on-a' }) })
+  t.teardown(() => c.close())
+  await c.opened
+  await c.next(isHello)
+  const open = async (url: string) => [...samples(await (await fetch(`${url}/metrics`)).text())]
+    .filter(([k]) => /^pixelwire_connections(\{|$)/.test(k)).reduce((n, [, v]) => n + v, 0)
+  t.equal(await open(a.url), 1, 'a has the connection')
+  t.equal(await open(b.url), 0, 'b, built after a, does not show it')
+  const scrape = await (await fetch(`${b.url}/metrics`)).text()
+  t.equal((await promtoolCheck(scrape)).code, 0, 'and its scrape is still promtool-clean')
+})
