@@ -80,6 +80,7 @@ export default fp(async function broker (fastify) {
       write (id) { writeFileSync(idFile, id + '\n') }
     },
     maxLen: c.REDIS_STREAM_MAXLEN,
+    deletedTtlMs: c.CLUSTER_DELETED_TTL_S * 1000,
     blockMs: 1000,
     // One read holds at most this many batches, each at most half a send
     // buffer (the largest frame the service commits): about 16 MiB.

@@ -124,6 +124,7 @@ export const ConfigSchema = Type.Object({
   CLUSTER_REPLY_TIMEOUT_MS: Int(1000, 50, 60000, 'cluster mode: how long a node waits for the other nodes\' answers (delivered counts, the admin connection list, a kick); a node that has not answered by then is left out'),
   CLUSTER_BUDGET_SETTLE_MS: Int(100, 10, 60000, 'cluster mode: how often a node settles the pixels its users spent with the cluster-wide budget in Redis (one round trip for all of them)'),
   CLUSTER_STREAM_TTL_S: Int(86400, 60, 31536000, 'cluster mode: a JSON stream nobody published to for this long is dropped from Redis (its offsets go on above the old ones)'),
+  CLUSTER_DELETED_TTL_S: Int(86400, 60, 31536000, 'cluster mode: how long a deleted canvas\'s keys stay in Redis, so a node that was away meets its delete entry; a node away longer fences itself rather than mix it with a canvas re-created under the same id'),
   WORKERS: Int(1, 1, 1024, 'processes serving PORT together (Node cluster module), each a cluster node joined through REDIS_URL (required above 1), with its own SQLite in DATA_DIR/worker-<i>')
 })
 
