@@ -191,18 +191,44 @@ export const stroke = (pts: Array<[number, number, number, number, number]>): Bu
 export const rect = (x: number, y: number, w: number, h: number, r: number, g: number, b: number): Buffer =>
   encodeRect(x, y, w, h, packRgb(r, g, b), buffer)
 
-/** Collect UPDATES until n pixels arrived; returns them with the last seq. */
-export async function collect (c: TestClient, n: number, ms = 3000): Promise<{ px: Array<[number, number, number, number, number]>, seq: number, frames: Buffer[] }> {
+/**
+ * Collect UPDATES until n pixels arrived; returns them with the last seq.
+ * `ms` bounds the whole wait, or with `{ stall: true }` each gap between two
+ * frames: for floods of megabytes, whose total time is the machine's load
+ * (not the server's behaviour), while a stream that stops is still caught.
+ * A client closed before n pixels fails at once, saying with which code
+ * (the frames left would never come).
+ */
+export async function collect (c: TestClient, n: number, ms = 3000, opts: { stall?: boolean } = {}): Promise<{ px: Array<[number, number, number, number, number]>, seq: number, frames: Buffer[] }> {
   const px: Array<[number, number, number, number, number]> = []
   const frames: Buffer[] = []
   let seq = -1
-  const end = Date.now() + ms
+  let end = Date.now() + ms
+  // Frames always precede the close event, so a frame already received wins this race.
+  const closed = c.closed.then(({ code, reason }) => { throw new Error(`closed with ${code} ${reason} after ${px.length} of ${n} pixels`) })
+  closed.catch(() => {})
   while (px.length < n) {
-    const m = await c.next(isUpdates, Math.max(1, end - Date.now()))
+    const m = await Promise.race([c.next(isUpdates, Math.max(1, end - Date.now())), closed])
+    if (opts.stall === true) end = Date.now() + ms
     const u = parseUpdates(m.bin as Buffer)
     frames.push(m.bin as Buffer)
     for (const p of u.px) px.push(p) // not push(...): frames can hold 100k+ pixels
     seq = u.seq
   }
   return { px, seq, frames }
+}
+
+/** Poll `cond` until it is true (or throws nothing and returns true); rejects with `what` after `ms`. */
+export async function until (cond: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 50): Promise<void> {
+  const end = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      if (await cond()) return
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
 }

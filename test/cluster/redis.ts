@@ -17,27 +17,15 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { ROOT } from '../../src/paths.js'
 import { freePort } from '../../bench/lib/redis.js'
-import { SECRET, tempDir } from '../helper.js'
+import { SECRET, tempDir, until } from '../helper.js'
 import { listening, spawnProcess, stop, within, type Proc } from '../process.js'
 
 export const REDIS_SERVER = '/usr/bin/redis-server'
 // one free-port picker for the tests and the bench's own redis-server
 export { freePort }
 
-/** Poll `cond` until it is true (or throws nothing and returns true); rejects with `what` after `ms`. */
-export async function until (cond: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 50): Promise<void> {
-  const end = Date.now() + ms
-  let last: unknown
-  for (;;) {
-    try {
-      if (await cond()) return
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${last !== undefined ? ` (last error: ${(last as Error).message})` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, everyMs))
-  }
-}
+// `until` lives in ../helper.ts (tests outside cluster/ use it too); re-exported for these files.
+export { until }
 
 export interface RedisServer {
   port: number
