@@ -6,8 +6,13 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import {
   listen, token, handshake, TestClient, isHello, isSnapshot, isUpdates, isError,
-  parseUpdates, pixel, stroke, rect, collect, type Listening
+  parseUpdates, pixel, stroke, rect, collect, until, type Listening, type Msg
 } from '../../helper.js'
+
+// Two cases flood 11 MB of UPDATES to two or three clients each: ~25 s and
+// ~17 s of this file's ~57 s with three copies at once at load ~12, and the
+// whole file twice that at load ~35 - over the 120 s per file of package.json.
+t.setTimeout(360000)
 
 async function ready (c: TestClient): Promise<void> {
   await c.opened
@@ -22,10 +27,7 @@ async function ready (c: TestClient): Promise<void> {
  */
 async function untilReady (t: Test, srv: Listening): Promise<void> {
   let status = 0
-  for (let n = 0; n < 250 && status !== 200; n++) {
-    status = (await srv.app.inject('/health/ready')).statusCode
-    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await until(async () => (status = (await srv.app.inject('/health/ready')).statusCode) === 200, 20000, 'ready').catch(() => {})
   t.equal(status, 200, 'ready again once storage is')
 }
 
@@ -108,27 +110,73 @@ t.test('too many bad messages closes with 4400', async (t) => {
   await stillDraws(t, srv)
 })
 
+/** The exp (seconds) a token carries. */
+const expOf = (tok: string): number => JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString()).exp
+
+/**
+ * Two connections whose tokens share one short life, signed right before
+ * connecting; `renewed` then tries three bad replacements and one good one.
+ * The life must outlast the handshakes and those four round trips, and on a
+ * loaded machine (load ~35) even 1 s did not cover the handshake (HTTP 401).
+ * No fixed life suits both an idle and a loaded machine, so an attempt whose
+ * setup the clock overtook (a handshake refused, or `renewed` closed at exp
+ * before its replacement was acknowledged) returns null and the caller tries
+ * again with twice the life. What is checked afterwards is unchanged.
+ */
+async function expiring (srv: Listening, ttlSec: number) {
+  const shortToken = token({ sub: 'brief' }, { ttlSec })
+  const renewedToken = token({ sub: 'renewer' }, { ttlSec })
+  const short = new TestClient(srv.wsUrl, { token: shortToken })
+  const renewed = new TestClient(srv.wsUrl, { token: renewedToken })
+  const overtaken = () => { short.close(); renewed.close(); return null }
+  try {
+    await Promise.all([ready(short), ready(renewed)])
+  } catch (err) {
+    if (/HTTP 401/.test((err as Error).message)) return overtaken()
+    throw err
+  }
+  // A reply, or null once `renewed` is closed for expiry (its token ran out first).
+  const reply = async (pred: (m: Msg) => boolean) => {
+    const r = await Promise.race([renewed.next(pred, 30000).then((m) => ({ m })), renewed.closed.then((c) => ({ c }))])
+    if ('m' in r) return r.m.json
+    if (r.c.code === 4401) return null
+    throw new Error(`renewed closed with ${r.c.code} during its setup`)
+  }
+  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'someone-else' }) }))
+  const otherSub = await reply(isError('FORBIDDEN'))
+  renewed.send(JSON.stringify({ type: 'auth', token: 'garbage' }))
+  const garbage = await reply(isError('FORBIDDEN'))
+  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'renewer' }, { ttlSec: 0 }) }))
+  const earlier = await reply(isError('FORBIDDEN'))
+  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'renewer', role: 'viewer' }, { ttlSec: 3600 }) }))
+  const ack = await reply((m) => m.json?.type === 'authenticated')
+  if (otherSub === null || garbage === null || earlier === null || ack === null) return overtaken()
+  return { short, renewed, original: expOf(renewedToken), shortExp: expOf(shortToken), otherSub, garbage, earlier, ack }
+}
+
 t.test('a token that expires unreplaced closes with 4401; a replaced one lives on', async (t) => {
   const srv = await listen(t, { TOKEN_GRACE_MS: '0', SLOW_CLIENT_TIMEOUT_MS: '200' })
-  const short = new TestClient(srv.wsUrl, { token: token({ sub: 'brief' }, { ttlSec: 1 }) })
-  const renewed = new TestClient(srv.wsUrl, { token: token({ sub: 'renewer' }, { ttlSec: 1 }) })
-  await Promise.all([ready(short), ready(renewed)])
+  let r = null
+  for (let ttlSec = 2; r === null; ttlSec *= 2) {
+    if (ttlSec > 32) throw new Error('no attempt got through its setup before its tokens expired')
+    r = await expiring(srv, ttlSec)
+  }
+  const { short, renewed, original } = r
   t.teardown(() => renewed.close())
-  const original = (await new Promise<number>((resolve) => resolve(Math.floor(Date.now() / 1000) + 1)))
 
-  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'someone-else' }) }))
-  t.match((await renewed.next(isError('FORBIDDEN'))).json.message, /another sub/)
-  renewed.send(JSON.stringify({ type: 'auth', token: 'garbage' }))
-  t.match((await renewed.next(isError('FORBIDDEN'))).json.message, /not valid/)
-  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'renewer' }, { ttlSec: 0 }) }))
-  t.match((await renewed.next(isError('FORBIDDEN'))).json.message, /later|not valid/, 'an earlier exp is refused')
-  renewed.send(JSON.stringify({ type: 'auth', token: token({ sub: 'renewer', role: 'viewer' }, { ttlSec: 3600 }) }))
-  const ack = (await renewed.next((m) => m.json?.type === 'authenticated')).json
-  t.ok(ack.exp > original + 3000, 'acknowledged with the new exp')
-  t.equal(ack.role, 'viewer')
+  t.match(r.otherSub.message, /another sub/)
+  t.match(r.garbage.message, /not valid/)
+  t.match(r.earlier.message, /later|not valid/, 'an earlier exp is refused')
+  t.ok(r.ack.exp > original + 3000, 'acknowledged with the new exp')
+  t.equal(r.ack.role, 'viewer')
 
   const closed = await short.closed
   t.equal(closed.code, 4401)
+  t.ok(Date.now() > r.shortExp * 1000, 'closed only once its exp had passed')
+  // `renewed`'s first token was signed a moment after `short`'s and may carry
+  // the next second: wait until it is past too, then give the sweep that closed
+  // `short` time to (not) close `renewed`.
+  await until(() => Date.now() > original * 1000, 5000, 'the replaced token\'s exp')
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.equal(renewed.ws.readyState, renewed.ws.OPEN, 'the replaced token keeps its connection')
   renewed.send(pixel(1, 1, 1, 1, 1))
@@ -149,8 +197,14 @@ function flood (admin: TestClient): void {
 }
 
 t.test('a client over its send buffer skips frames and is caught up from the log once it drains', async (t) => {
-  // The deadline is far away: this is about catching up, not closing.
-  const srv = await listen(t, { TICK_MS: '20', SEND_BUFFER_BYTES: '262144', SLOW_CLIENT_TIMEOUT_MS: '600000', MAX_PENDING_PIXELS: '2000000', MAX_REPLAY: '2000000' })
+  // The deadline is far away: this is about catching up, not closing. So is
+  // the heartbeat's: a paused socket reads no ping, and once resumed it reads
+  // one only behind the megabytes queued before it; two unanswered pings end
+  // the connection (4012), 2-3 minutes in with the tests' 60 s heartbeat,
+  // which a loaded machine can reach now that the collects below wait as
+  // long as frames keep coming.
+  // MAX_REPLAY above TOTAL: caught up from the log, not with a snapshot.
+  const srv = await listen(t, { TICK_MS: '20', SEND_BUFFER_BYTES: '262144', SLOW_CLIENT_TIMEOUT_MS: '600000', HEARTBEAT_MS: '600000', MAX_PENDING_PIXELS: '2000000', MAX_REPLAY: '2000000' })
   const admin = new TestClient(srv.wsUrl, { token: token({ sub: 'root', role: 'admin' }) })
   const fast = new TestClient(srv.wsUrl, { token: token({ sub: 'fast', role: 'viewer' }) })
   const hiccup = new TestClient(srv.wsUrl, { token: token({ sub: 'hiccup', role: 'viewer' }) })
@@ -159,13 +213,15 @@ t.test('a client over its send buffer skips frames and is caught up from the log
   sock(hiccup).pause()
   const before = { ...srv.app.canvases.stats }
   flood(admin)
-  const got = await collect(fast, TOTAL, 30000)
+  // 11 MB to each client: how long that takes is the machine's; what must not
+  // happen is a stream that stops (30 s without a frame) or a close.
+  const got = await collect(fast, TOTAL, 30000, { stall: true })
   t.equal(got.px.length, TOTAL, 'the fast client got every pixel')
   t.equal(got.seq, TOTAL)
   t.ok(srv.app.canvases.stats.lagged > before.lagged, 'the paused client fell behind')
 
   sock(hiccup).resume()
-  const late = await collect(hiccup, TOTAL, 30000)
+  const late = await collect(hiccup, TOTAL, 30000, { stall: true })
   let seq = 0
   let ordered = true
   for (const f of late.frames) {
@@ -198,7 +254,9 @@ t.test('a client that stays over its send buffer is closed with 4008', async (t)
   flood(admin)
   let fastClosed: number | null = null
   fast.ws.on('close', (code) => { fastClosed = code })
-  const got = await collect(fast, TOTAL, 30000)
+  // 11 MB to each client: how long that takes is the machine's; what must not
+  // happen is a stream that stops (30 s without a frame) or a close.
+  const got = await collect(fast, TOTAL, 30000, { stall: true })
   t.equal(got.px.length, TOTAL, 'the fast client got every pixel meanwhile')
   t.equal(fastClosed, null, 'and was not dropped')
   const gone = await new Promise<boolean>((resolve) => {
@@ -273,7 +331,7 @@ t.test('storage failing for UNAVAILABLE_CLOSE_MS: a painter whose draws keep fai
   t.same(closed, { code: 1013, reason: 'try again later' }, 'closed with 1013')
   const refused = painter.msgs.filter(isError('UNAVAILABLE')).length
   t.ok(refused >= 2, `after its draws kept failing (${refused} UNAVAILABLE answers)`)
-  for (let n = 0; n < 250 && srv.app.connections.registry.size > 1; n++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await until(() => srv.app.connections.registry.size <= 1, 20000, 'the server let it go')
   t.equal(srv.app.connections.registry.size, 1, 'the server let it go')
   t.equal(srv.app.meter.counts.closes.get('1013'), 1, 'counted under 1013')
   t.equal(watcher.ws.readyState, watcher.ws.OPEN, 'a client that does not draw is left alone')
