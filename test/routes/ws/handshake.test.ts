@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { listen, token, handshake, TestClient, isHello, SECRET } from '../../helper.js'
+import { listen, token, handshake, TestClient, isHello, SECRET, until } from '../../helper.js'
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
 function rawJwt (header: object, claims: object, key = SECRET, hash = 'sha256'): string {
@@ -121,6 +121,10 @@ t.test('no token ever reaches a log line', async (t) => {
   await handshake(`${srv.wsUrl}?token=${tok}&canvas=BAD!!`)
   await handshake(`${srv.wsUrl}?canvas=nope&token=${tok}`)
   c1.close(); c2.close(); c3.close()
+  // Every line is in once the server has let all three go (their close lines
+  // last) and the stream has passed them on: wait for that, not a guessed time.
+  await Promise.all([c1.closed, c2.closed, c3.closed])
+  await until(() => srv.app.connections.registry.size === 0, 10000, 'the server let them go')
   await new Promise((resolve) => setTimeout(resolve, 100))
   const all = lines.join('')
   t.ok(all.includes('incoming request'), 'request logging is on at this level')

@@ -2,7 +2,7 @@
 // and dropped from the registry and the hub exactly once.
 import t from 'tap'
 import WebSocket from 'ws'
-import { listen, token, TestClient, isHello } from '../../helper.js'
+import { listen, token, TestClient, isHello, until } from '../../helper.js'
 
 t.test('a peer that never pongs is terminated; one that does stays', async (t) => {
   const srv = await listen(t, { HEARTBEAT_MS: '100' })
@@ -17,7 +17,7 @@ t.test('a peer that never pongs is terminated; one that does stays', async (t) =
   const after = Date.now() - opened
   t.ok(code === 4012 || code === 1006, `closed with 4012 or dropped (got ${code})`)
   t.ok(after <= 450, `gone within two intervals plus slack (${after} ms)`)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await until(() => srv.app.connections.registry.size === 1, 10000, 'registry dropped it')
   t.equal(srv.app.connections.registry.size, 1, 'registry dropped it')
   t.equal(srv.app.hub.count('canvas:main'), 1, 'hub dropped it')
   await new Promise((resolve) => setTimeout(resolve, 300))

@@ -4,7 +4,7 @@
 import t from 'tap'
 import {
   listen, token, TestClient, isHello, isSnapshot, isUpdates, isError,
-  parseUpdates, pixel, stroke, rect, collect, type Msg
+  parseUpdates, pixel, stroke, rect, collect, until, type Msg
 } from '../../helper.js'
 
 const SMALL = { DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '64' }
@@ -135,11 +135,11 @@ t.test('a connection closed with syncs waiting leaves none behind', async (t) =>
   p.send(pixel(1, 1, 1, 1, 1))
   sync(p, 1)
   sync(p, 2)
-  for (let i = 0; i < 100 && srv.app.canvases.syncsWaiting < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => srv.app.canvases.syncsWaiting >= 2, 10000, 'both syncs registered')
   t.equal(srv.app.canvases.syncsWaiting, 2)
   p.close()
   await p.closed
-  for (let i = 0; i < 100 && srv.app.connections.registry.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(() => srv.app.connections.registry.size === 0, 10000, 'the server let it go')
   t.equal(srv.app.canvases.syncsWaiting, 0, 'dropped on close')
   srv.app.canvases.flush()
   t.equal(srv.app.canvasStore.get('main')?.seq, 1, 'its pixel still committed')

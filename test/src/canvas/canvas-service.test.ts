@@ -11,7 +11,7 @@ import { openDatabase } from '../../../src/persistence/db.js'
 import { createCanvasStore } from '../../../src/persistence/canvas-store.js'
 import { createCanvasLog } from '../../../src/persistence/canvas-log.js'
 import { MIGRATIONS_DIR } from '../../../src/paths.js'
-import { tempDir, parseUpdates, parseSnapshot } from '../../helper.js'
+import { tempDir, parseUpdates, parseSnapshot, until } from '../../helper.js'
 
 class FakeClient implements CanvasClient {
   closed = false
@@ -184,7 +184,8 @@ t.test('boot rebuilds from the newest snapshot plus the log after it', async (t)
   const first = setup(t, file, { snapshotEvery: 2 })
   for (let i = 0; i < 5; i++) { first.svc.draw(first.canvas, px(rec(i, 1, 0x0a0000 + i)), 'u', 1); first.svc.flush() }
   await first.svc.snapshot(first.canvas)
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // snapshotEvery stores in the background: wait for one, not for a guessed time
+  await until(() => first.store.latestSnapshot('main') !== undefined, 10000, 'a snapshot stored')
   const stored = first.store.latestSnapshot('main')
   t.ok(stored !== undefined && stored.seq >= 2 && stored.seq < 5, `a snapshot was stored at seq ${stored?.seq}`)
   const pixels = Buffer.from(first.canvas.pixels)
@@ -267,6 +268,9 @@ t.test('a fixed tick (tickMaxMs unset) never stretches', async (t) => {
   svc.start()
   svc.start() // idempotent
   svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
+  // The frame is sent at the first beat (a wait on it: under load that beat
+  // may come late); then 100 ms of beats in which it must not stretch.
+  await until(() => slow.frames(0x11).length === 1, 10000, 'the frame sent', 5)
   await new Promise((resolve) => setTimeout(resolve, 100))
   svc.stop()
   t.equal(svc.tick.periodMs, 10)
@@ -347,10 +351,12 @@ t.test('adaptive tick with a frame budget: frames of the last tick set the next 
   for (const c of clients) svc.attach(c, canvas, 0)
   svc.start()
   svc.draw(canvas, px(rec(1, 1, 1)), 'u', 1)
-  await new Promise((resolve) => setTimeout(resolve, 40))
+  // Waits on the beats that set the period and send the frames, not on guessed times.
+  await until(() => clients.every((c) => c.frames(0x11).length === 1), 10000, 'the first frames', 5)
+  await until(() => svc.tick.periodMs !== 10, 10000, 'the next period set', 5)
   t.equal(svc.tick.periodMs, 50, '5 frames at 100 frames/s: 50 ms')
   svc.draw(canvas, px(rec(2, 1, 1)), 'u', 1)
-  await new Promise((resolve) => setTimeout(resolve, 80))
+  await until(() => clients.every((c) => c.frames(0x11).length >= 2), 10000, 'the second frames', 5)
   svc.stop()
   t.same(clients.map((c) => c.frames(0x11).length), [2, 2, 2, 2, 2], 'every pixel still reaches everyone')
 })
@@ -378,10 +384,12 @@ t.test('adaptive tick with framesWritten: every frame since the last tick counts
   const { svc } = setup(t, undefined, { tickMs: 10, tickMaxMs: 500, frameBudget: 1000, framesWritten: () => written })
   svc.start()
   written += 100 // e.g. a presence broadcast to 100 clients: 100 ms at 1000 frames/s
-  await new Promise((resolve) => setTimeout(resolve, 35))
+  // Waits for the beat that reads the count, and for the quiet ones that
+  // shrink the period again, rather than guessing their time under load.
+  await until(() => svc.tick.periodMs !== 10, 10000, 'the period set from the count', 5)
   t.equal(svc.tick.periodMs, 100)
   t.equal(svc.tick.slots, 10, 'ten beats of 10 ms, one slot of clients each')
-  await new Promise((resolve) => setTimeout(resolve, 600))
+  await until(() => svc.tick.periodMs === 10, 10000, 'back to the configured tick', 5)
   t.equal(svc.tick.periodMs, 10, 'back to the configured tick once quiet')
   svc.stop()
 })
