@@ -12,6 +12,10 @@ import { run, startServer, stop, within, logLines, BOOT_MS } from './process.js'
 
 const bounded = (c: TestClient, ms = 5000) => within(c.closed, ms, 'client close')
 
+// Nine server processes booted under tsx: 112-121 s with three copies of
+// this file at once at load ~12, at the 120 s per file of package.json.
+t.setTimeout(360000)
+
 t.test('a bad configuration stops boot with a clear message', async (t) => {
   const cases: Array<[string, string]> = [['TICK_MS', 'abc'], ['ANONYMOUS', 'maybe'], ['JWT_SECRET', 'short']]
   const results = await Promise.all(cases.map(async ([name, value]) => {
