@@ -10,8 +10,9 @@ import { WAIT_MS, drag, launch, person, pixelAt, rgbOf, row, status, waitForPixe
 const ORANGE = rgbOf('#ff4500') // key 3
 const GREEN = rgbOf('#00cc78') // key 8
 // Six boots of src/server.ts under tsx (the import graph compiled each time)
-// plus a browser: 88 s alone with -j 2 at load ~12, so well over the 120 s per
-// file of package.json at the load CI and a full local run reach.
+// plus a browser: 44-51 s (three copies at once) to 88 s (in a -j 2 run) at
+// load 3-12 here, so over the 120 s per file of package.json at the load
+// (~35) a full local run reaches.
 t.setTimeout(360000)
 // One browser for the file; each person gets a context of their own.
 const browser = await launch(t)
