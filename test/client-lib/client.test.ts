@@ -5,26 +5,10 @@
 // and a dropped network: canvas and stream resumed with no gap.
 import t from 'tap'
 import { PixelwireError, type DrawResult } from '../../src/client-lib/index.js'
-import { listen, token, TestClient, isHello, isSnapshot, isType, pixel, rect, stroke, type Listening } from '../helper.js'
-import { libClient, proxy, serverPicture, until } from './helper.js'
+import { listen, token, isType, pixel, rect, stroke, type Listening } from '../helper.js'
+import { drawAndSync, libClient, proxy, rawPainter, serverPicture, until } from './helper.js'
 
 const SMALL = { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48' }
-
-async function painter (t: { teardown (fn: () => unknown): void }, srv: Listening, sub: string): Promise<TestClient> {
-  const c = new TestClient(srv.wsUrl, { token: token({ sub }) })
-  t.teardown(() => c.close())
-  await c.opened
-  await c.next(isHello)
-  await c.next(isSnapshot)
-  return c
-}
-
-/** A raw client's draws, committed: the seq its `synced` answers. */
-async function drawAndSync (c: TestClient, ops: Buffer[]): Promise<number> {
-  for (const op of ops) c.send(op)
-  c.send(JSON.stringify({ type: 'sync', id: 'raw' }))
-  return (await c.next((m) => m.json?.type === 'synced' && m.json.id === 'raw', 5000)).json.seq
-}
 
 /** `reason="CODE"` pixel refusals in /metrics (0 when the series is absent). */
 async function rejected (srv: Listening, code: string): Promise<number> {
@@ -35,7 +19,7 @@ async function rejected (srv: Listening, code: string): Promise<number> {
 
 t.test('connects with a token as header, subprotocol or query; its canvas is the server\'s picture', async (t) => {
   const srv = await listen(t, SMALL)
-  const raw = await painter(t, srv, 'raw')
+  const raw = await rawPainter(t, srv)
   await drawAndSync(raw, [rect(0, 0, 10, 5, 200, 10, 10), stroke([[63, 47, 1, 2, 3], [62, 47, 4, 5, 6]])])
 
   const clients = (['header', 'subprotocol', 'query'] as const).map((auth) => libClient(t, srv.wsUrl, { sub: auth, name: `N-${auth}` }, { auth }))
@@ -141,7 +125,7 @@ t.test('a dropped network: the canvas and a stream resume with no gap and no dup
   const srv = await listen(t, SMALL)
   const px = await proxy(t, srv.port)
   const c = libClient(t, `ws://127.0.0.1:${px.port}/ws`, { sub: 'c' })
-  const raw = await painter(t, srv, 'raw')
+  const raw = await rawPainter(t, srv)
   const got: Array<{ offset: number, data: unknown }> = []
   const subscribed: Array<{ recovered?: boolean }> = []
   let gaps = 0

@@ -6,7 +6,9 @@ import { createServer, connect, type Socket } from 'node:net'
 import WebSocket from 'ws'
 import { PixelwireClient, type ClientOptions } from '../../src/client-lib/index.js'
 import { readPng } from '../routes/api/helper.js'
-import { token } from '../helper.js'
+import { token, TestClient, isHello, isSnapshot, type Listening } from '../helper.js'
+// one free-port picker for every test (a server process that must come back on the same port)
+export { freePort } from '../../bench/lib/redis.js'
 
 type Tap = { teardown (fn: () => unknown): void }
 
@@ -80,11 +82,19 @@ export async function proxy (t: Tap, port: number): Promise<{ port: number, cut:
   }
 }
 
-/** A port free right now (for a server process that must come back on the same one). */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
+/** A raw WebSocket painter (no library) that has had its hello and snapshot. */
+export async function rawPainter (t: Tap, srv: Listening, sub = 'raw'): Promise<TestClient> {
+  const c = new TestClient(srv.wsUrl, { token: token({ sub }) })
+  t.teardown(() => c.close())
+  await c.opened
+  await c.next(isHello)
+  await c.next(isSnapshot)
+  return c
+}
+
+/** A raw client's draws, committed: the seq its `synced` answers. */
+export async function drawAndSync (c: TestClient, ops: Buffer[]): Promise<number> {
+  for (const op of ops) c.send(op)
+  c.send(JSON.stringify({ type: 'sync', id: 'raw' }))
+  return (await c.next((m) => m.json?.type === 'synced' && m.json.id === 'raw', 5000)).json.seq
 }

@@ -9,26 +9,10 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { PIXEL_RECORD_BYTES, writePixelRecord } from '../../src/protocol/wire.js'
 import { PixelwireError } from '../../src/client-lib/index.js'
-import { listen, parseUpdates, pixel, rect, stroke, token, TestClient, isHello, isSnapshot, type Listening } from '../helper.js'
-import { libClient, proxy, serverPicture, until } from './helper.js'
+import { listen, parseUpdates, pixel, rect, stroke } from '../helper.js'
+import { drawAndSync, libClient, proxy, rawPainter, serverPicture, until } from './helper.js'
 
 const SMALL = { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48' }
-
-async function rawPainter (t: { teardown (fn: () => unknown): void }, srv: Listening): Promise<TestClient> {
-  const c = new TestClient(srv.wsUrl, { token: token({ sub: 'raw' }) })
-  t.teardown(() => c.close())
-  await c.opened
-  await c.next(isHello)
-  await c.next(isSnapshot)
-  return c
-}
-
-/** A raw client's draws, committed: the seq its `synced` answers. */
-async function drawAndSync (c: TestClient, ops: Buffer[]): Promise<number> {
-  for (const op of ops) c.send(op)
-  c.send(JSON.stringify({ type: 'sync', id: 'raw' }))
-  return (await c.next((m) => m.json?.type === 'synced' && m.json.id === 'raw', 5000)).json.seq
-}
 
 interface Frame { bytes: Buffer, seq: number, count: number, at: number }
 
