@@ -360,7 +360,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
   }
 
   function flushLane (lane: Lane<C>, slot: number): void {
-    const { room, intake, delay } = lane
+    const { intake, delay } = lane
     // Cluster mode: the batch goes to the cluster's order (Redis), not to
     // this node's SQLite; the storage breaker guards the replica's writes.
     if (sequencer !== undefined) appendLane(lane, sequencer)
@@ -381,9 +381,18 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       // every slot has it after this beat and the slots - 1 that follow
       delay.committed(pixels, beats + tick.slots - 1)
     }
-    room.deliver(slot, tick.slots, beats)
-    delay.delivered(beats, tick.slots)
-    room.retryLagging()
+    show(lane, slot, tick.slots)
+  }
+
+  /**
+   * The tail of a beat (and of showSoon): send `slot` of `slots` what it has
+   * not seen yet, catch laggards up, then answer the syncs that settled, so
+   * a `synced` always follows the UPDATES that carry its commit.
+   */
+  function show (lane: Lane<C>, slot: number, slots: number): void {
+    lane.room.deliver(slot, slots, beats)
+    lane.delay.delivered(beats, slots)
+    lane.room.retryLagging()
     answerSyncs(lane)
   }
 
@@ -460,10 +469,7 @@ export function createCanvasService<C extends CanvasClient> (opts: CanvasService
       lane.showing = false
       if (timer === null || tick.slots !== 1 || lanes.get(lane.room.canvas.id) !== lane) return
       const cpu0 = process.cpuUsage()
-      lane.room.deliver(0, 1, beats)
-      lane.delay.delivered(beats, 1)
-      lane.room.retryLagging()
-      answerSyncs(lane)
+      show(lane, 0, 1)
       const cpu = process.cpuUsage(cpu0)
       offBeatSendMs += (cpu.user + cpu.system) / 1000
     })
