@@ -38,6 +38,12 @@
 //             a transport whose write does nothing), per client;
 //             (d): its per-tick loop (writableLength, write) over the same
 //             number of fake sockets
+//   append-random  append with pixels anywhere on the canvas (not in the
+//             default set): each random pixel's entry in the pixel-history
+//             index lands on its own index page, so the cost grows with
+//             the log, unlike the rows' case; (d): nothing
+//   observe   one pixel-delay observation: src/metrics.ts's LocalHistogram,
+//             and prom-client's Histogram as it was used before
 //   spikes    not a per-unit cost: the CPU time of each of 600 commits of
 //             500 pixels (one beat at 10,000 px/s), with SQLite's automatic
 //             checkpoint every 1,000 WAL pages (inside a commit, before its
@@ -51,7 +57,8 @@ import { createMemoryBroker } from '../src/broker/memory.js'
 import { Connection, type SharedFrame, type Transport } from '../src/connection/connection.js'
 import { createMessageHandler } from '../src/connection/session.js'
 import { createPipeline } from '../src/hub/fanout.js'
-import { createMeter } from '../src/metrics.js'
+import { LocalHistogram, createMeter } from '../src/metrics.js'
+import promClient from 'prom-client'
 import { MIGRATIONS_DIR } from '../src/paths.js'
 import { openDatabase } from '../src/persistence/db.js'
 import { createCanvasStore, type Authorship } from '../src/persistence/canvas-store.js'
@@ -185,22 +192,31 @@ function intakeBaseline (): Case {
   }
 }
 
-/** (b) canvas-store.append of 500 pixels, per pixel. */
-function appendCase (name: string, runOf: number): Case {
-  const db = openDatabase({ file: join(dir, `append-${runOf}.db`), migrationsDir: MIGRATIONS_DIR })
+/**
+ * (b) canvas-store.append of 500 pixels, per pixel. `random`: pixels
+ * anywhere on the canvas (a deterministic sequence), as a crowd paints,
+ * instead of the bench's painters' consecutive pixels along rows.
+ */
+function appendCase (name: string, runOf: number, random = false): Case {
+  const db = openDatabase({ file: join(dir, `append-${runOf}${random ? '-random' : ''}.db`), migrationsDir: MIGRATIONS_DIR })
   const store = createCanvasStore(db)
   store.insert({ id: 'main', width: 1024, height: 1024, epoch: 'e', seq: 0, createdAt: 0 })
   const N = 500
   const records = Buffer.allocUnsafe(N * RECORD)
   let n = 0
+  let lcg = 1
   const authors: Authorship[] = []
   for (let i = 0; i < N; i += runOf) authors.push({ user: `sub-${(i / runOf) % PAINTERS}`, name: `user ${(i / runOf) % PAINTERS}`, count: Math.min(runOf, N - i) })
   return {
     name,
     units: N,
     between () {
-      // the bench's painters: consecutive pixels along rows
-      for (let i = 0; i < N; i++, n++) writePixelRecord(records, i * RECORD, n % 1024, (n >> 10) % 1024, n)
+      // the bench's painters: consecutive pixels along rows; or random ones
+      // (an LCG, the same sequence every run)
+      for (let i = 0; i < N; i++, n++) {
+        if (random) writePixelRecord(records, i * RECORD, (lcg = (lcg * 1103515245 + 12345) >>> 0) >>> 22, (lcg = (lcg * 1103515245 + 12345) >>> 0) >>> 22, n)
+        else writePixelRecord(records, i * RECORD, n % 1024, (n >> 10) % 1024, n)
+      }
     },
     run () { store.append('main', records, authors) }
   }
@@ -267,10 +283,26 @@ function commitSpikes (label: string, autocheckpointPages: number): void {
   db.close()
 }
 
+/** A pixel-delay observation: the histogram kept as plain numbers (src/metrics.ts) and prom-client's, per observation. */
+function observeCase (local: boolean): Case {
+  const N = 1000
+  const bounds = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 2.5]
+  const values = Array.from({ length: N }, (_v, i) => (i % 120) / 1000)
+  if (local) {
+    const h = new LocalHistogram(bounds)
+    return { name: 'observe: LocalHistogram', units: N, run () { for (let i = 0; i < N; i++) h.observe(values[i]) } }
+  }
+  const h = new promClient.Histogram({ name: 'cost_observe_seconds', help: 'bench', buckets: bounds, registers: [new promClient.Registry()] })
+  return { name: 'observe: prom-client Histogram', units: N, run () { for (let i = 0; i < N; i++) h.observe(values[i]) } }
+}
+
 const CASES: Record<string, Array<() => Case>> = {
   intake: [intakeCase, intakeBaseline],
   append: [() => appendCase('append: 500 px, 10 painters round-robin, per px', 1), () => appendCase('append: 500 px, one painter, per px', 500)],
   'append-rr': [() => appendCase('append: 500 px, 10 painters round-robin, per px', 1)],
+  // not in the default set: its cost grows with the log (every run's file starts empty)
+  'append-random': [() => appendCase('append: 500 random px, 10 painters round-robin, per px', 1, true)],
+  observe: [() => observeCase(true), () => observeCase(false)],
   deliver: [() => deliverCase(), deliverBaseline],
   'd-intake': [intakeBaseline],
   'd-deliver': [deliverBaseline],

@@ -4,7 +4,7 @@ import fastifyMetrics from 'fastify-metrics'
 import promClient from 'prom-client'
 import type { FastifyInstance } from 'fastify'
 import { isStreamTopic, streamOf } from '../src/broker/broker.js'
-import { CLOSE_LABEL_VALUES, IN_KINDS, OUT_KINDS, createMeter, type HistogramName, type Meter } from '../src/metrics.js'
+import { CLOSE_LABEL_VALUES, IN_KINDS, OUT_KINDS, LocalHistogram, createMeter, type HistogramName, type Meter } from '../src/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,9 +71,9 @@ export default fp(async function metrics (fastify) {
   // should not have _total suffix"); nodejs_active_{handles,requests,resources}
   // by type carry the same numbers.
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name)
-  const histograms = defineHistograms(client, fastify.config.redisUrl !== null)
+  const histograms = defineHistograms(fastify.config.redisUrl !== null)
   // append is observed in cluster mode only, the only mode that defines it
-  const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name]?.observe(seconds) })
+  const meter = createMeter(function observe (name: HistogramName, seconds: number) { histograms[name]?.local.observe(seconds) })
   const ours = [...Object.values(histograms).filter((h) => h !== undefined), ...defineCounters(client, meter), ...defineGauges(client, fastify)]
   if (fastify.config.redisUrl !== null) ours.push(...defineClusterMetrics(client, fastify), ...defineClusterStateMetrics(client, fastify))
   // Built in the global registry (prom-client's default), moved to the app's.
@@ -84,14 +84,36 @@ export default fp(async function metrics (fastify) {
   fastify.decorate('meter', meter)
 }, { name: 'metrics', dependencies: ['rate-limit'] })
 
-function defineHistograms (client: Client, cluster: boolean) {
-  const h = (name: string, help: string, buckets: number[]) => new client.Histogram({ name, help, buckets })
+function defineHistograms (cluster: boolean) {
+  const h = (name: string, help: string, buckets: number[]) => exportedHistogram(name, help, new LocalHistogram(buckets))
   return {
     tick: h('pixelwire_tick_duration_seconds', 'Duration of one beat of the broadcast tick (TICK_MS): commit, one slot of UPDATES, catch-up, presence', TICK_BUCKETS),
     commit: h('pixelwire_commit_duration_seconds', 'Duration of one canvas batch commit (one SQLite transaction)', COMMIT_BUCKETS),
     append: cluster ? h('pixelwire_redis_append_duration_seconds', 'Cluster mode: duration of one batch append to the cluster order in Redis (one script call: the round trip and the AOF write)', COMMIT_BUCKETS) : undefined,
     pixelDelay: h('pixelwire_pixel_delay_seconds', 'Delay of an accepted draw op from its arrival until the UPDATES frames with its last pixel were written to every client in sync (every slot of a stretched tick)', DELAY_BUCKETS)
   } satisfies Record<HistogramName, unknown>
+}
+
+/**
+ * A LocalHistogram as a prom-client metric: the object a registry asks
+ * `get()` of at scrape time, answering in the shape prom-client's own
+ * Histogram gives (cumulative `_bucket` lines with `le`, then `_sum` and
+ * `_count`), so the exposition is the same as before.
+ */
+function exportedHistogram (name: string, help: string, local: LocalHistogram) {
+  const read = () => {
+    const values: Array<{ metricName: string, labels: Record<string, number | string>, value: number }> = []
+    let acc = 0
+    local.bounds.forEach((le, i) => {
+      acc += local.counts[i]
+      values.push({ metricName: `${name}_bucket`, labels: { le }, value: acc })
+    })
+    values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: local.count })
+    values.push({ metricName: `${name}_sum`, labels: {}, value: local.sum })
+    values.push({ metricName: `${name}_count`, labels: {}, value: local.count })
+    return { name, help, type: 'histogram', aggregator: 'sum', values }
+  }
+  return { name, help, type: 'histogram', aggregator: 'sum', local, get: async () => read() }
 }
 
 function defineCounters (client: Client, meter: Meter) {

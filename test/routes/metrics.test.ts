@@ -3,8 +3,9 @@
 // clients did.
 import t from 'tap'
 import {
-  listen, token, handshake, TestClient, isHello, isSnapshot, isError, pixel, stroke, rect, collect
+  build, listen, token, handshake, TestClient, isHello, isSnapshot, isError, pixel, stroke, rect, collect
 } from '../helper.js'
+import promClient from 'prom-client'
 import { promtoolCheck, samples, delta } from '../promtool.js'
 
 const cursor = (x: number, y: number): Buffer => {
@@ -167,4 +168,27 @@ t.test('two servers in one process report their own numbers', async (t) => {
   t.equal(await open(b.url), 0, 'b, built after a, does not show it')
   const scrape = await (await fetch(`${b.url}/metrics`)).text()
   t.equal((await promtoolCheck(scrape)).code, 0, 'and its scrape is still promtool-clean')
+})
+
+t.test('the histograms kept as plain numbers scrape exactly as prom-client\'s own Histogram would', async (t) => {
+  const { app } = await build(t)
+  // Edge values on purpose: exactly on a bound (le is inclusive), below the
+  // first, past the last (+Inf only), zero.
+  const values = [0, 0.001, 0.005, 0.0051, 0.05, 0.075, 0.3, 1, 2.5, 2.6, 40]
+  for (const v of values) app.meter.observe('pixelDelay', v)
+  const registry = new promClient.Registry()
+  const reference = new promClient.Histogram({
+    name: 'pixelwire_pixel_delay_seconds',
+    help: 'reference',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 2.5],
+    registers: [registry]
+  })
+  for (const v of values) reference.observe(v)
+  const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('pixelwire_pixel_delay_seconds'))
+  const ours = lines((await app.inject('/metrics')).body)
+  t.equal(ours.length, 17, '15 buckets (+Inf included), _sum and _count')
+  t.same(ours, lines(await registry.metrics()), 'line for line the same exposition')
+  t.ok(ours.includes('pixelwire_pixel_delay_seconds_bucket{le="0.005"} 3'), '0, 0.001 and 0.005 itself are in le=0.005')
+  t.ok(ours.includes('pixelwire_pixel_delay_seconds_bucket{le="2.5"} 9'), '2.6 and 40 are past the last bound')
+  t.ok(ours.includes('pixelwire_pixel_delay_seconds_count 11'))
 })
