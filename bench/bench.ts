@@ -27,7 +27,16 @@
 //   --pixelwire-dir DIR       run pixelwire from another checkout's build (DIR/dist/src/server.js,
 //                             built beforehand), e.g. the commit before a hot-path change, with
 //                             this harness: before/after with the same clients
+//   --repeat N                saturation, fanout-heavy and burner: the pixelwire/(d) pair N times
+//                             (default 1), alternating which goes first (p,d / d,p / p,d ...),
+//                             each run on a fresh server as always; every pair's rows, the
+//                             ratios of all pairs with their median, min and max, and each
+//                             issue-11 target judged on the median ratio (lib/repeat.ts). The
+//                             other baselines of saturation run once, after the first pair.
+//                             Each pair past the first adds two traffic runs per scenario (the
+//                             hard deadline grows with N). docs/benchmarks.md: "Repeated pairs"
 //   --out FILE                write the results to FILE instead of bench/results/<date>...
+//                             (with --repeat too, so a repeated run can be committed)
 //
 // Scenarios (full sizes; every traffic run measures delivered pixels/s,
 // latency p50/p99/max, server CPU and RSS):
@@ -71,6 +80,7 @@ import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { checkPinning, startBurner, type BurnerOptions } from './lib/burner.js'
 import { startRedis, tripsBegin, tripsEnd, type RoundTrips } from './lib/redis.js'
+import { describe, listRatios, meets, meetsOnMedian, pairOrder, summarize } from './lib/repeat.js'
 import { bucketQuantile, histogramOf, machineCpu, sampleProc, sleep, socketInodes, startServer, stopServer, tcpTable, type Server } from './lib/server.js'
 import { Histogram } from './lib/stats.js'
 import type { ClientSet, Command, Kind, Report } from './lib/worker.js'
@@ -87,7 +97,7 @@ if (flag('help')) {
   process.exit(0)
 }
 const FLAGS = ['help', 'quick', 'profile-workers', 'cpu-burner', 'no-build']
-const OPTIONS = ['scenario', 'servers', 'env', 'client-nice', 'profile', 'cpu-burner-core', 'cpu-burner-nice', 'out', 'pixelwire-dir']
+const OPTIONS = ['scenario', 'servers', 'env', 'client-nice', 'profile', 'cpu-burner-core', 'cpu-burner-nice', 'out', 'pixelwire-dir', 'repeat']
 for (let i = 0; i < argv.length; i++) {
   const name = argv[i].replace(/^--/, '')
   if (OPTIONS.includes(name) && i + 1 < argv.length) i++
@@ -111,6 +121,9 @@ const clientNice = Number(option('client-nice') ?? 0)
 const profileDir = option('profile')
 /** --cpu-burner: a competing CPU load beside the server in every traffic run (the `burner` scenario always has it) */
 const burnerFlag = flag('cpu-burner')
+/** --repeat N: how many pixelwire/(d) pairs saturation, fanout-heavy and burner run, alternating which goes first */
+const repeat = Number(option('repeat') ?? 1)
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`bench: --repeat wants a whole number >= 1, not ${option('repeat')}`)
 /** --pixelwire-dir DIR: the pixelwire build to run (default: this checkout's) */
 const pixelwireDir = option('pixelwire-dir')
 /** Which pixelwire ran: the checkout and its commit (a dirty tree says so). */
@@ -129,9 +142,9 @@ const burnerOpts: BurnerOptions = { core: burnerCore === 'none' ? null : Number(
 if (burnerFlag || chosen.includes('burner')) checkPinning(burnerOpts.core, cpus().length)
 /** Anything that changes what is measured makes the run partial (it is not written as the dated result). */
 const full = !quick && !burnerFlag && !flag('no-build') && !flag('profile-workers') &&
-  ['client-nice', 'scenario', 'servers', 'profile', 'env', 'cpu-burner-core', 'cpu-burner-nice', 'pixelwire-dir'].every((o) => option(o) === undefined)
-/** Hard deadline for the whole bench. */
-const HARD_MS = (quick ? 12 : 35) * 60_000
+  ['client-nice', 'scenario', 'servers', 'profile', 'env', 'cpu-burner-core', 'cpu-burner-nice', 'pixelwire-dir', 'repeat'].every((o) => option(o) === undefined)
+/** Hard deadline for the whole bench; each further --repeat pair of the three paired scenarios adds its share. */
+const HARD_MS = ((quick ? 12 : 35) + (repeat - 1) * 3 * (quick ? 1.5 : 4)) * 60_000
 
 // Scenario sizes: the issue's, or scaled down with --quick.
 const S = quick
@@ -800,6 +813,14 @@ const nsPerDelivery = (r: TrafficRow) => 1e9 * (r.cpuPct / 100) / r.deliveredPer
 /** Issue 11's targets, as limits on pixelwire ÷ (d): at least `delivered`, at most the others. */
 interface PeerLimits { delivered?: number, p99?: number, max?: number, cpu?: number }
 
+/** The measures pixelwire and (d) are compared on (issue 11), each as pixelwire ÷ (d). */
+const PEER_MEASURES: Array<{ key: keyof PeerLimits, name: string, get: (r: TrafficRow) => number, fmt: (v: number) => string, atLeast?: boolean }> = [
+  { key: 'delivered', name: 'delivered px/s', get: (r) => r.deliveredPerSec, fmt: fmtN, atLeast: true },
+  { key: 'p99', name: 'latency p99', get: (r) => r.p99, fmt: fmtMs },
+  { key: 'max', name: 'latency max', get: (r) => r.max, fmt: fmtMs },
+  { key: 'cpu', name: 'server CPU per delivered pixel', get: nsPerDelivery, fmt: (v) => Number.isFinite(v) ? `${v.toFixed(1)} ns` : '-' }
+]
+
 /**
  * pixelwire against baseline (d) from the same run: every measure as a
  * ratio, and the issue-11 targets given in `limits` checked (they also go
@@ -809,12 +830,7 @@ function peerTable (scenario: string, rows: TrafficRow[], limits: PeerLimits): s
   const pw = rows.find((r) => r.server === LABEL.pixelwire)
   const d = rows.find((r) => r.server === LABEL['ws-batched'])
   if (pw === undefined || d === undefined) return ''
-  const measures: Array<{ key: keyof PeerLimits, name: string, get: (r: TrafficRow) => number, fmt: (v: number) => string, atLeast?: boolean }> = [
-    { key: 'delivered', name: 'delivered px/s', get: (r) => r.deliveredPerSec, fmt: fmtN, atLeast: true },
-    { key: 'p99', name: 'latency p99', get: (r) => r.p99, fmt: fmtMs },
-    { key: 'max', name: 'latency max', get: (r) => r.max, fmt: fmtMs },
-    { key: 'cpu', name: 'server CPU per delivered pixel', get: nsPerDelivery, fmt: (v) => Number.isFinite(v) ? `${v.toFixed(1)} ns` : '-' }
-  ]
+  const measures = PEER_MEASURES
   const out = [
     'pixelwire against baseline (d), same run (issue 11):',
     '',
@@ -830,12 +846,53 @@ function peerTable (scenario: string, rows: TrafficRow[], limits: PeerLimits): s
     let target = ''
     let verdict = ''
     if (limit !== undefined) {
-      const ok = Number.isFinite(r) && (m.atLeast === true ? r >= limit : r <= limit)
+      const ok = meets(r, limit, m.atLeast === true)
       target = `${m.atLeast === true ? '>=' : '<='} ${limit.toFixed(2)}x`
       verdict = ok ? 'met' : '**missed**'
       check(scenario, `${m.name} ${target} (d)`, ok, `${shown}x (${m.fmt(a)} vs ${m.fmt(b)})`)
     }
     out.push(`| ${m.name} | ${m.fmt(a)} | ${m.fmt(b)} | ${shown} | ${target} | ${verdict} |`)
+  }
+  return out.join('\n')
+}
+
+/** One pixelwire/(d) pair of a --repeat run: both rows and which server ran first. */
+interface Pair { pw: TrafficRow, d: TrafficRow, first: 'pixelwire' | 'ws-batched' }
+
+/**
+ * pixelwire against (d) over the pairs of a --repeat run: each pair's
+ * figures and ratio per measure, then per measure the ratios of all pairs
+ * with their median, min and max. The issue-11 targets in `limits` are
+ * judged on the median ratio (and go to the Targets table, saying so).
+ */
+function repeatTable (scenario: string, pairs: Pair[], limits: PeerLimits): string {
+  const f3 = (v: number) => Number.isFinite(v) ? v.toFixed(3) : '-'
+  const out = [
+    `pixelwire against baseline (d), ${pairs.length} pairs (issue 11): pixelwire ran first in the odd pairs, (d) in the even ones, each run on a fresh server. ` +
+      'Every target is judged on the median of the pairs\' ratios: one pair is within the run-to-run spread of the same build.',
+    '',
+    `| pair | ran first | ${PEER_MEASURES.map((m) => `${m.name}: pixelwire vs (d) = ÷`).join(' | ')} |`,
+    `|---:|---|${PEER_MEASURES.map(() => '---:').join('|')}|`
+  ]
+  pairs.forEach((p, i) => {
+    const cells = PEER_MEASURES.map((m) => `${m.fmt(m.get(p.pw))} vs ${m.fmt(m.get(p.d))} = ${f3(m.get(p.pw) / m.get(p.d))}`)
+    out.push(`| ${i + 1} | ${p.first === 'pixelwire' ? 'pixelwire' : '(d)'} | ${cells.join(' | ')} |`)
+  })
+  out.push('',
+    `| measure | pixelwire ÷ (d), pairs 1 to ${pairs.length} | median | min | max | target (on the median) | |`,
+    '|---|---|---:|---:|---:|---|---|')
+  for (const m of PEER_MEASURES) {
+    const s = summarize(pairs.map((p) => m.get(p.pw) / m.get(p.d)))
+    const limit = limits[m.key]
+    let target = ''
+    let verdict = ''
+    if (limit !== undefined) {
+      const ok = meetsOnMedian(s, limit, m.atLeast === true)
+      target = `${m.atLeast === true ? '>=' : '<='} ${limit.toFixed(2)}x`
+      verdict = ok ? 'met' : '**missed**'
+      check(scenario, `${m.name} ${target} (d)`, ok, describe(s))
+    }
+    out.push(`| ${m.name} | ${listRatios(s)} | ${f3(s.median)} | ${f3(s.min)} | ${f3(s.max)} | ${target} | ${verdict} |`)
   }
   return out.join('\n')
 }
@@ -932,6 +989,40 @@ async function main (): Promise<void> {
   const burnt = burnerFlag ? ' (CPU burner beside the server)' : ''
   const sc = (name: string) => burnerFlag ? `${name} (CPU burner)` : name
   const withPeer = (table: string) => table === '' ? '' : `\n\n${table}`
+  /**
+   * The runs of a scenario that compares pixelwire with (d): pixelwire, (d),
+   * then `others` once, as always; with --repeat N (and both chosen) N - 1
+   * more pixelwire/(d) pairs, alternating which goes first.
+   */
+  const paired = async (o: TrafficOpts, others: TargetName[]): Promise<{ rows: TrafficRow[], pairs: Pair[] }> => {
+    const rows: TrafficRow[] = []
+    if (repeat > 1 && has('pixelwire') && has('ws-batched')) console.log(`  pair 1 of ${repeat}: pixelwire first`)
+    for (const t of pairOrder<TargetName>(0, 'pixelwire', 'ws-batched').filter(has)) rows.push(await traffic(t, o))
+    for (const t of others) rows.push(await traffic(t, o))
+    const pw = rows.find((r) => r.server === LABEL.pixelwire)
+    const d = rows.find((r) => r.server === LABEL['ws-batched'])
+    if (repeat > 1 && (pw === undefined || d === undefined)) console.log(`  --repeat ${repeat}: pixelwire and (d) were not both chosen, so no pairs to repeat`)
+    if (repeat === 1 || pw === undefined || d === undefined) return { rows, pairs: [] }
+    const pairs: Pair[] = [{ pw, d, first: 'pixelwire' }]
+    for (let i = 1; i < repeat; i++) {
+      const order = pairOrder<'pixelwire' | 'ws-batched'>(i, 'pixelwire', 'ws-batched')
+      console.log(`  pair ${i + 1} of ${repeat}: ${order[0]} first`)
+      const got: Partial<Record<TargetName, TrafficRow>> = {}
+      for (const t of order) got[t] = await traffic(t, o)
+      pairs.push({ pw: got.pixelwire!, d: got['ws-batched']!, first: order[0] })
+    }
+    return { rows, pairs }
+  }
+  /** A paired scenario's tables: as always for one pair; with --repeat, every pair's rows and the table of medians. */
+  const pairedTables = (scenario: string, r: { rows: TrafficRow[], pairs: Pair[] }, limits: PeerLimits, firstNote = '') => {
+    if (r.pairs.length === 0) return `${trafficTable(r.rows)}${withPeer(peerTable(scenario, r.rows, limits))}`
+    const n = r.pairs.length
+    return [
+      `Pair 1 of ${n} (pixelwire first)${firstNote}:`, '', trafficTable(r.rows),
+      ...r.pairs.slice(1).flatMap((p, i) => ['', `Pair ${i + 2} of ${n} (${p.first === 'pixelwire' ? 'pixelwire first' : '(d) first; the rows in the usual order'}):`, '', trafficTable([p.pw, p.d])]),
+      '', repeatTable(scenario, r.pairs, limits)
+    ].join('\n')
+  }
 
   if (chosen.includes('fanout')) {
     const o = S.fanout
@@ -949,9 +1040,9 @@ async function main (): Promise<void> {
   if (chosen.includes('saturation')) {
     const o = S.saturation
     console.log(`\nsaturation: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s`)
-    const rows: TrafficRow[] = []
-    if (has('pixelwire')) rows.push(await traffic('pixelwire', o))
-    for (const t of baselines) rows.push(await traffic(t, o))
+    const others = baselines.filter((t) => t !== 'ws-batched')
+    const runs = await paired(o, others)
+    const rows = runs.rows
     const pw = rows[0]
     const find = (t: TargetName) => rows.find((r) => r.server === LABEL[t])
     if (pw?.server === LABEL.pixelwire) {
@@ -966,7 +1057,8 @@ async function main (): Promise<void> {
       }
     }
     // after the checks above, so the Targets table lists them in their old order, then issue 11's
-    sections.push(`## saturation: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s${burnt}\n\n${trafficTable(rows)}${withPeer(peerTable(sc('saturation'), rows, { delivered: 1, p99: 1, max: 1.2 }))}`)
+    const firstNote = others.length > 0 ? ', with the other baselines once; the targets not against (d) are judged on these rows' : '; the targets not against (d) are judged on these rows'
+    sections.push(`## saturation: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s${burnt}\n\n${pairedTables(sc('saturation'), runs, { delivered: 1, p99: 1, max: 1.2 }, firstNote)}`)
   }
 
   if (chosen.includes('adaptive') && has('pixelwire')) {
@@ -1035,9 +1127,8 @@ async function main (): Promise<void> {
     // Issue 11's fan-out: the tail and the CPU cost of a delivery against the hand-written peer.
     const o = S.heavy
     console.log(`\nfan-out, heavy: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s, pixelwire and (d)`)
-    const rows: TrafficRow[] = []
-    for (const t of (['pixelwire', 'ws-batched'] as const).filter(has)) rows.push(await traffic(t, o))
-    sections.push(`## fan-out, heavy: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s${burnt}\n\n${trafficTable(rows)}${withPeer(peerTable(sc('fan-out heavy'), rows, { delivered: 1, p99: 1, cpu: 1.05 }))}`)
+    const runs = await paired(o, [])
+    sections.push(`## fan-out, heavy: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s${burnt}\n\n${pairedTables(sc('fan-out heavy'), runs, { delivered: 1, p99: 1, cpu: 1.05 })}`)
   }
 
   if (chosen.includes('burner')) {
@@ -1045,11 +1136,10 @@ async function main (): Promise<void> {
     const o = { ...S.heavy, burner: true }
     const where = burnerOpts.core !== null ? `pinned with the server to core ${burnerOpts.core}` : 'nothing pinned'
     console.log(`\nCPU burner: ${o.receivers} receivers, ${o.rate} px/s, ${o.seconds} s, a busy loop (${where}, nice ${burnerOpts.nice}), pixelwire and (d)`)
-    const rows: TrafficRow[] = []
-    for (const t of (['pixelwire', 'ws-batched'] as const).filter(has)) rows.push(await traffic(t, o))
+    const runs = await paired(o, [])
     sections.push(`## CPU burner: ${o.receivers} receivers, ${o.rate} pixels/s in, ${o.seconds} s, a busy-loop process ${where}, nice ${burnerOpts.nice}\n\n` +
       'The fan-out-heavy load while a competing process spins on the server\'s core (from before the painting window to its end).\n\n' +
-      `${trafficTable(rows)}${withPeer(peerTable('CPU burner', rows, { p99: 1 }))}`)
+      pairedTables('CPU burner', runs, { p99: 1 }))
   }
 
   if (chosen.includes('cluster') && has('pixelwire')) {
