@@ -40,6 +40,14 @@ export interface SocketLike {
   onerror: ((ev: any) => void) | null
   send (data: string | Uint8Array): void
   close (code?: number, reason?: string): void
+  /**
+   * Node's `ws` package is also an EventEmitter: when the socket has `on`
+   * and `removeListener`, messages are taken from its `message` event
+   * (`(data, isBinary)`), with no MessageEvent made for each one as its
+   * `onmessage` makes. Feature-detected; a browser's socket has neither.
+   */
+  on?: (event: 'message', listener: (data: unknown, isBinary: boolean) => void) => unknown
+  removeListener?: (event: 'message', listener: (data: unknown, isBinary: boolean) => void) => unknown
 }
 
 /** A WebSocket constructor; the third argument (options with `headers`) is passed only with `auth: 'header'`. */
@@ -208,6 +216,8 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private readonly getToken: ((why: { renew: boolean }) => string | Promise<string>) | undefined
   private readonly Socket: WebSocketConstructor
   private ws: SocketLike | null = null
+  /** the current socket's `message` listener when it is Node's `ws` (SocketLike.on), removed with it */
+  private wsListener: ((data: unknown, isBinary: boolean) => void) | null = null
   private gen = 0
   private attempt = 0
   private live = false
@@ -708,31 +718,64 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.lastHeard = Date.now()
     this.heard = false
     const raw = this.onUpdatesFrame !== undefined
-    ws.onmessage = (ev) => {
-      if (gen !== this.gen) return
-      this.heard = true
-      const data = ev.data
-      if (typeof data === 'string') {
-        this.frames.push(data)
-      } else {
-        // an ArrayBuffer (arraybuffer), or a Uint8Array already (the `ws` package's nodebuffer)
+    if (typeof ws.on === 'function' && typeof ws.removeListener === 'function') {
+      // Node's `ws`: its own event, (data, isBinary), with no event object
+      // per message. Text arrives as bytes; binary as binaryType says.
+      const beat = this.opts.heartbeat
+      const listener = (data: unknown, isBinary: boolean): void => {
+        if (gen !== this.gen) return
+        if (!isBinary) { this.heard = true; this.receive(gen, String(data)); return }
         const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
-        // Low-level mode's hot path: an UPDATES with nothing waiting before it is read in place, now.
+        // Low-level mode's hot path: an UPDATES with nothing waiting before
+        // it is read in place, now (frames wait only while `applying`).
+        if (raw && bytes[0] === OP_UPDATES && !this.applying) {
+          if (beat) this.heard = true
+          this.onUpdatesRaw(bytes)
+          return
+        }
+        this.heard = true
+        this.receive(gen, bytes)
+      }
+      this.wsListener = listener
+      ws.on('message', listener)
+    } else {
+      ws.onmessage = (ev) => {
+        if (gen !== this.gen) return
+        this.heard = true
+        const data = ev.data
+        if (typeof data === 'string') { this.receive(gen, data); return }
+        // an ArrayBuffer (arraybuffer), or a Uint8Array already (a Node socket's nodebuffer)
+        const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
         if (raw && bytes[0] === OP_UPDATES && this.frames.length === 0 && !this.applying) {
           this.onUpdatesRaw(bytes)
           return
         }
-        this.frames.push(bytes)
+        this.receive(gen, bytes)
       }
-      if (this.frames.length > this.opts.maxPendingFrames) {
-        this.emit('error', new PixelwireError('CLIENT_LAGGING', `more than ${this.opts.maxPendingFrames} frames waiting: reconnecting`))
-        this.drop(CLOSE_CLIENT_LAGGING, 'client lagging')
-        return
-      }
-      this.applyFrames(gen)
     }
     ws.onclose = (ev) => { if (gen === this.gen) this.onClose(ev.code, ev.reason) }
     ws.onerror = () => {} // a close follows; its code says what happened
+  }
+
+  /** A message of the current socket, in arrival order behind any still waiting. */
+  private receive (gen: number, data: string | Uint8Array): void {
+    this.frames.push(data)
+    if (this.frames.length > this.opts.maxPendingFrames) {
+      this.emit('error', new PixelwireError('CLIENT_LAGGING', `more than ${this.opts.maxPendingFrames} frames waiting: reconnecting`))
+      this.drop(CLOSE_CLIENT_LAGGING, 'client lagging')
+      return
+    }
+    this.applyFrames(gen)
+  }
+
+  /** Nothing more from this socket reaches the client (its close included). */
+  private unlisten (ws: SocketLike): void {
+    ws.onmessage = null
+    ws.onclose = null
+    if (this.wsListener !== null) {
+      ws.removeListener?.('message', this.wsListener)
+      this.wsListener = null
+    }
   }
 
   private applyFrames (gen: number): void {
@@ -1080,8 +1123,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     const ws = this.ws
     this.gen++
     if (ws !== null) {
-      ws.onmessage = null
-      ws.onclose = null
+      this.unlisten(ws)
       try { ws.close(code >= 4000 ? code : 1000, reason) } catch {}
     }
     this.onClose(code, reason, delayMs)
@@ -1090,6 +1132,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   /** `delayMs`: reconnect after this long instead of what the close code asks (reconnect()). */
   private onClose (code: number, reason: string, delayMs?: number): void {
     this.gen++ // frames of the old socket still waiting are dropped
+    if (this.ws !== null) this.unlisten(this.ws)
     this.ws = null
     this.live = false
     this.frames = []
@@ -1142,8 +1185,7 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.ws = null
     this.live = false
     if (ws !== null) {
-      ws.onmessage = null
-      ws.onclose = null
+      this.unlisten(ws)
       try { ws.close(1000, 'bye') } catch {}
     }
     for (const t of [this.reconnectTimer, this.pumpTimer, this.renewTimer]) clearTimeout(t)
