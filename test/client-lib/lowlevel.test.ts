@@ -236,3 +236,25 @@ t.test('without `on` (a browser\'s socket), low-level mode reads through onmessa
   }
   t.equal(seq, s2)
 })
+
+t.test('low-level mode on Node\'s ws (nodebuffer): a draw is confirmed from the frames that show its pixels, then frames flow on', async (t) => {
+  const srv = await listen(t, SMALL)
+  const raw = await rawPainter(t, srv)
+  let pixels = 0
+  let last = -1
+  const c = libClient(t, srv.wsUrl, { sub: 'lowdraw', role: 'admin' }, {
+    binaryType: 'nodebuffer',
+    heartbeat: false,
+    onUpdatesFrame: (_frame, seq, count) => { pixels += count; last = seq }
+  })
+  await c.connect()
+  const res = await c.drawPixels([{ x: 7, y: 7, color: 0xabcdef }, { x: 8, y: 7, color: 0x123456 }])
+  t.ok(res.seq >= c.hello!.canvas.seq + 2, 'confirmed at a seq after its pixels')
+  t.equal(pixels, 2, 'its two pixels came in the frames handed over')
+  const server = await serverPicture(srv.url)
+  t.same([...server.rgb.subarray((7 * 64 + 7) * 3, (7 * 64 + 9) * 3)], [0xab, 0xcd, 0xef, 0x12, 0x34, 0x56], 'committed')
+  const s = await drawAndSync(raw, [pixel(1, 1, 1, 2, 3)])
+  await until(c, () => last >= s, 5000, 'the next frame')
+  t.equal(pixels, 3, 'and frames go on after it')
+  t.equal(c.canvas.seq, s)
+})
