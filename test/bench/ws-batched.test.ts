@@ -2,9 +2,9 @@
 // enough of pixelwire's protocol for the bench's pixelwire clients, or the
 // bench would compare pixelwire with a server that delivers nothing: hello,
 // a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
-// draws only from painters and admins; and the client library in the
-// low-level mode a load generator would use (commit 6cb5ea2 switched the
-// bench's clients to it; not kept, see docs/benchmarks.md) goes live on it.
+// draws only from painters and admins; the bench's pixelwire clients (the
+// client library in low-level mode, bench/lib/lib-client.ts) go live on it
+// and read its UPDATES; a slow one stops reading after its SNAPSHOT.
 // A real child process, real sockets; the frames are decoded here by hand,
 // independently of src/protocol.
 import { inflateSync } from 'node:zlib'
@@ -12,7 +12,7 @@ import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { run, within } from '../process.js'
-import { PixelwireClient } from '../../src/client-lib/index.js'
+import { openLibClient } from '../../bench/lib/lib-client.js'
 
 const SECRET = 'bench-baseline-d-test-secret-0123456789'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
@@ -106,19 +106,22 @@ t.test('baseline (d): painters\' PIXEL and PIXELS become UPDATES with a continuo
   t.same([at(1, 2), at(3, 0), at(4, 0), at(7, 7)], [0x090909, 0x0a0b0c, 0x0d0e0f, 0xffffff])
 })
 
-t.test('baseline (d) and the client library in low-level mode: live, and reading its UPDATES', async (t) => {
+t.test('baseline (d) and the bench\'s pixelwire clients (the client library in low-level mode, bench/lib/lib-client.ts): live, reading its UPDATES; a slow one stops reading after its SNAPSHOT', async (t) => {
   const url = await startBaseline(t)
-  // As a load generator would open them: header token, no renewal, no heartbeat, nodebuffer, frames handed over raw.
-  const open = (sub: string, role: string, onUpdatesFrame?: (f: Uint8Array, seq: number, count: number) => void) => {
-    const c = new PixelwireClient({ url, WebSocket, auth: 'header', getToken: () => sign({ sub, role }), renew: false, heartbeat: false, binaryType: 'nodebuffer', onUpdatesFrame: onUpdatesFrame ?? (() => {}) })
+  // As bench/lib/worker.ts opens them: header token, no renewal, no heartbeat, nodebuffer, frames handed over raw.
+  const open = (sub: string, role: string, onUpdatesFrame: (f: Uint8Array, seq: number, count: number) => void = () => {}, slow = false) => {
+    const c = openLibClient({ url, token: sign({ sub, role }), onUpdatesFrame, slow })
     t.teardown(() => c.close())
     return c
   }
   const frames: Array<{ bytes: Buffer, seq: number, count: number }> = []
+  let slowFrames = 0
   const v = open('v', 'viewer', (f, seq, count) => { frames.push({ bytes: Buffer.from(f), seq, count }) })
+  const s = open('s', 'viewer', () => { slowFrames++ }, true)
   const p = open('p', 'admin')
-  await within(Promise.all([v.connect(), p.connect()]), 10_000, 'both live')
+  await within(Promise.all([v.connect(), s.connect(), p.connect()]), 10_000, 'all live')
   t.match(v.canvas, { width: 1024, height: 1024, seq: 0 })
+  t.equal(s.state, 'live', 'the slow one went live (its SNAPSHOT was read)')
   t.ok(p.sendPixel(1, 2, 0x090909))
   t.ok(p.sendPixels(Buffer.concat([record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])))
   await within(new Promise<void>((resolve) => {
@@ -136,4 +139,6 @@ t.test('baseline (d) and the client library in low-level mode: live, and reading
   t.same(records, [record(1, 2, 0x090909), record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])
   t.equal(v.canvas.seq, 3)
   t.equal(v.state, 'live')
+  t.equal(slowFrames, 0, 'the slow one read no UPDATES')
+  t.equal(s.canvas.seq, 0)
 })
