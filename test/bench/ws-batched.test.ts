@@ -4,7 +4,8 @@
 // a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
 // draws only from painters and admins; the bench's pixelwire clients (the
 // client library in low-level mode, bench/lib/lib-client.ts) go live on it
-// and read its UPDATES; a slow one stops reading after its SNAPSHOT.
+// and read its UPDATES; and the bench's worker processes, driven over IPC,
+// count, time, pause and join as the bench needs.
 // A real child process, real sockets; the frames are decoded here by hand,
 // independently of src/protocol.
 import { inflateSync } from 'node:zlib'
@@ -12,7 +13,9 @@ import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { run, within } from '../process.js'
+import { spawn } from 'node:child_process'
 import { openLibClient } from '../../bench/lib/lib-client.js'
+import type { ClientSet, Command, Report } from '../../bench/lib/worker.js'
 
 const SECRET = 'bench-baseline-d-test-secret-0123456789'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
@@ -141,4 +144,53 @@ t.test('baseline (d) and the bench\'s pixelwire clients (the client library in l
   t.equal(v.state, 'live')
   t.equal(slowFrames, 0, 'the slow one read no UPDATES')
   t.equal(s.canvas.seq, 0)
+})
+
+/** A load-generator process of the bench (bench/lib/worker.ts), called over IPC as bench.ts calls it. */
+function worker (t: Test) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' } })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const waiting = new Map<string, (m: any) => void>()
+  const up = new Promise((resolve) => waiting.set('up', resolve))
+  child.on('message', (m: { type: string, message?: string }) => {
+    if (m.type === 'fatal') t.fail(`worker: ${m.message}`)
+    const w = waiting.get(m.type)
+    waiting.delete(m.type)
+    w?.(m)
+  })
+  return async <T = any>(cmd: Command, reply: string): Promise<T> => {
+    await within(up, 20_000, 'worker up')
+    const p = new Promise<T>((resolve) => waiting.set(reply, resolve))
+    child.send(cmd)
+    return await within(p, 20_000, `worker: ${reply}`)
+  }
+}
+
+t.test('the bench\'s worker processes on baseline (d): every pixel counted by the counted receivers, sampled ones timed (x % 8 === 0), slow ones not counted; strokes; a join storm times each SNAPSHOT', async (t) => {
+  const url = await startBaseline(t)
+  const set = (prefix: string, count: number, role: 'viewer' | 'admin', extra: Partial<ClientSet> = {}): ClientSet =>
+    ({ kind: 'pixelwire', url, secret: SECRET, prefix, from: 0, count, role, sampleEvery: 0, slowEvery: 0, snapshot: false, ...extra })
+  const rx = worker(t)
+  const painter = worker(t)
+  // 6 receivers: indexes 0 and 5 slow (index % 5), 2 sampled ((index + 1) % 3; 5 is slow): 4 counted
+  t.match(await rx({ type: 'connect', set: set('r', 6, 'viewer', { sampleEvery: 3, slowEvery: 5 }), concurrency: 3 }, 'ready'), { connected: 6, failed: 0 })
+  t.match(await painter({ type: 'connect', set: set('p', 2, 'admin'), concurrency: 2 }, 'ready'), { connected: 2, failed: 0 })
+  t.match(await painter({ type: 'paint', rate: 400, durationMs: 250, stroke: 1, width: 1024, height: 1024 }, 'painted'), { sent: 100, rejected: 0 })
+  t.match(await painter({ type: 'paint', rate: 4000, durationMs: 50, stroke: 20, width: 1024, height: 1024 }, 'painted'), { sent: 200, rejected: 0 })
+  const counted = 4 * 300
+  let received = 0
+  for (let i = 0; i < 100 && received < counted; i++) {
+    received = (await rx<{ received: number }>({ type: 'mark' }, 'marked')).received
+    if (received < counted) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(received, counted, 'every pixel to each of the 4 counted receivers, once')
+  const report = await rx<Report>({ type: 'report' }, 'report')
+  t.match(report, { received: counted, open: 6, closes: {}, errors: [] })
+  // The sampled receiver times its pixels with x % 8 === 0: x = 0..99, then 0..199 (each paint counts from 0).
+  const timed = [...Array(100).keys(), ...Array(200).keys()].filter((x) => x % 8 === 0).length
+  t.equal(report.hist.count, timed, 'the sampled receiver timed the pixels with x % 8 === 0')
+
+  const joiner = worker(t)
+  const joined = await joiner<{ got: number, failed: number, hist: { count: number } }>({ type: 'join', set: set('j', 5, 'viewer'), perSec: 50, timeoutMs: 10_000 }, 'joined')
+  t.match(joined, { got: 5, failed: 0, hist: { count: 5 } }, 'each joiner timed to its SNAPSHOT')
 })
