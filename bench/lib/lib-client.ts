@@ -2,10 +2,12 @@
 // lib/worker.ts; also baseline (d)'s, which speaks the protocol): the
 // client library (pixelwire/client) in its low-level mode, opened the one
 // way the bench uses it. The library owns the connection (token in the
-// Authorization header, hello, SNAPSHOT, resume, close codes); each UPDATES
-// frame goes to `onUpdatesFrame` as it arrived, read from Node's `ws`
-// `message` event with no event object per frame, and the callback does
-// the counting (bench/client-recv.ts measures this path against raw `ws`).
+// Authorization header, hello, SNAPSHOT, close codes and reconnecting; the
+// bench ends a client at its first close, as its raw sockets never came
+// back); each UPDATES frame goes to `onUpdatesFrame` as it arrived, read
+// from Node's `ws` `message` event with no event object per frame, and the
+// callback does the counting (bench/client-recv.ts measures this path
+// against raw `ws`).
 import type { Socket as NetSocket } from 'node:net'
 import WebSocket from 'ws'
 import { PixelwireClient } from '../../src/client-lib/index.js'
