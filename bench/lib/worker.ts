@@ -6,6 +6,16 @@
 // Every pixel carries its send time in its colour (lib/stats.ts), so any
 // process can time it. Receivers count pixels in O(1) per frame; only
 // sampled receivers decode records, and only pixels with x % 8 === 0.
+//
+// pixelwire's clients (and baseline (d)'s, which speaks its protocol) are
+// the client library's (pixelwire/client) in its low-level mode
+// (lib/lib-client.ts): the library connects (token, hello, SNAPSHOT) and
+// hands each UPDATES frame over as it arrived, read from `ws`'s own
+// `message` event, its header read by the wire module; no local canvas,
+// no decoding, no promise per pixel: this process generates the load, and
+// its cost per frame must stay what it was (a decode per frame took it from
+// 129% to 155% of a core at saturation once, commit e651466; the library's
+// path against raw `ws`: bench/client-recv.ts).
 import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { io as sioConnect, type Socket as SioSocket } from 'socket.io-client'
@@ -14,6 +24,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
   Op, PIXEL_RECORD_BYTES, UPDATES_HEADER_BYTES, encodePixel, encodePixels, readRgb, writePixelRecord, type Role
 } from '../../src/protocol/wire.js'
+import { openLibClient } from './lib-client.js'
 import { ageMs, clockMs, Histogram, stampNow } from './stats.js'
 
 export type Kind = 'pixelwire' | 'ws' | 'sio'
@@ -63,8 +74,10 @@ loop.enable()
 
 interface Client {
   close: () => void
-  sendBin: (b: Buffer) => void
-  pause: () => void
+  /** one PIXEL */
+  sendPixel: (x: number, y: number, color: number) => void
+  /** one PIXELS op of packed records */
+  sendPixels: (records: Buffer) => void
   isOpen: () => boolean
 }
 
@@ -78,7 +91,7 @@ let rejected = 0
 const RECORD = PIXEL_RECORD_BYTES
 
 /** Records from `off` to the end of a frame (UPDATES, or a baseline's PIXEL / batch). */
-function onPixels (buf: Buffer, off: number, sampled: boolean): void {
+function onPixels (buf: Uint8Array, off: number, sampled: boolean): void {
   if (!sampled) { received += ((buf.length - off) / RECORD) | 0; return }
   const now = stampNow()
   let n = 0
@@ -92,14 +105,53 @@ function onPixels (buf: Buffer, off: number, sampled: boolean): void {
 
 interface OpenOpts { set: ClientSet, index: number, counted: boolean, onSnapshot?: () => void }
 
+// The library's UPDATES callbacks (low-level mode): the header was read and checked by the library.
+const countFrame = (_frame: Uint8Array, _seq: number, count: number): void => { received += count }
+const sampleFrame = (frame: Uint8Array): void => onPixels(frame, UPDATES_HEADER_BYTES, true)
+const ignoreFrame = (): void => {}
+
+/**
+ * A pixelwire client (the library, lib/lib-client.ts), resolved once live
+ * (its SNAPSHOT in). It does not reconnect: its first close is counted and
+ * ends it, as the other kinds' sockets.
+ */
+function openPixelwire (set: ClientSet, token: string, sampled: boolean, slow: boolean, counted: boolean, onSnapshot?: () => void): Promise<Client> {
+  let socketError: Error | undefined
+  const c = openLibClient({
+    url: set.url,
+    token,
+    slow,
+    onSocketError: (err) => { errors.add(err.message.slice(0, 100)); socketError = err },
+    onUpdatesFrame: slow || !counted ? ignoreFrame : sampled ? sampleFrame : countFrame
+  })
+  if (onSnapshot !== undefined) c.once('snapshot', onSnapshot)
+  // A painter's refusals (admins: only the server's own trouble, e.g. UNAVAILABLE).
+  if (set.role === 'admin') c.on('error', () => { rejected++ })
+  const client: Client = {
+    close: () => c.close(),
+    sendPixel: (x, y, color) => { c.sendPixel(x, y, color) },
+    sendPixels: (records) => { c.sendPixels(records) },
+    isOpen: () => c.state === 'live'
+  }
+  return new Promise((resolve, reject) => {
+    c.on('close', (code) => {
+      closes[code] = (closes[code] ?? 0) + 1
+      c.close() // no reconnect; before live, connect() rejects
+      reject(socketError ?? new Error(`closed ${code} before ready`))
+    })
+    c.connect().then(() => resolve(client), reject)
+  })
+}
+
 /** Open one client; resolves once it is ready to receive (pixelwire: synced by its SNAPSHOT). */
 function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: object) => string): Promise<Client> {
   const token = sign({ sub: `${set.prefix}-${set.from + index}`, role: set.role })
   const sampled = counted && set.sampleEvery > 0 && (index + 1) % set.sampleEvery === 0 // never the slow ones (index % slowEvery === 0)
   const slow = set.slowEvery > 0 && index % set.slowEvery === 0
+  if (set.kind === 'pixelwire') return openPixelwire(set, token, sampled, slow, counted, onSnapshot)
   return new Promise((resolve, reject) => {
     let first = true
-    let client: Client
+    let client: Client & { pause: () => void }
     let ready = false
     const done = (err?: Error) => {
       if (ready) return
@@ -113,10 +165,9 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
         if (slow) client.pause()
       }
       const op = b[0]
-      if (op === Op.SNAPSHOT) { onSnapshot?.(); if (set.kind === 'pixelwire' || set.snapshot) done(); return }
+      if (op === Op.SNAPSHOT) { onSnapshot?.(); if (set.snapshot) done(); return }
       if (slow || !counted) return
-      if (op === Op.UPDATES) onPixels(b, UPDATES_HEADER_BYTES, sampled)
-      else if (op === Op.PIXEL || op === Op.PIXELS) onPixels(b, 1, sampled) // baselines: a PIXEL re-sent, or (c)'s 0x01 + records
+      if (op === Op.PIXEL || op === Op.PIXELS) onPixels(b, 1, sampled) // baselines: a PIXEL re-sent, or (c)'s 0x01 + records
     }
     if (set.kind === 'sio') {
       const s: SioSocket = sioConnect(set.url, {
@@ -128,7 +179,8 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
       })
       client = {
         close: () => s.disconnect(),
-        sendBin: (b) => s.emit('px', b),
+        sendPixel: (x, y, color) => s.emit('px', encodePixel(x, y, color, allocBuffer)),
+        sendPixels: (records) => s.emit('px', encodePixels(records, allocBuffer)),
         pause: () => {
           // the engine.io websocket transport's ws client, and its TCP socket
           const ws = (s.io.engine.transport as unknown as { ws: { _socket: NetSocket } }).ws
@@ -147,7 +199,8 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 20_000, perMessageDeflate: false, skipUTF8Validation: true })
     client = {
       close: () => ws.terminate(),
-      sendBin: (b) => ws.send(b),
+      sendPixel: (x, y, color) => ws.send(encodePixel(x, y, color, allocBuffer)),
+      sendPixels: (records) => ws.send(encodePixels(records, allocBuffer)),
       pause: () => (ws as unknown as { _socket: NetSocket })._socket.pause(),
       isOpen: () => ws.readyState === WebSocket.OPEN
     }
@@ -155,7 +208,7 @@ function openClient ({ set, index, counted, onSnapshot }: OpenOpts, sign: (p: ob
       if (bin) onBinary(d)
       else if (set.role === 'admin' && d.includes('"error"')) rejected++
     })
-    ws.once('open', () => { if (set.kind === 'ws' && !set.snapshot) done() })
+    ws.once('open', () => { if (!set.snapshot) done() })
     ws.on('error', (err) => { errors.add(err.message.slice(0, 100)); done(err) })
     ws.on('close', (code) => { closes[code] = (closes[code] ?? 0) + 1; done(new Error(`closed ${code} before ready`)) })
   })
@@ -202,16 +255,16 @@ function paint (rate: number, durationMs: number, stroke: number, width: number,
         if (n + stroke > due && !(last && n < due)) break
         const k = Math.min(stroke, due - n)
         const stamp = stampNow()
-        let b: Buffer
         if (stroke === 1) {
-          b = encodePixel(n % width, Math.floor(n / width) % height, stamp, allocBuffer)
+          const x = n % width
+          const y = Math.floor(n / width) % height
           n++
+          clients[(n / stroke | 0) % clients.length].sendPixel(x, y, stamp)
         } else {
           const records = Buffer.allocUnsafe(RECORD * k)
           for (let i = 0; i < k; i++, n++) writePixelRecord(records, i * RECORD, n % width, Math.floor(n / width) % height, stamp)
-          b = encodePixels(records, allocBuffer)
+          clients[(n / stroke | 0) % clients.length].sendPixels(records)
         }
-        clients[(n / stroke | 0) % clients.length].sendBin(b)
       }
       if (elapsed >= durationMs) { clearInterval(timer); resolve(n) }
     }, 5)

@@ -2,9 +2,10 @@
 // enough of pixelwire's protocol for the bench's pixelwire clients, or the
 // bench would compare pixelwire with a server that delivers nothing: hello,
 // a deflated SNAPSHOT, UPDATES in the wire layout with a continuous seq,
-// draws only from painters and admins; and the client library in the
-// low-level mode a load generator would use (commit 6cb5ea2 switched the
-// bench's clients to it; not kept, see docs/benchmarks.md) goes live on it.
+// draws only from painters and admins; the bench's pixelwire clients (the
+// client library in low-level mode, bench/lib/lib-client.ts) go live on it
+// and read its UPDATES; and the bench's worker processes, driven over IPC,
+// count, time, pause and join as the bench needs.
 // A real child process, real sockets; the frames are decoded here by hand,
 // independently of src/protocol.
 import { inflateSync } from 'node:zlib'
@@ -12,7 +13,9 @@ import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { run, within } from '../process.js'
-import { PixelwireClient } from '../../src/client-lib/index.js'
+import { spawn } from 'node:child_process'
+import { openLibClient } from '../../bench/lib/lib-client.js'
+import type { ClientSet, Command, Report } from '../../bench/lib/worker.js'
 
 const SECRET = 'bench-baseline-d-test-secret-0123456789'
 const sign = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 60_000 })
@@ -106,19 +109,22 @@ t.test('baseline (d): painters\' PIXEL and PIXELS become UPDATES with a continuo
   t.same([at(1, 2), at(3, 0), at(4, 0), at(7, 7)], [0x090909, 0x0a0b0c, 0x0d0e0f, 0xffffff])
 })
 
-t.test('baseline (d) and the client library in low-level mode: live, and reading its UPDATES', async (t) => {
+t.test('baseline (d) and the bench\'s pixelwire clients (the client library in low-level mode, bench/lib/lib-client.ts): live, reading its UPDATES; a slow one stops reading after its SNAPSHOT', async (t) => {
   const url = await startBaseline(t)
-  // As a load generator would open them: header token, no renewal, no heartbeat, nodebuffer, frames handed over raw.
-  const open = (sub: string, role: string, onUpdatesFrame?: (f: Uint8Array, seq: number, count: number) => void) => {
-    const c = new PixelwireClient({ url, WebSocket, auth: 'header', getToken: () => sign({ sub, role }), renew: false, heartbeat: false, binaryType: 'nodebuffer', onUpdatesFrame: onUpdatesFrame ?? (() => {}) })
+  // As bench/lib/worker.ts opens them: header token, no renewal, no heartbeat, nodebuffer, frames handed over raw.
+  const open = (sub: string, role: string, onUpdatesFrame: (f: Uint8Array, seq: number, count: number) => void = () => {}, slow = false) => {
+    const c = openLibClient({ url, token: sign({ sub, role }), onUpdatesFrame, slow })
     t.teardown(() => c.close())
     return c
   }
   const frames: Array<{ bytes: Buffer, seq: number, count: number }> = []
+  let slowFrames = 0
   const v = open('v', 'viewer', (f, seq, count) => { frames.push({ bytes: Buffer.from(f), seq, count }) })
+  const s = open('s', 'viewer', () => { slowFrames++ }, true)
   const p = open('p', 'admin')
-  await within(Promise.all([v.connect(), p.connect()]), 10_000, 'both live')
+  await within(Promise.all([v.connect(), s.connect(), p.connect()]), 10_000, 'all live')
   t.match(v.canvas, { width: 1024, height: 1024, seq: 0 })
+  t.equal(s.state, 'live', 'the slow one went live (its SNAPSHOT was read)')
   t.ok(p.sendPixel(1, 2, 0x090909))
   t.ok(p.sendPixels(Buffer.concat([record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])))
   await within(new Promise<void>((resolve) => {
@@ -136,4 +142,55 @@ t.test('baseline (d) and the client library in low-level mode: live, and reading
   t.same(records, [record(1, 2, 0x090909), record(3, 0, 0x0a0b0c), record(4, 0, 0x0d0e0f)])
   t.equal(v.canvas.seq, 3)
   t.equal(v.state, 'live')
+  t.equal(slowFrames, 0, 'the slow one read no UPDATES')
+  t.equal(s.canvas.seq, 0)
+})
+
+/** A load-generator process of the bench (bench/lib/worker.ts), called over IPC as bench.ts calls it. */
+function worker (t: Test) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/worker.ts'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' } })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const waiting = new Map<string, (m: any) => void>()
+  const up = new Promise((resolve) => waiting.set('up', resolve))
+  child.on('message', (m: { type: string, message?: string }) => {
+    if (m.type === 'fatal') t.fail(`worker: ${m.message}`)
+    const w = waiting.get(m.type)
+    waiting.delete(m.type)
+    w?.(m)
+  })
+  return async <T = any>(cmd: Command, reply: string): Promise<T> => {
+    await within(up, 20_000, 'worker up')
+    const p = new Promise<T>((resolve) => waiting.set(reply, resolve))
+    child.send(cmd)
+    return await within(p, 20_000, `worker: ${reply}`)
+  }
+}
+
+t.test('the bench\'s worker processes on baseline (d): every pixel counted by the counted receivers, sampled ones timed (x % 8 === 0), slow ones not counted; strokes; a join storm times each SNAPSHOT', async (t) => {
+  const url = await startBaseline(t)
+  const set = (prefix: string, count: number, role: 'viewer' | 'admin', extra: Partial<ClientSet> = {}): ClientSet =>
+    ({ kind: 'pixelwire', url, secret: SECRET, prefix, from: 0, count, role, sampleEvery: 0, slowEvery: 0, snapshot: false, ...extra })
+  const rx = worker(t)
+  const painter = worker(t)
+  // 6 receivers: indexes 0 and 5 slow (index % 5), 2 sampled ((index + 1) % 3; 5 is slow): 4 counted
+  t.match(await rx({ type: 'connect', set: set('r', 6, 'viewer', { sampleEvery: 3, slowEvery: 5 }), concurrency: 3 }, 'ready'), { connected: 6, failed: 0 })
+  t.match(await painter({ type: 'connect', set: set('p', 2, 'admin'), concurrency: 2 }, 'ready'), { connected: 2, failed: 0 })
+  t.match(await painter({ type: 'paint', rate: 400, durationMs: 250, stroke: 1, width: 1024, height: 1024 }, 'painted'), { sent: 100, rejected: 0 })
+  t.match(await painter({ type: 'paint', rate: 4000, durationMs: 50, stroke: 20, width: 1024, height: 1024 }, 'painted'), { sent: 200, rejected: 0 })
+  const counted = 4 * 300
+  let received = 0
+  for (let i = 0; i < 100 && received < counted; i++) {
+    received = (await rx<{ received: number }>({ type: 'mark' }, 'marked')).received
+    if (received < counted) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(received, counted, 'every pixel to each of the 4 counted receivers, once')
+  const report = await rx<Report>({ type: 'report' }, 'report')
+  t.match(report, { received: counted, open: 6, closes: {}, errors: [] })
+  // The sampled receiver times its pixels with x % 8 === 0: x = 0..99, then 0..199 (each paint counts from 0).
+  const timed = [...Array(100).keys(), ...Array(200).keys()].filter((x) => x % 8 === 0).length
+  t.equal(report.hist.count, timed, 'the sampled receiver timed the pixels with x % 8 === 0')
+
+  const joiner = worker(t)
+  const joined = await joiner<{ got: number, failed: number, hist: { count: number } }>({ type: 'join', set: set('j', 5, 'viewer'), perSec: 50, timeoutMs: 10_000 }, 'joined')
+  t.match(joined, { got: 5, failed: 0, hist: { count: 5 } }, 'each joiner timed to its SNAPSHOT')
 })
