@@ -42,7 +42,7 @@ import {
   Op, PIXEL_RECORD_BYTES, SnapshotEncoding, UPDATES_HEADER_BYTES, encodeSnapshot, encodeUpdates, writePixelRecord
 } from '../src/protocol/wire.js'
 import type { PixelwireClient } from '../src/client-lib/index.js'
-import { openLibClient, socketClass } from './lib/lib-client.js'
+import { hidingOn, openLibClient, socketClass } from './lib/lib-client.js'
 
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -161,18 +161,8 @@ function openRaw (url: string, libSocket = false): Promise<void> {
 const countFrame = (_frame: Uint8Array, _seq: number, count: number): void => { received += count }
 
 /** C's socket: the same `ws` client, with `on` hidden from the library (so it sets `onmessage`). */
-function hidingOn (Base: new (...a: any[]) => object): new (...a: any[]) => object {
-  return function (...a: any[]) {
-    const ws = new Base(...a)
-    return new Proxy(ws, {
-      get: (target, p) => {
-        if (p === 'on' || p === 'removeListener') return undefined
-        const v = Reflect.get(target, p, target)
-        return typeof v === 'function' ? v.bind(target) : v
-      },
-      set: (target, p, v) => Reflect.set(target, p, v, target)
-    })
-  } as unknown as new (...a: any[]) => object
+function hidingOnClass (Base: new (...a: any[]) => object): new (...a: any[]) => object {
+  return function (...a: any[]) { return hidingOn(new Base(...a)) } as unknown as new (...a: any[]) => object
 }
 
 async function openLib (url: string, viaOnmessage: boolean): Promise<PixelwireClient> {
@@ -180,7 +170,7 @@ async function openLib (url: string, viaOnmessage: boolean): Promise<PixelwireCl
     url,
     token: 'x',
     onUpdatesFrame: countFrame,
-    wrapSocket: viaOnmessage ? hidingOn : undefined
+    wrapSocket: viaOnmessage ? hidingOnClass : undefined
   })
   await c.connect()
   return c

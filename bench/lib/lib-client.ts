@@ -73,3 +73,19 @@ export function openLibClient (o: LibClientOptions): PixelwireClient {
     onUpdatesFrame: o.onUpdatesFrame
   })
 }
+
+/**
+ * A socket with `on` and `removeListener` hidden from the library, which
+ * then reads through `onmessage` as from a browser's socket (the path the
+ * first attempt measured; bench/client-recv.ts's C, and its test).
+ */
+export function hidingOn<T extends object> (ws: T): T {
+  return new Proxy(ws, {
+    get: (target, p) => {
+      if (p === 'on' || p === 'removeListener') return undefined
+      const v = Reflect.get(target, p, target)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+    set: (target, p, v) => Reflect.set(target, p, v, target)
+  })
+}

@@ -13,6 +13,7 @@ import { PIXEL_RECORD_BYTES, writePixelRecord } from '../../src/protocol/wire.js
 import { PixelwireError } from '../../src/client-lib/index.js'
 import { listen, parseUpdates, pixel, rect, stroke, token } from '../helper.js'
 import { drawAndSync, libClient, proxy, rawPainter, serverPicture, until } from './helper.js'
+import { hidingOn } from '../../bench/lib/lib-client.js'
 
 const SMALL = { TICK_MS: '20', DEFAULT_CANVAS_WIDTH: '64', DEFAULT_CANVAS_HEIGHT: '48' }
 
@@ -141,14 +142,7 @@ const tracked = (sockets: WebSocket[]) => class extends WebSocket {
 const withoutOn = (sockets: WebSocket[]) => function (...args: any[]) {
   const ws = new WebSocket(...(args as [string]))
   sockets.push(ws)
-  return new Proxy(ws, {
-    get: (target, p) => {
-      if (p === 'on' || p === 'removeListener') return undefined
-      const v = Reflect.get(target, p, target)
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-    set: (target, p, v) => Reflect.set(target, p, v, target)
-  })
+  return hidingOn(ws)
 } as unknown as typeof WebSocket
 
 t.test('on Node\'s ws, low-level mode reads the socket\'s message event (no onmessage); a cut resumes by replay, a kick (4403) closes for good, no listener left behind', async (t) => {
