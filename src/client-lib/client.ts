@@ -218,8 +218,6 @@ export class PixelwireClient extends Emitter<ClientEvents> {
   private ws: SocketLike | null = null
   /** the current socket's `message` listener when it is Node's `ws` (SocketLike.on), removed with it */
   private wsListener: ((data: unknown, isBinary: boolean) => void) | null = null
-  /** low-level listener's flag: an op is watched for its pixels (lowLevelListener) */
-  private onWatched: (() => void) | null = null
   private gen = 0
   private attempt = 0
   private live = false
@@ -545,7 +543,6 @@ export class PixelwireClient extends Emitter<ClientEvents> {
       for (let j = y; j < y + h; j++) for (let i = x; i < x + w; i++) unseen.set(key(i, j), color)
     }
     op.unseen = unseen
-    if (unseen.size > 0) this.onWatched?.()
     for (const k of unseen.keys()) {
       let set = this.watch.get(k)
       if (set === undefined) this.watch.set(k, (set = new Set()))
@@ -720,95 +717,36 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     this.hello = null
     this.lastHeard = Date.now()
     this.heard = false
-    const raw = this.onUpdatesFrame !== undefined
     if (typeof ws.on === 'function' && typeof ws.removeListener === 'function') {
       // Node's `ws`: its own event, (data, isBinary), with no event object
-      // per message. Text arrives as bytes; binary as binaryType says.
-      const listener = raw && this.opts.binaryType === 'nodebuffer'
-        ? this.lowLevelListener(gen)
-        : (data: unknown, isBinary: boolean): void => {
-            if (gen !== this.gen) return
-            this.heard = true
-            if (!isBinary) { this.receive(gen, String(data)); return }
-            const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
-            if (raw && bytes[0] === OP_UPDATES && this.frames.length === 0 && !this.applying) {
-              this.onUpdatesRaw(bytes)
-              return
-            }
-            this.receive(gen, bytes)
-          }
+      // per message. Text arrives as bytes (a Buffer whatever binaryType
+      // says); binary as binaryType says.
+      const listener = (data: unknown, isBinary: boolean): void => { this.onMessage(gen, isBinary ? data : String(data)) }
       this.wsListener = listener
       ws.on('message', listener)
     } else {
-      ws.onmessage = (ev) => {
-        if (gen !== this.gen) return
-        this.heard = true
-        const data = ev.data
-        if (typeof data === 'string') { this.receive(gen, data); return }
-        // an ArrayBuffer (arraybuffer), or a Uint8Array already (a Node socket's nodebuffer)
-        const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
-        if (raw && bytes[0] === OP_UPDATES && this.frames.length === 0 && !this.applying) {
-          this.onUpdatesRaw(bytes)
-          return
-        }
-        this.receive(gen, bytes)
-      }
+      ws.onmessage = (ev) => { this.onMessage(gen, ev.data) }
     }
     ws.onclose = (ev) => { if (gen === this.gen) this.onClose(ev.code, ev.reason) }
     ws.onerror = () => {} // a close follows; its code says what happened
   }
 
   /**
-   * Low-level mode on Node's `ws` with `nodebuffer`: a load generator's
-   * receive path, as cheap per frame as counting on a raw socket. What it
-   * reads per UPDATES frame is its own scope (set up once per connection),
-   * the frame and `canvas.seq`; the client's other state stays out of the
-   * CPU cache. It may skip the checks of the other paths because:
-   * - no frame ever waits in low-level mode (nothing is inflated: every
-   *   message is applied before the next arrives), so an UPDATES can go
-   *   ahead at once;
-   * - the listener is removed whenever the client leaves the socket (drop,
-   *   close, shutdown), so it never sees another connection's frames;
-   * - once live, a connection stays live until it closes;
-   * - ops watched for their pixels (draws) are flagged by watchOp.
-   * Anything else, or an UPDATES that fails updatesCount, takes the usual
-   * path (receive → applyFrames, where a bad frame is reported).
+   * A message of socket `gen` (either kind of socket): text, or an
+   * ArrayBuffer (arraybuffer), or a Uint8Array already (a Node socket's
+   * nodebuffer).
    */
-  private lowLevelListener (gen: number): (data: unknown, isBinary: boolean) => void {
-    const canvas = this.canvas
-    const onFrame = this.onUpdatesFrame!
-    const beat = this.opts.heartbeat
-    let live = false
-    let watching = this.watch.size > 0
-    this.onWatched = () => { watching = true }
-    return (data: unknown, isBinary: boolean): void => {
-      if (isBinary && (data as Uint8Array)[0] === OP_UPDATES) {
-        const frame = data as Uint8Array
-        const count = updatesCount(frame)
-        if (count >= 0) {
-          if (beat) this.heard = true
-          const seq = updatesSeq(frame)
-          canvas.seq = seq
-          if (watching) {
-            this.see(frame, UPDATES_HEAD)
-            watching = this.watch.size > 0
-          }
-          try {
-            onFrame(frame, seq, count)
-          } catch (err) {
-            setTimeout(() => { throw err }, 0) // as a listener's (Emitter): the host reports it, the client goes on
-          }
-          if (!live) {
-            this.maybeLive()
-            live = this.live
-          }
-          return
-        }
-      }
-      if (gen !== this.gen) return
-      this.heard = true
-      this.receive(gen, isBinary ? data as Uint8Array : String(data))
+  private onMessage (gen: number, data: unknown): void {
+    if (gen !== this.gen) return
+    this.heard = true
+    if (typeof data === 'string') { this.receive(gen, data); return }
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer)
+    // Low-level mode's hot path: an UPDATES with nothing waiting before it is read in place, now.
+    if (this.onUpdatesFrame !== undefined && bytes[0] === OP_UPDATES && this.frames.length === 0 && !this.applying) {
+      this.onUpdatesRaw(bytes)
+      return
     }
+    this.receive(gen, bytes)
   }
 
   /** A message of the current socket, in arrival order behind any still waiting. */
@@ -829,7 +767,6 @@ export class PixelwireClient extends Emitter<ClientEvents> {
     if (this.wsListener !== null) {
       ws.removeListener?.('message', this.wsListener)
       this.wsListener = null
-      this.onWatched = null
     }
   }
 
